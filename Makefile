@@ -1,0 +1,49 @@
+# kubectl-gitops. Needs only Go; everything else is built from the Go module
+# proxy into the user's cache (see internal/tools).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+GO       ?= go
+MODULE   := github.com/kubectl-gitops/kubectl-gitops
+VERSION  ?= $(or $(shell git describe --tags --always --dirty --match 'v*' 2>/dev/null | grep '^v'),v0.0.0-dev)
+COMMIT   ?= $(or $(shell git rev-parse --verify -q HEAD 2>/dev/null),unknown)
+LDFLAGS  := -s -w -X $(MODULE)/pkg/version.version=$(VERSION) -X $(MODULE)/pkg/version.commit=$(COMMIT)
+BIN      := bin
+PREFIX   ?= $(HOME)/.local
+TEST_TIMEOUT ?= 30m
+
+.PHONY: all build install tools test unit vet demo localcluster clean help
+
+all: build
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+build: ## Build bin/kubectl-gitops (version stamped) and bin/kubectl_complete-gitops.
+	mkdir -p $(BIN)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kubectl-gitops ./cmd/kubectl-gitops
+	install -m 0755 cmd/kubectl-gitops/kubectl_complete-gitops $(BIN)/kubectl_complete-gitops
+
+install: build ## Copy the plugin and its completion helper into $(PREFIX)/bin.
+	install -d $(PREFIX)/bin
+	install -m 0755 $(BIN)/kubectl-gitops $(BIN)/kubectl_complete-gitops $(PREFIX)/bin/
+
+tools: ## Build the real kube-apiserver, etcd, kubectl, kwok, kustomize, sops, krew, age (cached).
+	$(GO) run ./hack/ensuretools
+
+vet: ## go vet both modules.
+	$(GO) vet ./...
+	cd hack/tools && $(GO) vet ./...
+
+test: tools vet ## Every test: unit, command and e2e against a real local control plane.
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+demo: build tools ## Start a throwaway control plane, use the plugin through kubectl, stop.
+	$(GO) run ./hack/demo --bin $(BIN)
+
+localcluster: tools ## Run a local control plane until Ctrl-C (kubeconfig in .localcluster/).
+	$(GO) run ./hack/localcluster
+
+clean: ## Remove build output (the tools cache stays; see 'make tools').
+	rm -rf $(BIN) dist .localcluster

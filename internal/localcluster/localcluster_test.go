@@ -1,0 +1,187 @@
+package localcluster_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-gitops/kubectl-gitops/internal/localcluster"
+	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
+)
+
+var cluster *localcluster.Cluster
+
+func TestMain(m *testing.M) { os.Exit(testcluster.Main(m, &cluster)) }
+
+func deployment(ns, name string, replicas int32) *appsv1ac.DeploymentApplyConfiguration {
+	labels := map[string]string{"app": name}
+	return appsv1ac.Deployment(name, ns).WithSpec(appsv1ac.DeploymentSpec().
+		WithReplicas(replicas).
+		WithSelector(metav1ac.LabelSelector().WithMatchLabels(labels)).
+		WithTemplate(corev1ac.PodTemplateSpec().
+			WithLabels(labels).
+			WithSpec(corev1ac.PodSpec().WithContainers(
+				corev1ac.Container().WithName("web").WithImage("registry.example/web:1.0"),
+			))))
+}
+
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, error)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, cond); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+// A Deployment rolls out for real: the controller manager creates the
+// ReplicaSet and pods, the scheduler binds them to the kwok node, and kwok
+// reports them Running, so the Deployment becomes Available.
+func TestDeploymentBecomesAvailableOnFakeNode(t *testing.T) {
+	ctx := context.Background()
+	ns := testcluster.Namespace(t, cluster)
+	cs := kubernetes.NewForConfigOrDie(cluster.Config)
+
+	if _, err := cs.AppsV1().Deployments(ns).Apply(ctx, deployment(ns, "web", 2), metav1.ApplyOptions{FieldManager: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, time.Minute, "Deployment/"+ns+"/web to become Available", func(ctx context.Context) (bool, error) {
+		d, err := cs.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, c := range d.Status.Conditions {
+			if c.Type == appsv1.DeploymentAvailable && c.Status == corev1.ConditionTrue {
+				return d.Status.AvailableReplicas == 2, nil
+			}
+		}
+		return false, nil
+	})
+
+	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pods.Items) != 2 {
+		t.Fatalf("got %d pods, want 2", len(pods.Items))
+	}
+	for _, p := range pods.Items {
+		if p.Status.Phase != corev1.PodRunning {
+			t.Errorf("Pod/%s/%s phase %s, want Running", ns, p.Name, p.Status.Phase)
+		}
+		if p.Spec.NodeName != cluster.NodeNames[0] {
+			t.Errorf("Pod/%s/%s on node %q, want the kwok node %q", ns, p.Name, p.Spec.NodeName, cluster.NodeNames[0])
+		}
+	}
+}
+
+// Foreground deletion is carried out by the real garbage collector: the
+// Deployment stays (with a deletionTimestamp) until its ReplicaSet and pods
+// are gone.
+func TestForegroundDeletionRemovesReplicaSet(t *testing.T) {
+	ctx := context.Background()
+	ns := testcluster.Namespace(t, cluster)
+	cs := kubernetes.NewForConfigOrDie(cluster.Config)
+
+	if _, err := cs.AppsV1().Deployments(ns).Apply(ctx, deployment(ns, "api", 2), metav1.ApplyOptions{FieldManager: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, time.Minute, "a ReplicaSet with 2 ready pods", func(ctx context.Context) (bool, error) {
+		rs, err := cs.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=api"})
+		return err == nil && len(rs.Items) == 1 && rs.Items[0].Status.ReadyReplicas == 2, err
+	})
+
+	fg := metav1.DeletePropagationForeground
+	if err := cs.AppsV1().Deployments(ns).Delete(ctx, "api", metav1.DeleteOptions{PropagationPolicy: &fg}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := cs.AppsV1().Deployments(ns).Get(ctx, "api", metav1.GetOptions{})
+	if err == nil && !containsString(d.Finalizers, metav1.FinalizerDeleteDependents) {
+		t.Errorf("Deployment/%s/api finalizers %v, want %q while dependents exist", ns, d.Finalizers, metav1.FinalizerDeleteDependents)
+	}
+	waitUntil(t, time.Minute, "the Deployment, its ReplicaSet and pods to be gone", func(ctx context.Context) (bool, error) {
+		_, err := cs.AppsV1().Deployments(ns).Get(ctx, "api", metav1.GetOptions{})
+		if !apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		rs, err := cs.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=api"})
+		if err != nil {
+			return false, err
+		}
+		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=api"})
+		return err == nil && len(rs.Items) == 0 && len(pods.Items) == 0, err
+	})
+}
+
+// A server-side dry-run of an invalid object fails with the API server's own
+// validation message, and creates nothing.
+func TestServerSideDryRunReturnsValidationError(t *testing.T) {
+	ctx := context.Background()
+	ns := testcluster.Namespace(t, cluster)
+	cs := kubernetes.NewForConfigOrDie(cluster.Config)
+
+	_, err := cs.AppsV1().Deployments(ns).Apply(ctx, deployment(ns, "bad", -1), metav1.ApplyOptions{FieldManager: "test", DryRun: []string{metav1.DryRunAll}})
+	if !apierrors.IsInvalid(err) {
+		t.Fatalf("dry-run of replicas=-1: got %v, want an Invalid error", err)
+	}
+	if want := "spec.replicas: Invalid value: -1: must be greater than or equal to 0"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not contain the API server's message %q", err, want)
+	}
+	if _, err := cs.AppsV1().Deployments(ns).Get(ctx, "bad", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("after a failed dry-run, Get returned %v, want NotFound", err)
+	}
+
+	// A valid dry-run passes and still writes nothing.
+	if _, err := cs.AppsV1().Deployments(ns).Apply(ctx, deployment(ns, "good", 1), metav1.ApplyOptions{FieldManager: "test", DryRun: []string{metav1.DryRunAll}}); err != nil {
+		t.Fatalf("dry-run of a valid Deployment: %v", err)
+	}
+	if _, err := cs.AppsV1().Deployments(ns).Get(ctx, "good", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("after a dry-run, Get returned %v, want NotFound", err)
+	}
+}
+
+// Stop leaves no component process and no directory behind.
+func TestStopLeavesNothingBehind(t *testing.T) {
+	c, err := localcluster.Start(context.Background(), localcluster.Options{ToolsDir: testcluster.ToolsDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := localcluster.ProcessesUsing(c.Dir)
+	if len(pids) != 5 {
+		t.Errorf("found %d processes using %s, want 5 (etcd, kube-apiserver, controller-manager, scheduler, kwok): %v", len(pids), c.Dir, pids)
+	}
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if left := localcluster.ProcessesUsing(c.Dir); len(left) > 0 {
+		t.Errorf("processes left after Stop: %v", left)
+	}
+	if _, err := os.Stat(c.Dir); !os.IsNotExist(err) {
+		t.Errorf("%s still exists after Stop (stat: %v)", c.Dir, err)
+	}
+	if _, err := os.Stat(filepath.Join(c.Dir, "kubeconfig")); !os.IsNotExist(err) {
+		t.Errorf("kubeconfig still exists after Stop")
+	}
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,81 @@
+// Package plugins builds the kubectl-gitops command tree. Each verb lives in
+// its own package with an Options type (Complete, Validate, Run); this package
+// wires them under the root command and maps errors to exit codes.
+package plugins
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/completion"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/exitcode"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/version"
+)
+
+// NewRootCommand returns the kubectl-gitops root command with every verb.
+func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
+	kubeFlags := genericclioptions.NewConfigFlags(true)
+	root := &cobra.Command{
+		Use:   "kubectl-gitops",
+		Short: "GitOps from kubectl: sync a Git path into a cluster, Argo CD-style, with no server",
+		Long: `kubectl gitops keeps a cluster equal to a path in a Git config repository.
+
+It renders the path (a Kustomize overlay or plain manifests), applies it with
+server-side apply in Argo CD's sync-wave order, waits for health between waves,
+prunes what left Git, and records every sync in the cluster. It reads Argo CD's
+sync-wave and sync-options annotations and its Application, ApplicationSet and
+AppProject manifests as they are.
+
+Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl gitops"},
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return exitcode.Usagef("unknown command %q; see '%s --help'", args[0], cmd.CommandPath())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	kubeFlags.AddFlags(root.PersistentFlags())
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return exitcode.Usagef("%w; see '%s --help'", err, c.CommandPath())
+	})
+	root.AddCommand(
+		version.NewCommand(streams),
+		completion.NewCommand(streams),
+	)
+	root.SetIn(streams.In)
+	root.SetOut(streams.Out)
+	root.SetErr(streams.ErrOut)
+	markArgErrorsAsUsage(root)
+	return root
+}
+
+// Execute runs root and returns the process exit code, printing any error on
+// the error stream.
+func Execute(root *cobra.Command, streams genericiooptions.IOStreams) int {
+	err := root.Execute()
+	if err != nil {
+		fmt.Fprintf(streams.ErrOut, "error: %v\n", err)
+	}
+	return exitcode.Code(err)
+}
+
+// markArgErrorsAsUsage makes positional-argument errors exit with 2, like
+// flag errors, on every command in the tree.
+func markArgErrorsAsUsage(c *cobra.Command) {
+	if c.Args != nil {
+		check := c.Args
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			return exitcode.UsageError(check(cmd, args))
+		}
+	}
+	for _, sub := range c.Commands() {
+		markArgErrorsAsUsage(sub)
+	}
+}
