@@ -22,6 +22,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/kubectl-gitops/kubectl-gitops/internal/flock"
 )
 
 // Names of the binaries in a tools directory.
@@ -124,7 +126,7 @@ func Ensure(ctx context.Context, opts Options) (string, error) {
 	if err := os.MkdirAll(opts.CacheDir, 0o755); err != nil {
 		return "", fmt.Errorf("create tools cache: %w", err)
 	}
-	unlock, err := lockFile(filepath.Join(opts.CacheDir, ".lock"))
+	unlock, err := flock.Lock(filepath.Join(opts.CacheDir, ".lock"))
 	if err != nil {
 		return "", fmt.Errorf("lock tools cache: %w", err)
 	}

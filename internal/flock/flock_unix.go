@@ -1,15 +1,17 @@
 //go:build unix
 
-package tools
+// Package flock takes exclusive advisory file locks between processes.
+package flock
 
 import (
 	"os"
 	"syscall"
 )
 
-// lockFile takes an exclusive advisory lock on path, blocking until it is
-// free. The kernel drops the lock if the process dies.
-func lockFile(path string) (unlock func(), err error) {
+// Lock takes an exclusive advisory lock on path (created if missing),
+// blocking until it is free, and returns the function that releases it. The
+// kernel drops the lock if the process dies.
+func Lock(path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
