@@ -1,0 +1,302 @@
+package render
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/kustomize/api/konfig"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+)
+
+// Options tune Render.
+type Options struct {
+	// EnableExec lets exec KRM functions named by the repository run.
+	EnableExec bool
+}
+
+// MaxFileSize bounds each manifest file read in a plain directory.
+const MaxFileSize = 16 << 20
+
+// Render builds path (relative to root) and returns its objects in the
+// order the build produced them.
+func Render(root, path string, opts Options) ([]*unstructured.Unstructured, error) {
+	dir, err := resolveInside(root, path)
+	if err != nil {
+		return nil, err
+	}
+	info, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("path %q: %w; pass --path with a directory of the repository", path, errors.Unwrap(err))
+	}
+	if !info.IsDir() {
+		return nil, fmt.Errorf("path %q is a file; pass --path with a directory (a kustomization or manifests)", path)
+	}
+	if hasKustomization(dir) {
+		return kustomize(root, dir, path, opts)
+	}
+	return plainDirectory(root, dir)
+}
+
+// resolveInside joins root and path and checks that the result, with every
+// symbolic link followed, is root or below it.
+func resolveInside(root, path string) (string, error) {
+	if filepath.IsAbs(path) {
+		return "", fmt.Errorf("path %q is absolute; pass --path relative to the repository root", path)
+	}
+	clean := filepath.Clean(filepath.FromSlash(path))
+	if clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("path %q leaves the repository; pass --path relative to the repository root, without ../", path)
+	}
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(realRoot, clean)
+	if err := checkInside(realRoot, dir, path); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// checkInside refuses p when, links followed, it lies outside realRoot. A
+// path that does not exist passes (the caller reports that).
+func checkInside(realRoot, p, name string) error {
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	rel, err := filepath.Rel(realRoot, real)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return fmt.Errorf("%q is a symbolic link that leaves the repository; links must point inside it", name)
+	}
+	return nil
+}
+
+func hasKustomization(dir string) bool {
+	for _, name := range konfig.RecognizedKustomizationFileNames() {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// plainDirectory reads every .yaml, .yml and .json file below dir, in
+// lexical order, skipping hidden files and directories.
+func plainDirectory(root, dir string) ([]*unstructured.Unstructured, error) {
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p != dir && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch strings.ToLower(filepath.Ext(p)) {
+		case ".yaml", ".yml", ".json":
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	var out []*unstructured.Unstructured
+	for _, f := range files {
+		rel, _ := filepath.Rel(realRoot, f)
+		if err := checkInside(realRoot, f, rel); err != nil {
+			return nil, err
+		}
+		data, err := readBounded(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", rel, err)
+		}
+		objs, err := Decode(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", rel, err)
+		}
+		out = append(out, objs...)
+	}
+	return out, nil
+}
+
+func readBounded(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("file is larger than %d MiB; split it", MaxFileSize>>20)
+	}
+	return data, nil
+}
+
+// Decode parses a YAML (multi-document) or JSON stream into objects. Empty
+// documents are skipped, List kinds are expanded, and a document without
+// apiVersion, kind or metadata.name is an error naming its position.
+func Decode(data []byte) ([]*unstructured.Unstructured, error) {
+	var out []*unstructured.Unstructured
+	reader := utilyaml.NewYAMLReader(bufioReader(data))
+	for doc := 1; ; doc++ {
+		raw, err := reader.Read()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", doc, err)
+		}
+		m := map[string]any{}
+		if err := yaml.Unmarshal(raw, &m); err != nil {
+			return nil, fmt.Errorf("document %d: invalid YAML: %w", doc, err)
+		}
+		if len(m) == 0 {
+			continue
+		}
+		u := &unstructured.Unstructured{Object: m}
+		if u.IsList() {
+			list, err := u.ToList()
+			if err != nil {
+				return nil, fmt.Errorf("document %d (%s): %w", doc, u.GetKind(), err)
+			}
+			for i := range list.Items {
+				out = append(out, &list.Items[i])
+			}
+			continue
+		}
+		if u.GetAPIVersion() == "" || u.GetKind() == "" || (u.GetName() == "" && u.GetGenerateName() == "") {
+			return nil, fmt.Errorf("document %d: not a Kubernetes object (needs apiVersion, kind and metadata.name)", doc)
+		}
+		out = append(out, u)
+	}
+}
+
+func bufioReader(data []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(data)) }
+
+// kustomize runs krusty over dir. A first pass enables alpha plugins but not
+// exec, which makes kustomize skip exec functions without running them, and
+// records every file it reads. If those files declare exec functions, they
+// must be allowed, and a second pass runs them.
+func kustomize(root, dir, path string, opts Options) ([]*unstructured.Unstructured, error) {
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return nil, err
+	}
+	rec := &recordingFS{FileSystem: filesys.MakeFsOnDisk(), read: map[string]bool{}}
+	out, err := build(rec, dir, false)
+	if err != nil {
+		return nil, fmt.Errorf("kustomize build %s: %w", path, err)
+	}
+	var fns []execFunction
+	for _, f := range rec.files() {
+		rel, _ := filepath.Rel(realRoot, f)
+		if err := checkInside(realRoot, f, rel); err != nil {
+			return nil, fmt.Errorf("kustomize build %s: %w", path, err)
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue // read through a loader that also tried names that do not exist
+		}
+		fns = append(fns, findExecFunctions(data, rel)...)
+	}
+	if len(fns) == 0 {
+		return toObjects(out)
+	}
+	if !opts.EnableExec {
+		var names []string
+		for _, fn := range fns {
+			names = append(names, fn.String())
+		}
+		return nil, fmt.Errorf("kustomize build %s: the kustomization runs exec KRM functions, which execute programs named by the repository: %s; pass --enable-exec if you trust this repository", path, strings.Join(names, "; "))
+	}
+	out, err = build(filesys.MakeFsOnDisk(), dir, true)
+	if err != nil {
+		return nil, fmt.Errorf("kustomize build %s: %w", path, err)
+	}
+	return toObjects(out)
+}
+
+func build(fSys filesys.FileSystem, dir string, exec bool) ([]map[string]any, error) {
+	ko := krusty.MakeDefaultOptions()
+	pc := types.EnabledPluginConfig(types.BploUseStaticallyLinked)
+	pc.FnpLoadingOptions.EnableExec = exec
+	ko.PluginConfig = pc
+	m, err := krusty.MakeKustomizer(ko).Run(fSys, dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []map[string]any
+	for _, r := range m.Resources() {
+		obj, err := r.Map()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.CurId(), err)
+		}
+		out = append(out, obj)
+	}
+	return out, nil
+}
+
+func toObjects(maps []map[string]any) ([]*unstructured.Unstructured, error) {
+	out := make([]*unstructured.Unstructured, 0, len(maps))
+	for _, m := range maps {
+		out = append(out, &unstructured.Unstructured{Object: m})
+	}
+	return out, nil
+}
+
+// recordingFS notes the absolute path of every file read through it.
+type recordingFS struct {
+	filesys.FileSystem
+	read map[string]bool
+}
+
+func (r *recordingFS) ReadFile(path string) ([]byte, error) {
+	if abs, err := filepath.Abs(path); err == nil {
+		r.read[abs] = true
+	}
+	return r.FileSystem.ReadFile(path)
+}
+
+func (r *recordingFS) Open(path string) (filesys.File, error) {
+	if abs, err := filepath.Abs(path); err == nil {
+		r.read[abs] = true
+	}
+	return r.FileSystem.Open(path)
+}
+
+func (r *recordingFS) files() []string {
+	out := make([]string, 0, len(r.read))
+	for f := range r.read {
+		out = append(out, f)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,167 @@
+package render
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/plan"
+)
+
+func writeTree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	for name, body := range files {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		mode := os.FileMode(0o644)
+		if strings.HasSuffix(name, ".sh") {
+			mode = 0o755
+		}
+		if err := os.WriteFile(p, []byte(body), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+func refs(objs []*unstructured.Unstructured) []string {
+	var out []string
+	for _, o := range objs {
+		out = append(out, plan.Ref(o))
+	}
+	return out
+}
+
+const configMap = `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: %s
+data:
+  k: v
+`
+
+func cm(name string) string { return strings.Replace(configMap, "%s", name, 1) }
+
+func TestKustomizeOverlay(t *testing.T) {
+	root := writeTree(t, map[string]string{
+		"apps/web/base/kustomization.yaml": "resources: [deploy.yaml, cm.yaml]\n",
+		"apps/web/base/cm.yaml":            cm("web-config"),
+		"apps/web/base/deploy.yaml": `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: registry.example/web:1.0}]}
+`,
+		"apps/web/overlays/prod/kustomization.yaml": `resources: [../../base]
+namespace: prod
+images:
+- name: registry.example/web
+  newTag: "2.0"
+`,
+	})
+	objs, err := Render(root, "apps/web/overlays/prod", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"Deployment/prod/web", "ConfigMap/prod/web-config"}, refs(objs)); diff != "" {
+		t.Errorf("objects (-want +got):\n%s", diff)
+	}
+	image, _, _ := unstructured.NestedSlice(objs[0].Object, "spec", "template", "spec", "containers")
+	if got := image[0].(map[string]any)["image"]; got != "registry.example/web:2.0" {
+		t.Errorf("image %v, want the overlay's tag", got)
+	}
+	for _, o := range objs {
+		for k := range o.GetAnnotations() {
+			if strings.Contains(k, "config.kubernetes.io") {
+				t.Errorf("%s keeps build annotation %s", plan.Ref(o), k)
+			}
+		}
+	}
+}
+
+func TestPlainDirectory(t *testing.T) {
+	root := writeTree(t, map[string]string{
+		"manifests/b.yaml":         "# leading comment\n" + cm("b") + "---\n# only a comment\n---\n" + cm("c"),
+		"manifests/a.json":         `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}}`,
+		"manifests/sub/list.yml":   "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: l1}}\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: l2}}\n",
+		"manifests/.hidden/x.yaml": cm("hidden"),
+		"manifests/README.md":      "not yaml",
+	})
+	objs, err := Render(root, "manifests", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"ConfigMap/a", "ConfigMap/b", "ConfigMap/c", "ConfigMap/l1", "ConfigMap/l2"}, refs(objs)); diff != "" {
+		t.Errorf("objects (-want +got):\n%s", diff)
+	}
+}
+
+func TestRenderErrors(t *testing.T) {
+	outside := writeTree(t, map[string]string{"secret.yaml": cm("outside")})
+	root := writeTree(t, map[string]string{
+		"bad/x.yaml":               cm("ok") + "---\nkind: [unclosed\n",
+		"notobj/x.yaml":            "just: a map\n",
+		"file.yaml":                cm("f"),
+		"kbad/kustomization.yaml":  "resources: [missing.yaml]\n",
+		"klink/kustomization.yaml": "resources: [link.yaml]\n",
+		"plainlink/ok.yaml":        cm("ok"),
+		"exec/kustomization.yaml":  "resources: [cm.yaml]\ntransformers: [fn.yaml]\n",
+		"exec/cm.yaml":             cm("e"),
+		"exec/fn.yaml":             "apiVersion: example.com/v1\nkind: Stamp\nmetadata:\n  name: stamp\n  annotations:\n    config.kubernetes.io/function: |\n      exec:\n        path: ./fn.sh\n",
+		"exec/fn.sh":               "#!/bin/sh\ntouch \"$(dirname \"$0\")/ran\"\ncat\n",
+	})
+	for _, link := range []struct{ at, to string }{
+		{"out", outside},
+		{"klink/link.yaml", filepath.Join(outside, "secret.yaml")},
+		{"plainlink/link.yaml", filepath.Join(outside, "secret.yaml")},
+	} {
+		if err := os.Symlink(link.to, filepath.Join(root, link.at)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	tests := []struct{ path, want string }{
+		{"../x", `path "../x" leaves the repository; pass --path relative to the repository root, without ../`},
+		{"a/../../x", `path "a/../../x" leaves the repository`},
+		{"/etc", `path "/etc" is absolute`},
+		{"out", `"out" is a symbolic link that leaves the repository`},
+		{"nope", `path "nope": no such file or directory; pass --path with a directory of the repository`},
+		{"file.yaml", `path "file.yaml" is a file`},
+		{"bad", `bad/x.yaml: document 2: invalid YAML`},
+		{"notobj", `notobj/x.yaml: document 1: not a Kubernetes object (needs apiVersion, kind and metadata.name)`},
+		{"kbad", `kustomize build kbad: `},
+		{"klink", `security; file`}, // kustomize's own load restriction, links followed
+		{"plainlink", `"plainlink/link.yaml" is a symbolic link that leaves the repository`},
+		{"exec", `kustomize build exec: the kustomization runs exec KRM functions, which execute programs named by the repository: Stamp/stamp in exec/fn.yaml (exec ./fn.sh); pass --enable-exec if you trust this repository`},
+	}
+	for _, tt := range tests {
+		_, err := Render(root, tt.path, Options{})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Render(%q): got %v, want an error containing %q", tt.path, err, tt.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "exec", "ran")); !os.IsNotExist(err) {
+		t.Fatalf("the exec function ran without --enable-exec")
+	}
+
+	objs, err := Render(root, "exec", Options{EnableExec: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "exec", "ran")); err != nil {
+		t.Errorf("the exec function did not run with EnableExec: %v", err)
+	}
+	if diff := cmp.Diff([]string{"ConfigMap/e"}, refs(objs)); diff != "" {
+		t.Errorf("objects (-want +got):\n%s", diff)
+	}
+}
