@@ -3,6 +3,7 @@ package render
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/kustomize/api/konfig"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -174,28 +176,41 @@ func Decode(data []byte) ([]*unstructured.Unstructured, error) {
 		if err != nil {
 			return nil, fmt.Errorf("document %d: %w", doc, err)
 		}
-		m := map[string]any{}
-		if err := yaml.Unmarshal(raw, &m); err != nil {
+		j, err := yaml.YAMLToJSON(raw)
+		if err != nil {
 			return nil, fmt.Errorf("document %d: invalid YAML: %w", doc, err)
 		}
-		if len(m) == 0 {
-			continue
+		if t := bytes.TrimSpace(j); bytes.Equal(t, []byte("null")) || bytes.Equal(t, []byte("{}")) {
+			continue // empty, or only comments
 		}
-		u := &unstructured.Unstructured{Object: m}
-		if u.IsList() {
-			list, err := u.ToList()
-			if err != nil {
-				return nil, fmt.Errorf("document %d (%s): %w", doc, u.GetKind(), err)
-			}
-			for i := range list.Items {
-				out = append(out, &list.Items[i])
-			}
-			continue
+		var head struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+			Metadata   struct {
+				Name         string `json:"name"`
+				GenerateName string `json:"generateName"`
+			} `json:"metadata"`
+			Items []any `json:"items"`
 		}
-		if u.GetAPIVersion() == "" || u.GetKind() == "" || (u.GetName() == "" && u.GetGenerateName() == "") {
+		_ = json.Unmarshal(j, &head)
+		isList := strings.HasSuffix(head.Kind, "List") && head.Items != nil
+		if head.APIVersion == "" || head.Kind == "" || (!isList && head.Metadata.Name == "" && head.Metadata.GenerateName == "") {
 			return nil, fmt.Errorf("document %d: not a Kubernetes object (needs apiVersion, kind and metadata.name)", doc)
 		}
-		out = append(out, u)
+		// The unstructured JSON decoder keeps whole numbers as int64, as
+		// objects read from the API server have them.
+		decoded, err := runtime.Decode(unstructured.UnstructuredJSONScheme, j)
+		if err != nil {
+			return nil, fmt.Errorf("document %d (%s): %w", doc, head.Kind, err)
+		}
+		switch o := decoded.(type) {
+		case *unstructured.UnstructuredList:
+			for i := range o.Items {
+				out = append(out, &o.Items[i])
+			}
+		case *unstructured.Unstructured:
+			out = append(out, o)
+		}
 	}
 }
 
