@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
@@ -25,6 +26,7 @@ import (
 // Client is a connection to one cluster.
 type Client struct {
 	Dynamic dynamic.Interface
+	Kube    kubernetes.Interface
 	Mapper  meta.ResettableRESTMapper
 	// Requests counts every HTTP request made through this client.
 	Requests *RequestCounter
@@ -48,6 +50,10 @@ func New(cfg *rest.Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
 	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -55,6 +61,7 @@ func New(cfg *rest.Config) (*Client, error) {
 	cached := memory.NewMemCacheClient(dc)
 	return &Client{
 		Dynamic:   dyn,
+		Kube:      kube,
 		Mapper:    restmapper.NewDeferredDiscoveryRESTMapper(cached),
 		Requests:  counter,
 		discovery: cached,

@@ -1,0 +1,159 @@
+package inventory
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
+)
+
+// FieldManager is the server-side apply field manager of everything we write.
+const FieldManager = "kubectl-gitops"
+
+var configMaps = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+
+// Record is one sync in the history.
+type Record struct {
+	// ID counts syncs of the app, from 1.
+	ID int `json:"id"`
+	// Repo, Path and Revision say what was synced; Commit is the SHA.
+	Repo     string `json:"repo"`
+	Path     string `json:"path"`
+	Revision string `json:"revision"`
+	Commit   string `json:"commit"`
+	// StartedAt and FinishedAt bound the sync.
+	StartedAt  time.Time `json:"startedAt"`
+	FinishedAt time.Time `json:"finishedAt"`
+	// Phase is Succeeded or Failed; Message says why it failed.
+	Phase   string `json:"phase"`
+	Message string `json:"message,omitempty"`
+	// Counts are the number of objects per action (created, configured,
+	// unchanged, pruned, ...).
+	Counts map[string]int `json:"counts,omitempty"`
+}
+
+// State is what the parent holds.
+type State struct {
+	// GroupKinds and Namespaces bound where members can be found.
+	GroupKinds []schema.GroupKind
+	Namespaces []string
+	// History is newest last.
+	History []Record
+	// Exists says the parent was found.
+	Exists bool
+}
+
+// Load reads the parent. A missing parent is an empty State.
+func Load(ctx context.Context, c *cluster.Client, inv Inventory) (*State, error) {
+	u, err := c.Dynamic.Resource(configMaps).Namespace(inv.Namespace).Get(ctx, inv.ParentName(), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return &State{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read inventory ConfigMap/%s/%s: %w", inv.Namespace, inv.ParentName(), err)
+	}
+	if got := u.GetLabels()[LabelID]; got != inv.ID() {
+		return nil, fmt.Errorf("ConfigMap/%s/%s is not this app's inventory (label %s=%q, want %q); choose another app name or --inventory-namespace", inv.Namespace, inv.ParentName(), LabelID, got, inv.ID())
+	}
+	if tool := u.GetAnnotations()[AnnotationTooling]; tool != "" && !strings.HasPrefix(tool, "kubectl-gitops/") {
+		return nil, fmt.Errorf("ConfigMap/%s/%s is an ApplySet of %q, not of kubectl-gitops; choose another app name", inv.Namespace, inv.ParentName(), tool)
+	}
+	st := &State{Exists: true, GroupKinds: ParseGroupKinds(u.GetAnnotations()[AnnotationContainsGroupKind])}
+	st.Namespaces = splitList(u.GetAnnotations()[AnnotationAdditionalNS])
+	if h, _, _ := unstructured.NestedString(u.Object, "data", "history"); h != "" {
+		if err := json.Unmarshal([]byte(h), &st.History); err != nil {
+			return nil, fmt.Errorf("ConfigMap/%s/%s: history is not valid JSON: %w", inv.Namespace, inv.ParentName(), err)
+		}
+	}
+	return st, nil
+}
+
+// Save writes the parent with server-side apply, creating the namespace
+// when it is missing. Namespaces other than the parent's go to the
+// additional-namespaces annotation.
+func Save(ctx context.Context, c *cluster.Client, inv Inventory, st *State) error {
+	var additional []string
+	for _, ns := range st.Namespaces {
+		if ns != "" && ns != inv.Namespace {
+			additional = append(additional, ns)
+		}
+	}
+	sort.Strings(additional)
+	history, err := json.Marshal(st.History)
+	if err != nil {
+		return err
+	}
+	cm := &corev1.ConfigMap{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      inv.ParentName(),
+			Namespace: inv.Namespace,
+			Labels:    map[string]string{LabelID: inv.ID(), LabelApp: inv.App},
+			Annotations: map[string]string{
+				AnnotationTooling:           Tooling(),
+				AnnotationContainsGroupKind: FormatGroupKinds(st.GroupKinds),
+				AnnotationAdditionalNS:      strings.Join(dedupe(additional), ","),
+			},
+		},
+		Data: map[string]string{"app": inv.App, "history": string(history)},
+	}
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(cm)
+	if err != nil {
+		return err
+	}
+	delete(obj["metadata"].(map[string]any), "creationTimestamp")
+	body, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	if err := EnsureNamespace(ctx, c, inv.Namespace); err != nil {
+		return err
+	}
+	force := true
+	_, err = c.Dynamic.Resource(configMaps).Namespace(inv.Namespace).Patch(ctx, inv.ParentName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: FieldManager, Force: &force})
+	if err != nil {
+		return fmt.Errorf("write inventory ConfigMap/%s/%s: %w", inv.Namespace, inv.ParentName(), err)
+	}
+	return nil
+}
+
+var namespaces = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+
+// EnsureNamespace creates the namespace name when it is missing.
+func EnsureNamespace(ctx context.Context, c *cluster.Client, name string) error {
+	_, err := c.Dynamic.Resource(namespaces).Get(ctx, name, metav1.GetOptions{})
+	if !apierrors.IsNotFound(err) {
+		return err
+	}
+	ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": name}}}
+	_, err = c.Dynamic.Resource(namespaces).Create(ctx, ns, metav1.CreateOptions{FieldManager: FieldManager})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create Namespace/%s for the inventory: %w", name, err)
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}

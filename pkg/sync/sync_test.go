@@ -1,0 +1,451 @@
+package sync_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	gosync "sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/kubectl-gitops/kubectl-gitops/internal/localcluster"
+	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/lock"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/render"
+	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
+)
+
+var lc *localcluster.Cluster
+
+func TestMain(m *testing.M) { os.Exit(testcluster.Main(m, &lc)) }
+
+type fixture struct {
+	t      *testing.T
+	ns     string
+	app    string
+	client *cluster.Client
+	kube   kubernetes.Interface
+	mu     gosync.Mutex
+	events []gsync.Event
+}
+
+func newFixture(t *testing.T) *fixture {
+	ns := testcluster.Namespace(t, lc)
+	c, err := cluster.New(lc.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{t: t, ns: ns, app: ns, client: c, kube: kubernetes.NewForConfigOrDie(lc.Config)}
+}
+
+func (f *fixture) options() gsync.Options {
+	o := gsync.DefaultOptions()
+	o.InventoryNamespace = f.ns
+	o.DestNamespace = f.ns
+	o.Timeout = 90 * time.Second
+	o.PollInterval = 100 * time.Millisecond
+	o.OnEvent = func(e gsync.Event) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.events = append(f.events, e)
+	}
+	return o
+}
+
+// sync renders the YAML stream (with {{ns}} replaced) and syncs it.
+func (f *fixture) sync(stream string, opts gsync.Options) (*gsync.Result, error) {
+	f.t.Helper()
+	objs, err := render.Decode([]byte(strings.ReplaceAll(stream, "{{ns}}", f.ns)))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return gsync.New(f.client, opts).Run(context.Background(), gsync.Input{App: f.app, Objects: objs, Repo: "test", Path: ".", Revision: "HEAD", Commit: "abc"})
+}
+
+func (f *fixture) mustSync(stream string, opts gsync.Options) *gsync.Result {
+	f.t.Helper()
+	res, err := f.sync(stream, opts)
+	if err != nil {
+		f.t.Fatalf("sync: %v", err)
+	}
+	return res
+}
+
+func actions(res *gsync.Result) map[string]gsync.Action {
+	out := map[string]gsync.Action{}
+	for _, o := range res.Objects {
+		out[o.Ref()] = o.Action
+	}
+	return out
+}
+
+func deploymentYAML(name, wave, image string) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: %s
+  annotations: {argocd.argoproj.io/sync-wave: "%s"}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: %s}}
+  template:
+    metadata: {labels: {app: %s}}
+    spec: {containers: [{name: main, image: %s}]}
+`, name, wave, name, name, image)
+}
+
+func configMapYAML(name, wave, extra string) string {
+	return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n  annotations: {argocd.argoproj.io/sync-wave: \"%s\"%s}\ndata: {k: v}\n", name, wave, extra)
+}
+
+func join(docs ...string) string { return strings.Join(docs, "---\n") }
+
+func (f *fixture) exists(obj string) bool {
+	f.t.Helper()
+	kind, name, _ := strings.Cut(obj, "/")
+	var err error
+	switch kind {
+	case "ConfigMap":
+		_, err = f.kube.CoreV1().ConfigMaps(f.ns).Get(context.Background(), name, metav1.GetOptions{})
+	case "Deployment":
+		_, err = f.kube.AppsV1().Deployments(f.ns).Get(context.Background(), name, metav1.GetOptions{})
+	default:
+		f.t.Fatalf("exists: unsupported %s", obj)
+	}
+	if apierrors.IsNotFound(err) {
+		return false
+	}
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return true
+}
+
+// Wave 1 starts only after every object of wave 0 is Healthy; the order is
+// read from the recorded events, not from timing.
+func TestWavesWaitForHealth(t *testing.T) {
+	f := newFixture(t)
+	res := f.mustSync(join(
+		configMapYAML("config", "-1", ""),
+		deploymentYAML("web", "0", "registry.example/web:1"),
+		configMapYAML("after", "1", ""),
+	), f.options())
+	want := map[string]gsync.Action{
+		"ConfigMap/" + f.ns + "/config": gsync.Created,
+		"Deployment/" + f.ns + "/web":   gsync.Created,
+		"ConfigMap/" + f.ns + "/after":  gsync.Created,
+	}
+	for ref, a := range want {
+		if actions(res)[ref] != a {
+			t.Errorf("%s: %s, want %s", ref, actions(res)[ref], a)
+		}
+	}
+	webHealthy, wave1Started := -1, -1
+	for i, e := range f.events {
+		if e.Type == gsync.EventObjectHealth && e.Object.Name == "web" && e.Object.Health == "Healthy" && webHealthy < 0 {
+			webHealthy = i
+		}
+		if e.Type == gsync.EventWaveStarted && e.Wave == 1 {
+			wave1Started = i
+		}
+	}
+	if webHealthy < 0 || wave1Started < 0 || wave1Started < webHealthy {
+		t.Errorf("wave 1 started at event %d, Deployment web Healthy at %d: want wave 1 after", wave1Started, webHealthy)
+	}
+	sawProgressing := false
+	for _, e := range f.events[:webHealthy] {
+		if e.Type == gsync.EventObjectHealth && e.Object.Name == "web" && e.Object.Health == "Progressing" {
+			sawProgressing = true
+		}
+	}
+	if !sawProgressing {
+		t.Logf("the Deployment was Healthy at its first check (fast kwok); order still holds")
+	}
+
+	// A second sync of the same input changes nothing.
+	res = f.mustSync(join(
+		configMapYAML("config", "-1", ""),
+		deploymentYAML("web", "0", "registry.example/web:1"),
+		configMapYAML("after", "1", ""),
+	), f.options())
+	for ref, a := range actions(res) {
+		if a != gsync.Unchanged {
+			t.Errorf("re-sync: %s %s, want unchanged", ref, a)
+		}
+	}
+}
+
+// A Degraded object fails the sync at once, and later waves are not applied.
+func TestDegradedStopsTheSync(t *testing.T) {
+	f := newFixture(t)
+	stuck := `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: stuck}
+spec:
+  replicas: 1
+  progressDeadlineSeconds: 1
+  selector: {matchLabels: {app: stuck}}
+  template:
+    metadata: {labels: {app: stuck}}
+    spec:
+      nodeSelector: {no-such-node: "true"}
+      containers: [{name: main, image: registry.example/stuck:1}]
+`
+	res, err := f.sync(join(stuck, configMapYAML("later", "1", "")), f.options())
+	if err == nil || !strings.Contains(err.Error(), "Deployment/"+f.ns+"/stuck is Degraded") {
+		t.Fatalf("got %v, want a Degraded error naming the Deployment", err)
+	}
+	if res.Phase != gsync.PhaseFailed {
+		t.Errorf("phase %s", res.Phase)
+	}
+	if f.exists("ConfigMap/later") {
+		t.Errorf("wave 1 was applied after wave 0 failed")
+	}
+	if a := actions(res)["ConfigMap/"+f.ns+"/later"]; a == gsync.Created {
+		t.Errorf("ConfigMap/later reported %s", a)
+	}
+}
+
+// A custom resource and its definition sync together.
+func TestCRDAndCustomResourceInOneSync(t *testing.T) {
+	f := newFixture(t)
+	group := f.ns + ".example.com"
+	res := f.mustSync(fmt.Sprintf(`apiVersion: %[1]s/v1
+kind: Widget
+metadata: {name: w1}
+spec: {size: 3}
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.%[1]s}
+spec:
+  group: %[1]s
+  scope: Namespaced
+  names: {kind: Widget, plural: widgets, singular: widget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, x-kubernetes-preserve-unknown-fields: true}
+`, group), f.options())
+	t.Cleanup(func() {
+		crds := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+		_ = f.client.Dynamic.Resource(crds).Delete(context.Background(), "widgets."+group, metav1.DeleteOptions{})
+	})
+	got := actions(res)
+	if got["CustomResourceDefinition/widgets."+group] != gsync.Created || got["Widget/"+f.ns+"/w1"] != gsync.Created {
+		t.Errorf("actions %v", got)
+	}
+	w, err := f.client.Dynamic.Resource(schema.GroupVersionResource{Group: group, Version: "v1", Resource: "widgets"}).Namespace(f.ns).Get(context.Background(), "w1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the custom resource was not created: %v", err)
+	}
+	if size, _, _ := unstructured.NestedInt64(w.Object, "spec", "size"); size != 3 {
+		t.Errorf("spec.size %d", size)
+	}
+	// The CRD came first in the plan.
+	if res.Objects[0].Kind != "CustomResourceDefinition" {
+		t.Errorf("first object %s, want the CRD", res.Objects[0].Ref())
+	}
+}
+
+// Prune deletes what left Git, keeps Prune=false, and never deletes a copy
+// that merely carries the ApplySet label.
+func TestPrune(t *testing.T) {
+	f := newFixture(t)
+	f.mustSync(join(
+		configMapYAML("keep", "0", ""),
+		configMapYAML("gone-early", "0", ""),
+		configMapYAML("gone-late", "2", ""),
+		configMapYAML("gone-last", "0", `, argocd.argoproj.io/sync-options: "PruneLast=true"`),
+		configMapYAML("protected", "0", `, argocd.argoproj.io/sync-options: "Prune=false"`),
+	), f.options())
+
+	// A copy of a member, labels and annotations included, made by hand.
+	orig, err := f.kube.CoreV1().ConfigMaps(f.ns).Get(context.Background(), "keep", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "copy", Namespace: f.ns, Labels: orig.Labels, Annotations: orig.Annotations}}
+	if _, err := f.kube.CoreV1().ConfigMaps(f.ns).Create(context.Background(), cp, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	f.events = nil
+	res := f.mustSync(configMapYAML("keep", "0", ""), f.options())
+	got := actions(res)
+	for ref, want := range map[string]gsync.Action{
+		"ConfigMap/" + f.ns + "/keep":       gsync.Unchanged,
+		"ConfigMap/" + f.ns + "/gone-early": gsync.Pruned,
+		"ConfigMap/" + f.ns + "/gone-late":  gsync.Pruned,
+		"ConfigMap/" + f.ns + "/gone-last":  gsync.Pruned,
+		"ConfigMap/" + f.ns + "/protected":  gsync.Skipped,
+	} {
+		if got[ref] != want {
+			t.Errorf("%s: %q, want %q", ref, got[ref], want)
+		}
+	}
+	if _, listed := got["ConfigMap/"+f.ns+"/copy"]; listed || !f.exists("ConfigMap/copy") {
+		t.Errorf("the hand-made copy was treated as a member (listed %v)", listed)
+	}
+	if !f.exists("ConfigMap/protected") || f.exists("ConfigMap/gone-early") {
+		t.Errorf("after prune: protected exists=%v, gone-early exists=%v", f.exists("ConfigMap/protected"), f.exists("ConfigMap/gone-early"))
+	}
+	var order []string
+	for _, e := range f.events {
+		if e.Type == gsync.EventObjectPruned && e.Object.Action == gsync.Pruned {
+			order = append(order, e.Object.Name)
+		}
+	}
+	if want := "gone-late gone-early gone-last"; strings.Join(order, " ") != want {
+		t.Errorf("prune order %q, want %q (reverse waves, PruneLast at the end)", strings.Join(order, " "), want)
+	}
+
+	// An empty render is refused while members remain...
+	if _, err := f.sync("", f.options()); err == nil || !strings.Contains(err.Error(), "--allow-empty") {
+		t.Errorf("empty render: got %v, want a refusal naming --allow-empty", err)
+	}
+	if !f.exists("ConfigMap/keep") {
+		t.Errorf("the refused empty sync deleted a member")
+	}
+	// ...and allowed with AllowEmpty.
+	o := f.options()
+	o.AllowEmpty = true
+	f.mustSync("", o)
+	if f.exists("ConfigMap/keep") {
+		t.Errorf("AllowEmpty did not prune")
+	}
+}
+
+// One failing dry-run stops the sync before anything is written.
+func TestFailedDryRunAppliesNothing(t *testing.T) {
+	f := newFixture(t)
+	bad := strings.Replace(deploymentYAML("bad", "1", "registry.example/x:1"), "replicas: 2", "replicas: -3", 1)
+	res, err := f.sync(join(configMapYAML("good", "0", ""), bad), f.options())
+	if err == nil || !strings.Contains(err.Error(), "nothing was applied") || !strings.Contains(err.Error(), "Deployment/"+f.ns+"/bad: ") || !strings.Contains(err.Error(), "spec.replicas") {
+		t.Fatalf("got %v", err)
+	}
+	if f.exists("ConfigMap/good") {
+		t.Errorf("ConfigMap/good was applied although a dry-run failed")
+	}
+	if actions(res)["Deployment/"+f.ns+"/bad"] != gsync.Failed {
+		t.Errorf("bad: %v", actions(res))
+	}
+}
+
+// Changes made by hand with kubectl are reverted by the next sync; a field
+// owned by another controller is a reported conflict.
+func TestDriftIsRevertedAndConflictsReported(t *testing.T) {
+	f := newFixture(t)
+	doc := deploymentYAML("web", "0", "registry.example/web:1")
+	f.mustSync(doc, f.options())
+
+	d, err := f.kube.AppsV1().Deployments(f.ns).Get(context.Background(), "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Spec.Replicas = ptr.To(int32(5))
+	if _, err := f.kube.AppsV1().Deployments(f.ns).Update(context.Background(), d, metav1.UpdateOptions{FieldManager: "kubectl-edit"}); err != nil {
+		t.Fatal(err)
+	}
+	res := f.mustSync(doc, f.options())
+	if a := actions(res)["Deployment/"+f.ns+"/web"]; a != gsync.Configured {
+		t.Errorf("after kubectl edit: %s, want configured", a)
+	}
+	d, _ = f.kube.AppsV1().Deployments(f.ns).Get(context.Background(), "web", metav1.GetOptions{})
+	if *d.Spec.Replicas != 2 {
+		t.Errorf("replicas %d after sync, want 2 (drift reverted)", *d.Spec.Replicas)
+	}
+
+	// Another applier takes the image.
+	patch := `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"template":{"spec":{"containers":[{"name":"main","image":"registry.example/web:other"}]}}}}`
+	if _, err := f.kube.AppsV1().Deployments(f.ns).Patch(context.Background(), "web", "application/apply-patch+yaml", []byte(patch), metav1.PatchOptions{FieldManager: "other-tool", Force: ptr.To(true)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.sync(doc, f.options())
+	if err == nil || !strings.Contains(err.Error(), "owned by another manager (other-tool)") || !strings.Contains(err.Error(), "--force-conflicts") {
+		t.Fatalf("got %v, want a conflict naming other-tool", err)
+	}
+	o := f.options()
+	o.ForceConflicts = true
+	f.mustSync(doc, o)
+	d, _ = f.kube.AppsV1().Deployments(f.ns).Get(context.Background(), "web", metav1.GetOptions{})
+	if img := d.Spec.Template.Spec.Containers[0].Image; img != "registry.example/web:1" {
+		t.Errorf("image %s after --force-conflicts", img)
+	}
+}
+
+// A second sync of the same app while one holds the lock fails at once,
+// naming the holder.
+func TestConcurrentSyncIsLockedOut(t *testing.T) {
+	f := newFixture(t)
+	inv := inventory.Inventory{App: f.app, Namespace: f.ns}
+	release, err := lock.Acquire(context.Background(), f.kube, lock.Options{Namespace: f.ns, Name: inv.ParentName(), Holder: "alice@laptop:42"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.sync(configMapYAML("a", "0", ""), f.options())
+	var held *lock.HeldError
+	if !errors.As(err, &held) || held.Holder != "alice@laptop:42" || !strings.Contains(err.Error(), "--wait-for-lock") {
+		t.Fatalf("got %v, want a lock error naming alice@laptop:42", err)
+	}
+	if f.exists("ConfigMap/a") {
+		t.Errorf("a locked-out sync wrote")
+	}
+	release()
+	f.mustSync(configMapYAML("a", "0", ""), f.options())
+}
+
+// The inventory is an ApplySet parent that records history.
+func TestInventoryAndHistory(t *testing.T) {
+	f := newFixture(t)
+	for i := 0; i < 3; i++ {
+		f.mustSync(configMapYAML("a", "0", ""), f.options())
+	}
+	inv := inventory.Inventory{App: f.app, Namespace: f.ns}
+	st, err := inventory.Load(context.Background(), f.client, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.History) != 3 || st.History[2].ID != 3 || st.History[2].Phase != gsync.PhaseSucceeded || st.History[2].Commit != "abc" {
+		t.Errorf("history %+v", st.History)
+	}
+	cm, err := f.kube.CoreV1().ConfigMaps(f.ns).Get(context.Background(), "a", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cm.Labels[inventory.LabelPartOf] != inv.ID() {
+		t.Errorf("member label %q, want %q", cm.Labels[inventory.LabelPartOf], inv.ID())
+	}
+	parent, err := f.kube.CoreV1().ConfigMaps(f.ns).Get(context.Background(), inv.ParentName(), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parent.Labels[inventory.LabelID] != inv.ID() || parent.Annotations[inventory.AnnotationContainsGroupKind] != "ConfigMap" || !strings.HasPrefix(parent.Annotations[inventory.AnnotationTooling], "kubectl-gitops/") {
+		t.Errorf("parent metadata: labels %v annotations %v", parent.Labels, parent.Annotations)
+	}
+	o := f.options()
+	o.HistoryLimit = 2
+	f.mustSync(configMapYAML("a", "0", ""), o)
+	st, _ = inventory.Load(context.Background(), f.client, inv)
+	if len(st.History) != 2 || st.History[1].ID != 4 {
+		t.Errorf("history after limit 2: %+v", st.History)
+	}
+}
+
