@@ -344,4 +344,3 @@ func (s *Syncer) namespacesToCreate(ctx context.Context, targets []*target, appO
 	}
 	return out, false, err
 }
-

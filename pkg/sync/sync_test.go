@@ -448,4 +448,3 @@ func TestInventoryAndHistory(t *testing.T) {
 		t.Errorf("history after limit 2: %+v", st.History)
 	}
 }
-
