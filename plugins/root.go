@@ -5,13 +5,17 @@ package plugins
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/klog/v2"
 
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/completion"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/exitcode"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/render"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/sync"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/version"
 )
 
@@ -46,9 +50,14 @@ Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong.`,
 		return exitcode.Usagef("%w; see '%s --help'", err, c.CommandPath())
 	})
 	root.AddCommand(
+		sync.NewCommand(kubeFlags, streams),
+		render.NewCommand(streams),
 		version.NewCommand(streams),
 		completion.NewCommand(streams),
 	)
+	// client-go logs through klog; what matters reaches the user as errors.
+	klog.SetOutput(io.Discard)
+	klog.LogToStderr(false)
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)
 	root.SetErr(streams.ErrOut)

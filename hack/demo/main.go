@@ -1,25 +1,32 @@
-// Command demo is what `make demo` runs: it starts a throwaway local control
-// plane, runs kubectl-gitops through kubectl's plugin discovery against it,
-// and removes everything again.
-//
-// Preview: until `kubectl gitops sync` lands, the demo shows the plugin and
-// the cluster working together (version, nodes), not a sync.
+// Command demo is what `make demo` runs. It starts a throwaway local control
+// plane, turns testdata/config-repo into a real Git repository, and drives
+// kubectl-gitops through kubectl's plugin discovery, narrating each step:
+// sync the production overlays, ship a new image tag, prune a resource that
+// left Git, revert a change made by hand. Then it removes everything.
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/kubectl-gitops/kubectl-gitops/internal/localcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/tools"
 )
+
+var services = []string{"order-service", "payment-service", "frontend"}
 
 func main() {
 	if err := run(); err != nil {
@@ -28,9 +35,18 @@ func main() {
 	}
 }
 
+type demo struct {
+	ctx     context.Context
+	kubectl string
+	env     []string
+	repo    *git.Repository
+	repoDir string
+}
+
 func run() error {
 	flags := flag.NewFlagSet("demo", flag.ExitOnError) // not the default set: controller-runtime adds to it
 	bin := flags.String("bin", "bin", "directory holding the kubectl-gitops binary to demonstrate")
+	fixtures := flags.String("fixtures", filepath.Join("testdata", "config-repo"), "the config repository to start from")
 	_ = flags.Parse(os.Args[1:])
 	binDir, err := filepath.Abs(*bin)
 	if err != nil {
@@ -39,41 +55,159 @@ func run() error {
 	if _, err := os.Stat(filepath.Join(binDir, "kubectl-gitops")); err != nil {
 		return fmt.Errorf("no kubectl-gitops in %s; run 'make build' first", binDir)
 	}
-
+	start := time.Now()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	toolsDir, err := tools.Ensure(ctx, tools.Options{Log: os.Stderr})
 	if err != nil {
 		return err
 	}
-	fmt.Println("==> starting a local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)")
-	c, err := localcluster.Start(ctx, localcluster.Options{ToolsDir: toolsDir, Log: os.Stdout})
+
+	say("Starting a local control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, and kwok with a fake node")
+	c, err := localcluster.Start(ctx, localcluster.Options{ToolsDir: toolsDir})
 	if err != nil {
 		return err
 	}
 	defer func() {
-		fmt.Println("==> stopping the control plane")
+		say("Stopping the control plane; nothing is left running")
 		_ = c.Stop()
 	}()
 
-	env := append(os.Environ(),
-		"KUBECONFIG="+c.Kubeconfig,
-		// Only the plugin, the tools and the system: what kubectl discovers
-		// is what this repository built.
-		"PATH="+strings.Join([]string{binDir, toolsDir, "/usr/local/bin", "/usr/bin", "/bin"}, string(os.PathListSeparator)),
-	)
-	for _, args := range [][]string{
-		{"plugin", "list"},
-		{"gitops", "version"},
-		{"get", "nodes", "-o", "wide"},
-	} {
-		fmt.Printf("==> kubectl %s\n", strings.Join(args, " "))
-		cmd := exec.CommandContext(ctx, filepath.Join(toolsDir, tools.Kubectl), args...)
-		cmd.Env, cmd.Stdout, cmd.Stderr = env, os.Stdout, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("kubectl %s: %w", strings.Join(args, " "), err)
+	work, err := os.MkdirTemp("", "kubectl-gitops-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	d := &demo{
+		ctx:     ctx,
+		kubectl: filepath.Join(toolsDir, tools.Kubectl),
+		env: append(os.Environ(), "KUBECONFIG="+c.Kubeconfig,
+			// Only the plugin, the tools and the system: what kubectl
+			// discovers is what this repository built.
+			"PATH="+strings.Join([]string{binDir, toolsDir, "/usr/local/bin", "/usr/bin", "/bin"}, string(os.PathListSeparator))),
+		repoDir: filepath.Join(work, "config"),
+	}
+	say("Making a Git config repository from %s: apps/<service>/{base,overlays/dev,staging,production} for %s", *fixtures, strings.Join(services, ", "))
+	if err := d.initRepo(*fixtures); err != nil {
+		return err
+	}
+
+	say("Syncing the production overlays into namespace shop: ConfigMaps in wave -1, Deployments and Services in wave 0, HPAs in wave 1, each wave gated on health")
+	for _, svc := range services {
+		if err := d.sync(svc); err != nil {
+			return err
 		}
 	}
-	fmt.Println("==> preview: 'kubectl gitops sync' is not built yet; this demo shows the plugin and a real control plane working together")
+	if err := d.run(d.kubectl, "get", "deployments,services,hpa,configmaps", "-n", "shop"); err != nil {
+		return err
+	}
+
+	say("CI bumps the order-service image to 1.5.0 in Git; the sync rolls the Deployment out")
+	if err := d.edit("apps/order-service/overlays/production/kustomization.yaml", `newTag: "1.4.0"`, `newTag: "1.5.0"`, "order-service: release 1.5.0"); err != nil {
+		return err
+	}
+	if err := d.sync("order-service"); err != nil {
+		return err
+	}
+	if err := d.run(d.kubectl, "get", "replicasets", "-n", "shop", "-l", "app=order-service", "-o", "custom-columns=REPLICASET:.metadata.name,IMAGE:.spec.template.spec.containers[0].image,REPLICAS:.status.replicas"); err != nil {
+		return err
+	}
+
+	say("The payment-service HPA is removed from Git; the sync prunes it")
+	if err := d.edit("apps/payment-service/base/kustomization.yaml", "- hpa.yaml\n", "", "payment-service: drop the HPA"); err != nil {
+		return err
+	}
+	if err := d.sync("payment-service"); err != nil {
+		return err
+	}
+
+	say("Someone scales frontend by hand; the next sync puts Git's replica count back")
+	if err := d.run(d.kubectl, "scale", "deployment/frontend", "-n", "shop", "--replicas=5"); err != nil {
+		return err
+	}
+	if err := d.sync("frontend"); err != nil {
+		return err
+	}
+	if err := d.run(d.kubectl, "get", "deployment/frontend", "-n", "shop"); err != nil {
+		return err
+	}
+	say("Done in %s", time.Since(start).Round(time.Second))
 	return nil
+}
+
+func say(format string, args ...any) {
+	fmt.Printf("\n==> "+format+"\n", args...)
+}
+
+func (d *demo) sync(svc string) error {
+	return d.run(d.kubectl, "gitops", "sync", "--repo", d.repoDir, "--path", "apps/"+svc+"/overlays/production",
+		"--dest-namespace", "shop", "--sync-option", "CreateNamespace=true", "--timeout", "2m")
+}
+
+func (d *demo) run(name string, args ...string) error {
+	shown := append([]string{filepath.Base(name)}, args...)
+	fmt.Printf("$ %s\n", strings.Join(shown, " "))
+	cmd := exec.CommandContext(d.ctx, name, args...)
+	cmd.Env, cmd.Stdout, cmd.Stderr = d.env, os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s: %w", strings.Join(shown, " "), err)
+	}
+	return nil
+}
+
+// initRepo copies the fixtures into a new repository and commits them.
+func (d *demo) initRepo(fixtures string) error {
+	repo, err := git.PlainInitWithOptions(d.repoDir, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName("main")}})
+	if err != nil {
+		return err
+	}
+	d.repo = repo
+	err = filepath.WalkDir(fixtures, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(fixtures, p)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(d.repoDir, rel)
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o644)
+	})
+	if err != nil {
+		return err
+	}
+	return d.commit("initial config")
+}
+
+// edit replaces old with new in one file and commits.
+func (d *demo) edit(file, old, new, message string) error {
+	p := filepath.Join(d.repoDir, file)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(string(data), old) {
+		return fmt.Errorf("%s does not contain %q", file, old)
+	}
+	if err := os.WriteFile(p, []byte(strings.Replace(string(data), old, new, 1)), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("$ git commit -am %q\n", message)
+	return d.commit(message)
+}
+
+func (d *demo) commit(message string) error {
+	wt, err := d.repo.Worktree()
+	if err != nil {
+		return err
+	}
+	if err := wt.AddWithOptions(&git.AddOptions{All: true}); err != nil {
+		return err
+	}
+	_, err = wt.Commit(message, &git.CommitOptions{Author: &object.Signature{Name: "CI", Email: "ci@example.com", When: time.Now()}})
+	return err
 }

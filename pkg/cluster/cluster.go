@@ -7,6 +7,7 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sync/atomic"
@@ -32,6 +33,7 @@ type Client struct {
 	Requests *RequestCounter
 
 	discovery discovery.CachedDiscoveryInterface
+	host      string
 }
 
 // New connects to the cluster of cfg. It copies cfg; the caller's stays as
@@ -65,7 +67,17 @@ func New(cfg *rest.Config) (*Client, error) {
 		Mapper:    restmapper.NewDeferredDiscoveryRESTMapper(cached),
 		Requests:  counter,
 		discovery: cached,
+		host:      cfg.Host,
 	}, nil
+}
+
+// Ping checks that the API server answers, so that an unreachable cluster
+// is one clear error rather than one per object.
+func (c *Client) Ping(ctx context.Context) error {
+	if _, err := c.Kube.Discovery().ServerVersion(); err != nil {
+		return fmt.Errorf("cannot reach the cluster at %s: %w; check --kubeconfig and --context", c.host, err)
+	}
+	return ctx.Err()
 }
 
 // Resource maps a kind to its resource and scope. A kind the cached

@@ -328,6 +328,7 @@ func (s *Syncer) applyOne(ctx context.Context, t *target) (err error) {
 		return err
 	}
 	t.live = out
+	t.result.Message = "" // a dry-run note no longer applies
 	return nil
 }
 
@@ -357,6 +358,9 @@ func (s *Syncer) waitServed(ctx context.Context, ts []*target) error {
 func (s *Syncer) emit(e Event) {
 	if s.opts.OnEvent != nil {
 		e.Time = time.Now()
+		if e.Object != nil {
+			e.Object.Message = s.redactor.String(e.Object.Message)
+		}
 		s.opts.OnEvent(e)
 	}
 }

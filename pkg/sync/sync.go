@@ -18,6 +18,7 @@ import (
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/lock"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/plan"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/redact"
 )
 
 // Options tune a sync. Use DefaultOptions and change what you need.
@@ -80,9 +81,20 @@ type Input struct {
 
 // Syncer runs syncs against one cluster.
 type Syncer struct {
-	c    *cluster.Client
-	opts Options
+	c        *cluster.Client
+	opts     Options
+	redactor *redact.Redactor
 }
+
+// redactedError carries a message with Secret values masked, and keeps the
+// original reachable for errors.Is and errors.As.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 // New returns a Syncer.
 func New(c *cluster.Client, opts Options) *Syncer {
@@ -120,7 +132,17 @@ func (s *Syncer) Run(ctx context.Context, in Input) (*Result, error) {
 	res := &Result{App: in.App, Repo: in.Repo, Path: in.Path, Revision: in.Revision, Commit: in.Commit,
 		DryRun: s.opts.DryRun, StartedAt: time.Now().UTC(), Counts: map[Action]int{}}
 	r0, w0, d0 := s.c.Requests.Counts()
+	// Secret values must not reach a message: the API server may echo a
+	// value it rejects.
+	red := redact.NewFromObjects(in.Objects)
+	s.redactor = red
 	err := s.run(ctx, in, res)
+	if err != nil {
+		err = &redactedError{msg: red.String(err.Error()), err: err}
+	}
+	for i := range res.Objects {
+		res.Objects[i].Message = red.String(res.Objects[i].Message)
+	}
 	r1, w1, d1 := s.c.Requests.Counts()
 	res.Requests = Requests{Reads: r1 - r0, Writes: w1 - w0, DryRuns: d1 - d0}
 	res.FinishedAt = time.Now().UTC()

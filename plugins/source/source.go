@@ -1,0 +1,100 @@
+// Package source holds the flags that name what to render, shared by
+// render, sync and the commands that follow them, and turns them into
+// rendered objects.
+package source
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/render"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/source"
+)
+
+// EnvToken names the environment variable read for an https token.
+const EnvToken = "GIT_TOKEN"
+
+// Flags name a Git path and how to reach it.
+type Flags struct {
+	Repo, Revision, Path     string
+	TokenFile, Username      string
+	SSHKeyFile               string
+	KnownHostsFiles          []string
+	InsecureSkipHostKeyCheck bool
+	EnableExec               bool
+}
+
+// AddFlags registers the flags.
+func (f *Flags) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&f.Repo, "repo", "", "Git repository: a local path, file://, https://, ssh:// or user@host:path URL (required)")
+	fs.StringVar(&f.Revision, "revision", "HEAD", "Branch, tag, commit SHA (full or short) or HEAD")
+	fs.StringVar(&f.Path, "path", ".", "Directory in the repository to render: a kustomization, or plain YAML/JSON manifests (recursive)")
+	fs.StringVar(&f.TokenFile, "git-token-file", "", "File holding an https token or password (default: $"+EnvToken+")")
+	fs.StringVar(&f.Username, "git-username", "git", "Username sent with the https token")
+	fs.StringVar(&f.SSHKeyFile, "ssh-key-file", "", "Private key for ssh repositories (default: the ssh agent)")
+	fs.StringSliceVar(&f.KnownHostsFiles, "known-hosts-file", nil, "known_hosts file(s) that verify ssh host keys (default: ~/.ssh/known_hosts)")
+	fs.BoolVar(&f.InsecureSkipHostKeyCheck, "insecure-skip-host-key-check", false, "Accept any ssh host key (insecure)")
+	fs.BoolVar(&f.EnableExec, "enable-exec", false, "Allow exec KRM functions named by the repository to run (they execute its programs)")
+}
+
+// Validate checks the flags.
+func (f *Flags) Validate() error {
+	if f.Repo == "" {
+		return fmt.Errorf("--repo is required: a local path or a URL of the config repository")
+	}
+	if f.Path == "" {
+		return fmt.Errorf("--path must not be empty; use . for the repository root")
+	}
+	return nil
+}
+
+// Rendered is a fetched revision and what it rendered to.
+type Rendered struct {
+	Checkout *source.Checkout
+	Objects  []*unstructured.Unstructured
+}
+
+// Render fetches the revision and renders the path. Fetch progress goes to
+// progress. The checkout is removed before it returns.
+func (f *Flags) Render(ctx context.Context, progress io.Writer) (*Rendered, error) {
+	auth := source.Auth{Username: f.Username, SSHKeyFile: f.SSHKeyFile, KnownHostsFiles: f.KnownHostsFiles, InsecureSkipHostKeyCheck: f.InsecureSkipHostKeyCheck}
+	token, err := f.token()
+	if err != nil {
+		return nil, err
+	}
+	auth.Token = token
+	co, err := source.Fetch(ctx, source.Request{Repo: f.Repo, Revision: f.Revision}, source.Options{Auth: auth, Progress: progress})
+	if err != nil {
+		return nil, err
+	}
+	defer co.Close()
+	objs, err := render.Render(co.Dir, f.Path, render.Options{EnableExec: f.EnableExec})
+	if err != nil {
+		return nil, fmt.Errorf("render %s at %s: %w", f.Repo, short(co.Commit), err)
+	}
+	return &Rendered{Checkout: co, Objects: objs}, nil
+}
+
+func (f *Flags) token() (string, error) {
+	if f.TokenFile != "" {
+		b, err := os.ReadFile(f.TokenFile)
+		if err != nil {
+			return "", fmt.Errorf("--git-token-file: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return os.Getenv(EnvToken), nil
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}

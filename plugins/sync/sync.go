@@ -1,0 +1,304 @@
+// Package sync is the `kubectl gitops sync` command.
+package sync
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path"
+	"regexp"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/plan"
+	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/exitcode"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/source"
+)
+
+// Options are the inputs of sync.
+type Options struct {
+	// App is the app name; empty derives it from the path.
+	App    string
+	Source source.Flags
+	Sync   gsync.Options
+	Retry  gsync.RetryOptions
+	// Replace adds the sync option Replace=true for every object.
+	Replace bool
+	// Output is "" for progress and a table, or json or yaml.
+	Output string
+
+	kubeFlags *genericclioptions.ConfigFlags
+	genericiooptions.IOStreams
+}
+
+// NewCommand returns the sync command.
+func NewCommand(kubeFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &Options{Sync: gsync.DefaultOptions(), Retry: gsync.DefaultRetryOptions(), kubeFlags: kubeFlags, IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "sync [APP] --repo URL|PATH [--revision REV] [--path DIR]",
+		Short: "Sync a Git path into the cluster: wave-ordered server-side apply, health gates, prune",
+		Long: `Sync renders a path of a Git repository and makes the cluster match it, with
+Argo CD's semantics:
+
+  - every object is dry-run on the server first; if any fails, nothing is applied;
+  - objects are applied with server-side apply (field manager kubectl-gitops)
+    by phase, sync wave (argocd.argoproj.io/sync-wave), kind and name, and each
+    wave waits until the previous one is healthy; Degraded fails the sync;
+  - objects that left Git are pruned in reverse order, only after every wave
+    succeeded, and only if this app's ApplySet owns them;
+  - the sync is recorded in the inventory ConfigMap gitops-APP (an ApplySet
+    parent) in --inventory-namespace, with its history.
+
+Per-object options come from the argocd.argoproj.io/sync-options annotation;
+--sync-option sets them for the whole app: Prune=false, PruneLast=true,
+CreateNamespace=true, PrunePropagationPolicy=foreground|background|orphan,
+Replace=true, Validate=false, SkipDryRunOnMissingResource=true,
+ServerSideApply=true.
+
+Fields last changed by hand with kubectl (edit, scale, patch, client-side
+apply) are taken back; fields owned by any other manager are a conflict,
+reported by name, unless --force-conflicts.
+
+APP defaults to the path without apps/, overlays/ and similar folders:
+apps/order-service/overlays/production syncs as order-service-production.
+
+Exit codes: 0 synced and healthy, 1 the sync failed, 2 the command line was wrong.`,
+		Example: `  # Sync an overlay of a local config repository.
+  kubectl gitops sync --repo . --path apps/web/overlays/prod
+
+  # A tag of a remote repository, token from a file, showing the plan only.
+  kubectl gitops sync web-prod --repo https://git.example/config.git --revision v1.4.0 \
+    --path apps/web/overlays/prod --git-token-file ~/.config/git-token --dry-run
+
+  # Machine-readable result for CI.
+  kubectl gitops sync --repo . --path apps/web/overlays/prod -o json`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(args); err != nil {
+				return exitcode.UsageError(err)
+			}
+			if err := o.Validate(); err != nil {
+				return exitcode.UsageError(err)
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	o.Source.AddFlags(f)
+	f.StringVar(&o.Sync.DestNamespace, "dest-namespace", "", "Namespace for namespaced objects that name none")
+	f.StringVar(&o.Sync.InventoryNamespace, "inventory-namespace", o.Sync.InventoryNamespace, "Namespace of the inventory ConfigMap and the sync lock (created if missing)")
+	f.StringArrayVar(&o.Sync.SyncOptions, "sync-option", nil, "App-wide sync option Key=value (repeatable; see above)")
+	f.BoolVar(&o.Sync.DryRun, "dry-run", false, "Print the plan and the server's dry-run verdicts; write nothing")
+	f.BoolVar(&o.Sync.Prune, "prune", true, "Delete members that left Git (false: report them as orphaned)")
+	f.BoolVar(&o.Sync.AllowEmpty, "allow-empty", false, "Allow an empty render to prune every member")
+	f.BoolVar(&o.Sync.ForceConflicts, "force-conflicts", false, "Take fields owned by other field managers")
+	f.BoolVar(&o.Replace, "replace", false, "Delete and recreate objects instead of applying (as Replace=true)")
+	f.BoolVar(&o.Sync.Wait, "wait", true, "Wait for each wave to be healthy before the next (false: apply all waves at once)")
+	f.DurationVar(&o.Sync.Timeout, "timeout", o.Sync.Timeout, "Bound on the whole sync")
+	f.IntVar(&o.Sync.Concurrency, "concurrency", o.Sync.Concurrency, "Parallel API requests within a wave")
+	f.IntVar(&o.Sync.HistoryLimit, "history-limit", o.Sync.HistoryLimit, "Sync records kept in the inventory")
+	f.BoolVar(&o.Sync.WaitForLock, "wait-for-lock", false, "Wait while another sync of this app holds the lock, instead of failing")
+	f.IntVar(&o.Retry.Limit, "retry-limit", 0, "Retries after a transient API error (409, 429, 5xx, timeouts)")
+	f.DurationVar(&o.Retry.Backoff, "retry-backoff", o.Retry.Backoff, "Wait before the first retry")
+	f.Float64Var(&o.Retry.Factor, "retry-factor", o.Retry.Factor, "Growth of the wait between retries")
+	f.DurationVar(&o.Retry.MaxBackoff, "retry-max-backoff", o.Retry.MaxBackoff, "Longest wait between retries")
+	f.StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml (default: progress lines and a table)")
+	return cmd
+}
+
+// Complete fills the app name and derived options.
+func (o *Options) Complete(args []string) error {
+	if len(args) == 1 {
+		o.App = args[0]
+	} else {
+		o.App = AppName(o.Source.Path, o.Source.Repo)
+	}
+	if o.Replace {
+		o.Sync.SyncOptions = append(o.Sync.SyncOptions, "Replace=true")
+	}
+	return nil
+}
+
+// Validate checks the flags.
+func (o *Options) Validate() error {
+	if err := o.Source.Validate(); err != nil {
+		return err
+	}
+	switch o.Output {
+	case "", "json", "yaml":
+	default:
+		return fmt.Errorf("--output %q is not supported; use json or yaml, or omit it", o.Output)
+	}
+	if o.Sync.Concurrency < 1 {
+		return fmt.Errorf("--concurrency must be at least 1")
+	}
+	if o.Sync.Timeout <= 0 {
+		return fmt.Errorf("--timeout must be positive")
+	}
+	if o.Retry.Limit < 0 || o.Retry.Factor < 1 {
+		return fmt.Errorf("--retry-limit must be 0 or more and --retry-factor at least 1")
+	}
+	if _, err := (plan.SyncOptions{}).Apply(o.Sync.SyncOptions...); err != nil {
+		return fmt.Errorf("--sync-option: %w", err)
+	}
+	if o.Sync.InventoryNamespace == "" {
+		return fmt.Errorf("--inventory-namespace must not be empty")
+	}
+	return nil
+}
+
+// Run syncs and prints.
+func (o *Options) Run(ctx context.Context) error {
+	progress := o.Out
+	if o.Output != "" {
+		progress = o.ErrOut // stdout carries only the document
+	}
+	restConfig, err := o.kubeFlags.ToRESTConfig()
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w; pass --kubeconfig or --context", err)
+	}
+	c, err := cluster.New(restConfig)
+	if err != nil {
+		return err
+	}
+	if err := c.Ping(ctx); err != nil {
+		return err
+	}
+	r, err := o.Source.Render(ctx, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(progress, "app %s: %s@%s (%s) path %s, %d objects\n", o.App, o.Source.Repo, shortSHA(r.Checkout.Commit), r.Checkout.Message, o.Source.Path, len(r.Objects))
+	o.Sync.OnEvent = func(e gsync.Event) { printEvent(progress, e) }
+	o.Retry.OnRetry = func(attempt int, wait time.Duration, err error) {
+		fmt.Fprintf(progress, "retry %d in %s after: %v\n", attempt, wait, err)
+	}
+	res, syncErr := gsync.New(c, o.Sync).RunWithRetry(ctx, gsync.Input{
+		App: o.App, Objects: r.Objects, Repo: o.Source.Repo, Path: o.Source.Path, Revision: o.Source.Revision, Commit: r.Checkout.Commit,
+	}, o.Retry)
+	if res == nil {
+		return syncErr
+	}
+	switch o.Output {
+	case "json":
+		b, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(o.Out, "%s\n", b)
+	case "yaml":
+		b, err := yaml.Marshal(res)
+		if err != nil {
+			return err
+		}
+		o.Out.Write(b)
+	default:
+		if len(res.Objects) > 0 {
+			printSummary(o.Out, res)
+		}
+	}
+	return syncErr
+}
+
+func printEvent(w io.Writer, e gsync.Event) {
+	switch e.Type {
+	case gsync.EventWaveStarted:
+		fmt.Fprintf(w, "%s wave %d: applying\n", e.Phase, e.Wave)
+	case gsync.EventWaveHealthy:
+		fmt.Fprintf(w, "%s wave %d: healthy\n", e.Phase, e.Wave)
+	case gsync.EventPruneStarted:
+		fmt.Fprintln(w, "pruning")
+	case gsync.EventObjectApplied, gsync.EventObjectPruned:
+		fmt.Fprintf(w, "  %s %s%s\n", e.Object.Ref(), e.Object.Action, suffix(e.Object.Message))
+	case gsync.EventObjectHealth:
+		fmt.Fprintf(w, "  %s %s%s\n", e.Object.Ref(), e.Object.Health, suffix(e.Object.Message))
+	}
+}
+
+func suffix(msg string) string {
+	if msg == "" {
+		return ""
+	}
+	return ": " + msg
+}
+
+func printSummary(w io.Writer, res *gsync.Result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nOBJECT\tWAVE\tACTION\tHEALTH\tMESSAGE")
+	for _, obj := range res.Objects {
+		health := string(obj.Health)
+		if health == "" {
+			health = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", obj.Ref(), obj.Wave, obj.Action, health, oneLine(obj.Message))
+	}
+	tw.Flush()
+	var counts []string
+	for _, a := range []gsync.Action{gsync.Created, gsync.Configured, gsync.Replaced, gsync.Unchanged, gsync.Pruned, gsync.Orphaned, gsync.Skipped, gsync.Failed, gsync.Pending} {
+		if n := res.Counts[a]; n > 0 {
+			counts = append(counts, fmt.Sprintf("%d %s", n, a))
+		}
+	}
+	verb := "synced"
+	if res.DryRun {
+		verb = "dry run of"
+	}
+	if res.Phase == gsync.PhaseFailed {
+		verb = "FAILED to sync"
+	}
+	fmt.Fprintf(w, "\n%s %s at %s in %s: %s\n", verb, res.App, shortSHA(res.Commit), res.FinishedAt.Sub(res.StartedAt).Round(time.Millisecond), strings.Join(counts, ", "))
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return s
+}
+
+func shortSHA(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
+
+// containerDirs are path segments that name a layout, not an app.
+var containerDirs = map[string]bool{"apps": true, "applications": true, "overlays": true, "envs": true, "environments": true, "clusters": true, "base": true, "manifests": true, "deploy": true, ".": true, "": true}
+
+var invalidName = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// AppName derives an app name from a path in the repository:
+// apps/order-service/overlays/production → order-service-production. The
+// repository's base name stands in for an empty result.
+func AppName(p, repo string) string {
+	var parts []string
+	for _, seg := range strings.Split(path.Clean("/"+strings.ReplaceAll(p, "\\", "/")), "/") {
+		if !containerDirs[strings.ToLower(seg)] {
+			parts = append(parts, seg)
+		}
+	}
+	if len(parts) == 0 {
+		base := path.Base(strings.TrimSuffix(strings.TrimRight(strings.ReplaceAll(repo, "\\", "/"), "/"), ".git"))
+		parts = []string{base}
+	}
+	name := invalidName.ReplaceAllString(strings.ToLower(strings.Join(parts, "-")), "-")
+	name = strings.Trim(name, "-")
+	if len(name) > 57 {
+		name = strings.Trim(name[:57], "-")
+	}
+	if name == "" {
+		name = "app"
+	}
+	return name
+}
