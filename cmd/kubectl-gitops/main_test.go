@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,24 +18,25 @@ const stamped = "v9.8.7-test"
 // buildPlugin builds kubectl-gitops with a stamped version into a fresh bin
 // directory, next to the kubectl_complete-gitops script, as a release ships
 // them.
-func buildPlugin(t *testing.T) string {
-	t.Helper()
-	bin := t.TempDir()
+func buildPlugin() (string, error) {
+	bin, err := os.MkdirTemp("", "kubectl-gitops-bin-")
+	if err != nil {
+		return "", err
+	}
 	ldflags := "-X github.com/kubectl-gitops/kubectl-gitops/pkg/version.version=" + stamped +
 		" -X github.com/kubectl-gitops/kubectl-gitops/pkg/version.commit=0123456789abcdef"
-	out, err := exec.Command("go", "build", "-ldflags", ldflags, "-o", filepath.Join(bin, "kubectl-gitops"), ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	if out, err := exec.Command("go", "build", "-ldflags", ldflags, "-o", filepath.Join(bin, "kubectl-gitops"), ".").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
 	script, err := os.ReadFile("kubectl_complete-gitops")
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(bin, "kubectl_complete-gitops"), script, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return bin
+	return bin, os.WriteFile(filepath.Join(bin, "kubectl_complete-gitops"), script, 0o755)
 }
+
+// plugin is built once for the package, in TestMain.
+var plugin string
 
 // kubectl runs the real kubectl with only bin and the system directories on
 // PATH, so plugin discovery can find nothing but what we built.
@@ -54,7 +56,7 @@ func kubectl(t *testing.T, bin string, args ...string) string {
 }
 
 func TestKubectlDiscoversPlugin(t *testing.T) {
-	bin := buildPlugin(t)
+	bin := plugin
 
 	list := kubectl(t, bin, "plugin", "list")
 	if !strings.Contains(list, filepath.Join(bin, "kubectl-gitops")) {
@@ -72,7 +74,7 @@ func TestKubectlDiscoversPlugin(t *testing.T) {
 }
 
 func TestKubectlCompletesPluginCommands(t *testing.T) {
-	bin := buildPlugin(t)
+	bin := plugin
 	// What a shell's kubectl completion asks for on "kubectl gitops <TAB>".
 	out := kubectl(t, bin, "__complete", "gitops", "")
 	for _, want := range []string{"version", "completion"} {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strings"
 	gosync "sync"
@@ -16,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	"github.com/kubectl-gitops/kubectl-gitops/internal/localcluster"
@@ -446,5 +449,61 @@ func TestInventoryAndHistory(t *testing.T) {
 	st, _ = inventory.Load(context.Background(), f.client, inv)
 	if len(st.History) != 2 || st.History[1].ID != 4 {
 		t.Errorf("history after limit 2: %+v", st.History)
+	}
+}
+
+// failFirstWrites answers the first n non-dry-run PATCH requests with 503
+// Service Unavailable, as an API server under load or restarting would; all
+// other requests reach the real API server.
+type failFirstWrites struct {
+	next http.RoundTripper
+	mu   gosync.Mutex
+	left int
+}
+
+func (f *failFirstWrites) RoundTrip(req *http.Request) (*http.Response, error) {
+	f.mu.Lock()
+	fail := req.Method == http.MethodPatch && req.URL.Query().Get("dryRun") == "" && f.left > 0
+	if fail {
+		f.left--
+	}
+	f.mu.Unlock()
+	if !fail {
+		return f.next.RoundTrip(req)
+	}
+	body := `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"the server is currently unable to handle the request","reason":"ServiceUnavailable","code":503}`
+	return &http.Response{StatusCode: 503, Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
+}
+
+func TestRetryOnTransientErrors(t *testing.T) {
+	f := newFixture(t)
+	cfg := rest.CopyConfig(lc.Config)
+	faults := &failFirstWrites{left: 2}
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { faults.next = rt; return faults })
+	c, err := cluster.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, _ := render.Decode([]byte(configMapYAML("retried", "0", "")))
+	var retries []string
+	retry := gsync.RetryOptions{Limit: 3, Backoff: 10 * time.Millisecond, Factor: 2, MaxBackoff: time.Second,
+		OnRetry: func(n int, _ time.Duration, err error) { retries = append(retries, err.Error()) }}
+	res, err := gsync.New(c, f.options()).RunWithRetry(context.Background(), gsync.Input{App: f.app, Objects: objs}, retry)
+	if err != nil {
+		t.Fatalf("sync with retries: %v", err)
+	}
+	if len(retries) != 2 || !strings.Contains(retries[0], "unable to handle the request") {
+		t.Errorf("retries %q, want 2 after 503s", retries)
+	}
+	if actions(res)["ConfigMap/"+f.ns+"/retried"] != gsync.Created {
+		t.Errorf("actions %v", actions(res))
+	}
+
+	// A validation error is never retried.
+	retries = nil
+	bad, _ := render.Decode([]byte(strings.Replace(deploymentYAML("bad", "0", "x:1"), "replicas: 2", "replicas: -1", 1)))
+	_, err = gsync.New(c, f.options()).RunWithRetry(context.Background(), gsync.Input{App: f.app, Objects: bad}, retry)
+	if err == nil || len(retries) != 0 {
+		t.Errorf("validation error: err %v, retries %q; want a failure without retries", err, retries)
 	}
 }
