@@ -13,7 +13,7 @@ BIN      := bin
 PREFIX   ?= $(HOME)/.local
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build install tools test unit vet demo localcluster clean help
+.PHONY: all build install tools test vet demo bench localcluster clean help
 
 all: build
 
@@ -41,6 +41,9 @@ test: tools vet ## Every test: unit, command and e2e against a real local contro
 
 demo: build tools ## Start a throwaway control plane, use the plugin through kubectl, stop.
 	$(GO) run ./hack/demo --bin $(BIN)
+
+bench: tools ## Sync benchmarks on the local control plane, side by side with kubectl apply (see docs/benchmarks.md).
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x -timeout 30m ./pkg/sync/ | tee bench.out
 
 localcluster: tools ## Run a local control plane until Ctrl-C (kubeconfig in .localcluster/).
 	$(GO) run ./hack/localcluster

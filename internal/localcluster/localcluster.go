@@ -168,6 +168,10 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		"--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector="+FakeNodeAnnotation+"=fake",
 		"--server-address=127.0.0.1:0",
+		// Node leases are the heartbeat the node lifecycle controller
+		// watches; without them it marks the node NotReady within a minute
+		// and every pod on it unready.
+		"--node-lease-duration-seconds=40",
 		"--config="+stages,
 	); err != nil {
 		return nil, err

@@ -185,3 +185,20 @@ func containsString(list []string, s string) bool {
 	}
 	return false
 }
+
+// kwok renews a Lease for each fake node: that is the heartbeat the node
+// lifecycle controller watches, without which it marks the node NotReady
+// (and its pods unready) about a minute after start.
+func TestFakeNodesHeartbeatWithLeases(t *testing.T) {
+	cs := kubernetes.NewForConfigOrDie(cluster.Config)
+	waitUntil(t, 30*time.Second, "a node Lease renewed by kwok", func(ctx context.Context) (bool, error) {
+		l, err := cs.CoordinationV1().Leases("kube-node-lease").Get(ctx, cluster.NodeNames[0], metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		return l.Spec.RenewTime != nil && time.Since(l.Spec.RenewTime.Time) < time.Minute, nil
+	})
+}

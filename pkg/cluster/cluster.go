@@ -44,7 +44,9 @@ func New(cfg *rest.Config) (*Client, error) {
 		cfg.UserAgent = version.UserAgent()
 	}
 	if cfg.QPS == 0 {
-		cfg.QPS, cfg.Burst = 100, 200
+		// API Priority and Fairness protects the server; a low client-side
+		// limit only serialises the dry-run of a large app.
+		cfg.QPS, cfg.Burst = 300, 600
 	}
 	counter := &RequestCounter{}
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &countingTransport{next: rt, c: counter} })

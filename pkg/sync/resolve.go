@@ -101,18 +101,7 @@ func (s *Syncer) resolve(objs []*unstructured.Unstructured, appOpts plan.SyncOpt
 // resource and namespace, so reads grow with kinds and namespaces, not with
 // objects.
 func (s *Syncer) fetchLive(ctx context.Context, targets []*target) error {
-	type key struct {
-		gvr schema.GroupVersionResource
-		ns  string
-	}
-	groups := map[key][]*target{}
-	for _, t := range targets {
-		if t.served {
-			k := key{t.gvr, t.item.Object.GetNamespace()}
-			groups[k] = append(groups[k], t)
-		}
-	}
-	for k, ts := range groups {
+	for k, ts := range byResource(targets) {
 		list, err := s.c.Dynamic.Resource(k.gvr).Namespace(k.ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return fmt.Errorf("list %s in %q: %w", k.gvr.Resource, k.ns, err)
@@ -126,4 +115,23 @@ func (s *Syncer) fetchLive(ctx context.Context, targets []*target) error {
 		}
 	}
 	return nil
+}
+
+// resourceKey is a resource in one namespace ("" for cluster scope): what one
+// LIST reads.
+type resourceKey struct {
+	gvr schema.GroupVersionResource
+	ns  string
+}
+
+// byResource groups served targets by resource and namespace.
+func byResource(targets []*target) map[resourceKey][]*target {
+	groups := map[resourceKey][]*target{}
+	for _, t := range targets {
+		if t.served {
+			k := resourceKey{t.gvr, t.item.Object.GetNamespace()}
+			groups[k] = append(groups[k], t)
+		}
+	}
+	return groups
 }

@@ -9,7 +9,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/health"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
@@ -20,15 +19,7 @@ import (
 // bounds the wait. Each poll is one LIST per resource and namespace, by the
 // ApplySet label.
 func (s *Syncer) waitHealthy(ctx context.Context, wave []*target) error {
-	type key struct {
-		gvr schema.GroupVersionResource
-		ns  string
-	}
-	groups := map[key][]*target{}
-	for _, t := range wave {
-		k := key{t.gvr, t.item.Object.GetNamespace()}
-		groups[k] = append(groups[k], t)
-	}
+	groups := byResource(wave)
 	for {
 		var pending []string
 		for k, ts := range groups {

@@ -1,0 +1,192 @@
+package sync_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
+	"github.com/kubectl-gitops/kubectl-gitops/internal/testrepo"
+	"github.com/kubectl-gitops/kubectl-gitops/internal/tools"
+)
+
+// benchApp writes services × 6 objects in 3 waves: a ConfigMap and a
+// ServiceAccount in wave 0, a Deployment and a Service in wave 1, a
+// HorizontalPodAutoscaler and a PodDisruptionBudget in wave 2.
+func benchApp(services int, tag func(i int) string) string {
+	var b strings.Builder
+	for i := 0; i < services; i++ {
+		n := fmt.Sprintf("svc-%03d", i)
+		fmt.Fprintf(&b, `apiVersion: v1
+kind: ConfigMap
+metadata: {name: %[1]s, annotations: {argocd.argoproj.io/sync-wave: "0"}}
+data: {LOG_LEVEL: info}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: %[1]s, annotations: {argocd.argoproj.io/sync-wave: "0"}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: %[1]s, annotations: {argocd.argoproj.io/sync-wave: "1"}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: %[1]s}}
+  template:
+    metadata: {labels: {app: %[1]s}}
+    spec:
+      serviceAccountName: %[1]s
+      containers: [{name: main, image: "registry.example/%[1]s:%[2]s"}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: %[1]s, annotations: {argocd.argoproj.io/sync-wave: "1"}}
+spec: {selector: {app: %[1]s}, ports: [{port: 80}]}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: %[1]s, annotations: {argocd.argoproj.io/sync-wave: "2"}}
+spec: {scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: %[1]s}, minReplicas: 1, maxReplicas: 3}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: %[1]s, annotations: {argocd.argoproj.io/sync-wave: "2"}}
+spec: {minAvailable: 0, selector: {matchLabels: {app: %[1]s}}}
+---
+`, n, tag(i))
+	}
+	return b.String()
+}
+
+type measured struct {
+	reads, writes, dryRuns float64
+	maxRSSMB               float64
+}
+
+func (m measured) report(b *testing.B) {
+	b.ReportMetric(m.reads, "reads/op")
+	b.ReportMetric(m.writes, "writes/op")
+	b.ReportMetric(m.dryRuns, "dryruns/op")
+	b.ReportMetric(m.maxRSSMB, "maxRSS-MB")
+}
+
+func maxRSS(cmd *exec.Cmd) float64 {
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		return float64(ru.Maxrss) / 1024 // KiB on Linux
+	}
+	return 0
+}
+
+// runGitops runs the built plugin and reads its request counts from -o json.
+func runGitops(b *testing.B, bin string, args ...string) measured {
+	cmd := exec.Command(bin, append([]string{"--kubeconfig", lc.Kubeconfig, "-o", "json"}, args...)...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("kubectl-gitops %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
+	}
+	var res struct {
+		Requests struct{ Reads, Writes, DryRuns float64 }
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		b.Fatal(err)
+	}
+	return measured{res.Requests.Reads, res.Requests.Writes, res.Requests.DryRuns, maxRSS(cmd)}
+}
+
+var responseLine = regexp.MustCompile(`"Response" verb="(\w+)" url="([^"]*)"`)
+
+// runKubectl runs kubectl at -v=6 and counts the requests it logs.
+func runKubectl(b *testing.B, kubectl string, args ...string) measured {
+	cmd := exec.Command(kubectl, append([]string{"--kubeconfig", lc.Kubeconfig, "-v=6"}, args...)...)
+	cmd.Env = append(os.Environ(), "KUBECTL_APPLYSET=true")
+	var errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = nil, &errOut
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, tail(errOut.String()))
+	}
+	var m measured
+	for _, match := range responseLine.FindAllStringSubmatch(errOut.String(), -1) {
+		switch {
+		case match[1] == "GET":
+			m.reads++
+		case strings.Contains(match[2], "dryRun="):
+			m.dryRuns++
+		default:
+			m.writes++
+		}
+	}
+	m.maxRSSMB = maxRSS(cmd)
+	return m
+}
+
+func tail(s string) string {
+	if len(s) > 3000 {
+		return s[len(s)-3000:]
+	}
+	return s
+}
+
+// BenchmarkSync100Services compares kubectl-gitops sync with kubectl apply
+// --server-side (with an ApplySet, so that it can prune) on an app of 100
+// services × 6 objects in 3 waves: (a) first sync, (b) no-op re-sync, (c)
+// one image changed, (d) 10 services removed. Run with -benchtime=1x: each
+// step is one operation on a live cluster. kubectl applies everything at
+// once and waits for nothing; kubectl-gitops dry-runs first and gates each
+// wave on health.
+func BenchmarkSync100Services(b *testing.B) {
+	toolsDir := testcluster.ToolsDir(b)
+	kubectl := filepath.Join(toolsDir, tools.Kubectl)
+	binDir := b.TempDir()
+	bin := filepath.Join(binDir, "kubectl-gitops")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/kubectl-gitops").CombinedOutput(); err != nil {
+		b.Fatalf("build: %v\n%s", err, out)
+	}
+	const services = 100
+	initial := benchApp(services, func(int) string { return "1.0" })
+	bumped := benchApp(services, func(i int) string {
+		if i == 0 {
+			return "1.1"
+		}
+		return "1.0"
+	})
+	fewer := benchApp(services-10, func(i int) string {
+		if i == 0 {
+			return "1.1"
+		}
+		return "1.0"
+	})
+	steps := []struct{ name, yaml string }{{"a-first-sync", initial}, {"b-noop-resync", initial}, {"c-one-image-change", bumped}, {"d-prune-10-services", fewer}}
+
+	repo := testrepo.New(b)
+	nsG := testcluster.Namespace(b, lc)
+	nsK := testcluster.Namespace(b, lc)
+	manifest := filepath.Join(b.TempDir(), "app.yaml")
+	for _, step := range steps {
+		repo.Commit(step.name, map[string]string{"app/all.yaml": step.yaml})
+		b.Run(step.name+"/kubectl-gitops", func(b *testing.B) {
+			var m measured
+			for i := 0; i < b.N; i++ {
+				m = runGitops(b, bin, "sync", "bench", "--repo", repo.Dir, "--path", "app", "--dest-namespace", nsG, "--inventory-namespace", nsG, "--timeout", "5m")
+			}
+			m.report(b)
+		})
+		if err := os.WriteFile(manifest, []byte(step.yaml), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(step.name+"/kubectl-apply-server-side", func(b *testing.B) {
+			var m measured
+			for i := 0; i < b.N; i++ {
+				m = runKubectl(b, kubectl, "apply", "--server-side", "-n", nsK, "--prune", "--applyset=configmaps/bench-set", "-f", manifest)
+			}
+			m.report(b)
+		})
+	}
+}

@@ -1,0 +1,57 @@
+package sync
+
+import (
+	"testing"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
+)
+
+func TestAppName(t *testing.T) {
+	for path, want := range map[string]string{
+		"apps/order-service/overlays/production": "order-service-production",
+		"apps/web":                               "web",
+		"clusters/prod/apps/Billing_API":         "prod-billing-api",
+		".":                                      "config",
+		"":                                       "config",
+		"overlays/":                              "config",
+	} {
+		if got := AppName(path, "https://git.example/team/config.git"); got != want {
+			t.Errorf("AppName(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	valid := func() *Options {
+		o := &Options{Sync: gsync.DefaultOptions(), Retry: gsync.DefaultRetryOptions(), IOStreams: genericiooptions.NewTestIOStreamsDiscard()}
+		o.Source.Repo, o.Source.Path = ".", "."
+		return o
+	}
+	tests := []struct {
+		name   string
+		mutate func(*Options)
+		want   string
+	}{
+		{"valid", func(*Options) {}, ""},
+		{"no repo", func(o *Options) { o.Source.Repo = "" }, "--repo is required: a local path or a URL of the config repository"},
+		{"bad output", func(o *Options) { o.Output = "wide" }, `--output "wide" is not supported; use json or yaml, or omit it`},
+		{"zero concurrency", func(o *Options) { o.Sync.Concurrency = 0 }, "--concurrency must be at least 1"},
+		{"zero timeout", func(o *Options) { o.Sync.Timeout = 0 }, "--timeout must be positive"},
+		{"retry factor", func(o *Options) { o.Retry.Factor = 0.5 }, "--retry-limit must be 0 or more and --retry-factor at least 1"},
+		{"unknown option", func(o *Options) { o.Sync.SyncOptions = []string{"Prune=maybe"} }, `--sync-option: sync option "Prune=maybe" has an unsupported value; use Prune=false or Prune=true`},
+		{"empty inventory namespace", func(o *Options) { o.Sync.InventoryNamespace = "" }, "--inventory-namespace must not be empty"},
+	}
+	for _, tt := range tests {
+		o := valid()
+		tt.mutate(o)
+		got := ""
+		if err := o.Validate(); err != nil {
+			got = err.Error()
+		}
+		if got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
