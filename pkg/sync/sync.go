@@ -79,7 +79,8 @@ type Input struct {
 	Repo, Path, Revision, Commit string
 }
 
-// Syncer runs syncs against one cluster.
+// Syncer runs syncs against one cluster, one at a time (make one Syncer per
+// concurrent sync).
 type Syncer struct {
 	c        *cluster.Client
 	opts     Options

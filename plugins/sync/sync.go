@@ -178,7 +178,7 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintf(progress, "app %s: %s@%s (%s) path %s, %d objects\n", o.App, o.Source.Repo, shortSHA(r.Checkout.Commit), r.Checkout.Message, o.Source.Path, len(r.Objects))
-	o.Sync.OnEvent = func(e gsync.Event) { printEvent(progress, e) }
+	o.Sync.OnEvent = newProgress(progress).event
 	o.Retry.OnRetry = func(attempt int, wait time.Duration, err error) {
 		fmt.Fprintf(progress, "retry %d in %s after: %v\n", attempt, wait, err)
 	}
