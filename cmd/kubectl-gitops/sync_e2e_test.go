@@ -19,6 +19,7 @@ import (
 	"github.com/kubectl-gitops/kubectl-gitops/internal/localcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testrepo"
+	"github.com/kubectl-gitops/kubectl-gitops/internal/tools"
 )
 
 var lc *localcluster.Cluster
@@ -106,6 +107,21 @@ func TestSyncCommand(t *testing.T) {
 	printed = append(printed, out, errOut)
 	if code != 0 || !strings.Contains(out, "2 unchanged") {
 		t.Errorf("re-sync: code %d\n%s%s", code, out, errOut)
+	}
+
+	// Drift by client-side kubectl apply, with the real kubectl, is reverted.
+	drifted := filepath.Join(t.TempDir(), "cm.yaml")
+	if err := os.WriteFile(drifted, []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shop, namespace: "+ns+"}\ndata: {color: red}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := exec.Command(filepath.Join(testcluster.ToolsDir(t), tools.Kubectl), "--kubeconfig", lc.Kubeconfig, "apply", "-f", drifted).CombinedOutput(); err != nil {
+		t.Fatalf("kubectl apply: %v\n%s", err, b)
+	}
+	out, errOut, code = gitops(t, base...)
+	printed = append(printed, out, errOut)
+	cm, err := kube.CoreV1().ConfigMaps(ns).Get(context.Background(), "shop", metav1.GetOptions{})
+	if code != 0 || err != nil || cm.Data["color"] != "blue" || !strings.Contains(out, "1 configured") {
+		t.Errorf("after client-side kubectl apply: code %d, color %q, err %v\n%s%s", code, cm.Data["color"], err, out, errOut)
 	}
 
 	out, errOut, code = gitops(t, "render", "--repo", r.Dir, "--path", "apps/shop")

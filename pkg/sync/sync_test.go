@@ -177,6 +177,15 @@ func TestWavesWaitForHealth(t *testing.T) {
 		t.Logf("the Deployment was Healthy at its first check (fast kwok); order still holds")
 	}
 
+	// The result lists objects in plan order: wave, then kind.
+	var order []string
+	for _, o := range res.Objects {
+		order = append(order, o.Kind+"/"+o.Name)
+	}
+	if got, want := strings.Join(order, " "), "ConfigMap/config Deployment/web ConfigMap/after"; got != want {
+		t.Errorf("result order %q, want %q", got, want)
+	}
+
 	// A second sync of the same input changes nothing.
 	res = f.mustSync(join(
 		configMapYAML("config", "-1", ""),
