@@ -168,3 +168,40 @@ func TestLocalPathDetection(t *testing.T) {
 		}
 	}
 }
+
+// Two fetches of one remote repository at once share its mirror safely.
+func TestConcurrentFetchesShareTheMirror(t *testing.T) {
+	r := testrepo.New(t)
+	sha := r.Commit("first", map[string]string{"a.yaml": "a"})
+	srv, err := gittestserver.NewTempGitServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(srv.Root())
+	if err := srv.StartHTTP(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.StopHTTP()
+	if out, err := exec.Command("git", "clone", "--bare", "-q", r.Dir, filepath.Join(srv.Root(), "config.git")).CombinedOutput(); err != nil {
+		t.Fatalf("git clone --bare: %v\n%s", err, out)
+	}
+	cache := t.TempDir()
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func() {
+			co, err := Fetch(context.Background(), Request{Repo: srv.HTTPAddress() + "/config.git", Revision: "main"}, Options{CacheDir: cache})
+			if err == nil {
+				if co.Commit != sha {
+					err = errors.New("wrong commit " + co.Commit)
+				}
+				co.Close()
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

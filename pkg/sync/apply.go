@@ -63,7 +63,13 @@ func (s *Syncer) dryRun(ctx context.Context, targets []*target, newNamespaces ma
 			t.result.Action, t.result.Message = Created, "dry-run skipped (SkipDryRunOnMissingResource=true)"
 			return
 		}
-		out, err := s.patch(ctx, t, true)
+		var out *unstructured.Unstructured
+		var err error
+		if t.item.Options.Replace && t.live != nil {
+			err = s.dryRunReplace(ctx, t)
+		} else {
+			out, err = s.patch(ctx, t, true)
+		}
 		if err != nil {
 			t.result.Action, t.result.Message = Failed, err.Error()
 			mu.Lock()
@@ -151,6 +157,29 @@ func (s *Syncer) patch(ctx context.Context, t *target, dryRun bool) (*unstructur
 		return nil, &apiError{apiMessage(err), err}
 	}
 	return out, nil
+}
+
+// dryRunReplace checks an object that Replace=true will delete and
+// recreate. Applying over the live object would judge the wrong thing (an
+// immutable field is the usual reason for Replace), so the server judges a
+// create of the object under a generated name instead.
+func (s *Syncer) dryRunReplace(ctx context.Context, t *target) error {
+	probe := t.item.Object.DeepCopy()
+	name := probe.GetName()
+	if len(name) > 50 {
+		name = name[:50]
+	}
+	probe.SetName("")
+	probe.SetGenerateName(name + "-")
+	opts := metav1.CreateOptions{FieldManager: inventory.FieldManager, DryRun: []string{metav1.DryRunAll}, FieldValidation: "Strict"}
+	if t.item.Options.NoValidate {
+		opts.FieldValidation = "Ignore"
+	}
+	_, err := s.c.Dynamic.Resource(t.gvr).Namespace(probe.GetNamespace()).Create(ctx, probe, opts)
+	if err != nil {
+		return &apiError{"dry-run of the replacement: " + apiMessage(err), err}
+	}
+	return nil
 }
 
 // conflictManagers lists the managers named in an apply conflict.

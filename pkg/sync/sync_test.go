@@ -516,3 +516,56 @@ func TestRetryOnTransientErrors(t *testing.T) {
 		t.Errorf("validation error: err %v, retries %q; want a failure without retries", err, retries)
 	}
 }
+
+// An immutable field change fails with a pointer to Replace=true, and
+// Replace=true recreates the object.
+func TestImmutableFieldAndReplace(t *testing.T) {
+	f := newFixture(t)
+	f.mustSync(deploymentYAML("web", "0", "registry.example/web:1"), f.options())
+	changed := strings.ReplaceAll(deploymentYAML("web", "0", "registry.example/web:1"), "{app: web}", "{app: web2}")
+	_, err := f.sync(changed, f.options())
+	if err == nil || !strings.Contains(err.Error(), "immutable") || !strings.Contains(err.Error(), "Replace=true") {
+		t.Fatalf("got %v, want an immutable-field error pointing to Replace=true", err)
+	}
+	before, _ := f.kube.AppsV1().Deployments(f.ns).Get(context.Background(), "web", metav1.GetOptions{})
+	o := f.options()
+	o.SyncOptions = []string{"Replace=true"}
+	res := f.mustSync(changed, o)
+	if a := actions(res)["Deployment/"+f.ns+"/web"]; a != gsync.Replaced {
+		t.Errorf("action %s, want replaced", a)
+	}
+	after, err := f.kube.AppsV1().Deployments(f.ns).Get(context.Background(), "web", metav1.GetOptions{})
+	if err != nil || after.UID == before.UID || after.Spec.Selector.MatchLabels["app"] != "web2" {
+		t.Errorf("after Replace: err %v, same UID %v, selector %v", err, after.UID == before.UID, after.Spec.Selector)
+	}
+}
+
+// PrunePropagationPolicy=orphan leaves a pruned Deployment's ReplicaSet.
+func TestPrunePropagationOrphan(t *testing.T) {
+	f := newFixture(t)
+	doc := strings.Replace(deploymentYAML("web", "0", "registry.example/web:1"), `annotations: {argocd.argoproj.io/sync-wave: "0"}`,
+		`annotations: {argocd.argoproj.io/sync-wave: "0", argocd.argoproj.io/sync-options: "PrunePropagationPolicy=orphan"}`, 1)
+	f.mustSync(join(doc, configMapYAML("keep", "0", "")), f.options())
+	res := f.mustSync(configMapYAML("keep", "0", ""), f.options())
+	if a := actions(res)["Deployment/"+f.ns+"/web"]; a != gsync.Pruned {
+		t.Fatalf("Deployment %s, want pruned", a)
+	}
+	waitFor(t, func() bool {
+		_, err := f.kube.AppsV1().Deployments(f.ns).Get(context.Background(), "web", metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	})
+	rs, err := f.kube.AppsV1().ReplicaSets(f.ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=web"})
+	if err != nil || len(rs.Items) != 1 || len(rs.Items[0].OwnerReferences) != 0 {
+		t.Errorf("ReplicaSets after an orphaning prune: %v, %d", err, len(rs.Items))
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("condition not met within 30s")
+}
