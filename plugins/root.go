@@ -14,6 +14,7 @@ import (
 
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/completion"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/exitcode"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/fn"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/render"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/sync"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/version"
@@ -52,6 +53,7 @@ Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong.`,
 	root.AddCommand(
 		sync.NewCommand(kubeFlags, streams),
 		render.NewCommand(streams),
+		fn.NewCommand(),
 		version.NewCommand(streams),
 		completion.NewCommand(streams),
 	)

@@ -1,7 +1,11 @@
 package render
 
 import (
+	"bytes"
 	"fmt"
+	"path"
+	"path/filepath"
+	"strings"
 
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
@@ -14,6 +18,20 @@ var functionAnnotations = []string{"config.kubernetes.io/function", "config.k8s.
 // execFunction is a KRM function configured to run a local program.
 type execFunction struct {
 	File, Kind, Name, Path string
+	Args                   []string
+}
+
+// own returns the name of our own function that f runs (`kubectl-gitops fn
+// NAME`, or a function binary named NAME), or "".
+func (f execFunction) own(names map[string]bool) string {
+	base := path.Base(filepath.ToSlash(f.Path))
+	if base == "kubectl-gitops" && len(f.Args) >= 2 && f.Args[0] == "fn" && names[f.Args[1]] {
+		return f.Args[1]
+	}
+	if names[base] {
+		return base
+	}
+	return ""
 }
 
 func (f execFunction) String() string {
@@ -43,22 +61,35 @@ func findExecFunctions(data []byte, file string) []execFunction {
 				if !ok {
 					continue
 				}
-				var fn struct {
-					Exec *struct {
-						Path string `json:"path"`
-					} `json:"exec"`
-				}
-				if yaml.Unmarshal([]byte(spec), &fn) == nil && fn.Exec != nil {
+				if ex := parseExec(spec); ex != nil {
 					kind, _ := m["kind"].(string)
 					name, _ := meta["name"].(string)
-					out = append(out, execFunction{File: file, Kind: kind, Name: name, Path: fn.Exec.Path})
+					out = append(out, execFunction{File: file, Kind: kind, Name: name, Path: ex.Path, Args: ex.Args})
 				}
 			}
 		})
 	}
 }
 
-// walk calls visit on every map in v, depth first.
+type execSpec struct {
+	Path string   `json:"path"`
+	Args []string `json:"args,omitempty"`
+}
+
+// parseExec reads the exec part of a function annotation, if any.
+func parseExec(spec string) *execSpec {
+	var fn struct {
+		Exec *execSpec `json:"exec"`
+	}
+	if yaml.Unmarshal([]byte(spec), &fn) != nil {
+		return nil
+	}
+	return fn.Exec
+}
+
+// walk calls visit on every map in v, depth first, including maps inside
+// strings that are YAML documents themselves (kustomize accepts inline
+// transformer and generator configs as strings).
 func walk(v any, visit func(map[string]any)) {
 	switch t := v.(type) {
 	case map[string]any:
@@ -70,5 +101,100 @@ func walk(v any, visit func(map[string]any)) {
 		for _, child := range t {
 			walk(child, visit)
 		}
+	case string:
+		if strings.Contains(t, "config.kubernetes.io/function") || strings.Contains(t, "config.k8s.io/function") {
+			var inner any
+			if yaml.Unmarshal([]byte(t), &inner) == nil {
+				walk(inner, visit)
+			}
+		}
 	}
+}
+
+// rewriteOwn returns data with every exec function config that runs one of
+// our own functions pointed at self (`self fn NAME`). Files without such
+// functions come back unchanged. Comments in rewritten files are lost; they
+// only feed this build.
+func rewriteOwn(data []byte, names map[string]bool, self string) ([]byte, bool) {
+	if !bytes.Contains(data, []byte("function")) {
+		return data, false
+	}
+	reader := utilyaml.NewYAMLReader(bufioReader(data))
+	var docs [][]byte
+	changed := false
+	for {
+		raw, err := reader.Read()
+		if err != nil {
+			break
+		}
+		var doc any
+		if yaml.Unmarshal(raw, &doc) != nil {
+			docs = append(docs, raw)
+			continue
+		}
+		doc, c := rewriteValue(doc, names, self)
+		if !c {
+			docs = append(docs, raw)
+			continue
+		}
+		out, err := yaml.Marshal(doc)
+		if err != nil {
+			return data, false
+		}
+		changed = true
+		docs = append(docs, out)
+	}
+	if !changed {
+		return data, false
+	}
+	return bytes.Join(docs, []byte("---\n")), true
+}
+
+func rewriteValue(v any, names map[string]bool, self string) (any, bool) {
+	changed := false
+	switch t := v.(type) {
+	case map[string]any:
+		if meta, ok := t["metadata"].(map[string]any); ok {
+			if ann, ok := meta["annotations"].(map[string]any); ok {
+				for _, key := range functionAnnotations {
+					spec, ok := ann[key].(string)
+					if !ok {
+						continue
+					}
+					ex := parseExec(spec)
+					if ex == nil {
+						continue
+					}
+					if name := (execFunction{Path: ex.Path, Args: ex.Args}).own(names); name != "" {
+						b, _ := yaml.Marshal(map[string]any{"exec": execSpec{Path: self, Args: []string{"fn", name}}})
+						ann[key] = string(b)
+						changed = true
+					}
+				}
+			}
+		}
+		for k, child := range t {
+			if nv, c := rewriteValue(child, names, self); c {
+				t[k], changed = nv, true
+			}
+		}
+	case []any:
+		for i, child := range t {
+			if nv, c := rewriteValue(child, names, self); c {
+				t[i], changed = nv, true
+			}
+		}
+	case string:
+		if strings.Contains(t, "config.kubernetes.io/function") || strings.Contains(t, "config.k8s.io/function") {
+			var inner any
+			if yaml.Unmarshal([]byte(t), &inner) == nil {
+				if nv, c := rewriteValue(inner, names, self); c {
+					if b, err := yaml.Marshal(nv); err == nil {
+						return string(b), true
+					}
+				}
+			}
+		}
+	}
+	return v, changed
 }

@@ -27,6 +27,13 @@ import (
 type Options struct {
 	// EnableExec lets exec KRM functions named by the repository run.
 	EnableExec bool
+	// Self is the path of a kubectl-gitops binary. With it, our own
+	// functions (exec `kubectl-gitops fn NAME`, or a binary named NAME, for
+	// NAME in OwnFunctions) always run, with this binary, whatever PATH
+	// holds, without EnableExec.
+	Self string
+	// OwnFunctions names our functions.
+	OwnFunctions map[string]bool
 }
 
 // MaxFileSize bounds each manifest file read in a plain directory.
@@ -230,7 +237,8 @@ func kustomize(root, dir, path string, opts Options) ([]*unstructured.Unstructur
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build %s: %w", path, err)
 	}
-	var fns []execFunction
+	var foreign []string
+	own := false
 	for _, f := range rec.files() {
 		rel, _ := filepath.Rel(realRoot, f)
 		if err := checkInside(realRoot, f, rel); err != nil {
@@ -240,23 +248,45 @@ func kustomize(root, dir, path string, opts Options) ([]*unstructured.Unstructur
 		if err != nil {
 			continue // read through a loader that also tried names that do not exist
 		}
-		fns = append(fns, findExecFunctions(data, rel)...)
+		for _, fn := range findExecFunctions(data, rel) {
+			if opts.Self != "" && fn.own(opts.OwnFunctions) != "" {
+				own = true
+			} else {
+				foreign = append(foreign, fn.String())
+			}
+		}
 	}
-	if len(fns) == 0 {
+	if !own && len(foreign) == 0 {
 		return toObjects(out)
 	}
-	if !opts.EnableExec {
-		var names []string
-		for _, fn := range fns {
-			names = append(names, fn.String())
-		}
-		return nil, fmt.Errorf("kustomize build %s: the kustomization runs exec KRM functions, which execute programs named by the repository: %s; pass --enable-exec if you trust this repository", path, strings.Join(names, "; "))
+	if len(foreign) > 0 && !opts.EnableExec {
+		return nil, fmt.Errorf("kustomize build %s: the kustomization runs exec KRM functions, which execute programs named by the repository: %s; pass --enable-exec if you trust this repository", path, strings.Join(foreign, "; "))
 	}
-	out, err = build(filesys.MakeFsOnDisk(), dir, true)
+	var fSys filesys.FileSystem = filesys.MakeFsOnDisk()
+	if own {
+		fSys = &ownFunctionsFS{FileSystem: fSys, names: opts.OwnFunctions, self: opts.Self}
+	}
+	out, err = build(fSys, dir, true)
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build %s: %w", path, err)
 	}
 	return toObjects(out)
+}
+
+// ownFunctionsFS points our own functions at Options.Self as files are read.
+type ownFunctionsFS struct {
+	filesys.FileSystem
+	names map[string]bool
+	self  string
+}
+
+func (o *ownFunctionsFS) ReadFile(path string) ([]byte, error) {
+	data, err := o.FileSystem.ReadFile(path)
+	if err != nil {
+		return data, err
+	}
+	out, _ := rewriteOwn(data, o.names, o.self)
+	return out, nil
 }
 
 func build(fSys filesys.FileSystem, dir string, exec bool) ([]map[string]any, error) {

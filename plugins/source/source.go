@@ -15,6 +15,7 @@ import (
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/render"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/source"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/fn"
 )
 
 // EnvToken names the environment variable read for an https token.
@@ -74,7 +75,15 @@ func (f *Flags) Render(ctx context.Context, progress io.Writer) (*Rendered, erro
 		return nil, err
 	}
 	defer co.Close()
-	objs, err := render.Render(co.Dir, f.Path, render.Options{EnableExec: f.EnableExec})
+	opts := render.Options{EnableExec: f.EnableExec, OwnFunctions: map[string]bool{}}
+	// Our own functions run with this very binary, whatever PATH holds.
+	if self, err := os.Executable(); err == nil {
+		opts.Self = self
+		for name := range fn.Functions {
+			opts.OwnFunctions[name] = true
+		}
+	}
+	objs, err := render.Render(co.Dir, f.Path, opts)
 	if err != nil {
 		return nil, fmt.Errorf("render %s at %s: %w", f.Repo, short(co.Commit), err)
 	}
