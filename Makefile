@@ -43,7 +43,7 @@ demo: build tools ## Start a throwaway control plane, use the plugin through kub
 	$(GO) run ./hack/demo --bin $(BIN)
 
 bench: tools ## Sync benchmarks on the local control plane, side by side with kubectl apply (see docs/benchmarks.md).
-	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x -timeout 30m ./pkg/sync/ | tee bench.out
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x -timeout 30m ./pkg/sync/ ./krm-functions/... | tee bench.out
 
 localcluster: tools ## Run a local control plane until Ctrl-C (kubeconfig in .localcluster/).
 	$(GO) run ./hack/localcluster

@@ -84,3 +84,62 @@ func TestSetImageInKustomizeAndRender(t *testing.T) {
 		t.Errorf("foreign exec function: code %d, stderr %q", code, stderr)
 	}
 }
+
+const projectCheck = `- |-
+  apiVersion: fn.kubectl-gitops.dev/v1alpha1
+  kind: ValidateProject
+  metadata:
+    name: team-a
+    annotations:
+      config.kubernetes.io/function: |
+        exec:
+          path: kubectl-gitops
+          args: [fn, validate-project]
+  project:
+    apiVersion: argoproj.io/v1alpha1
+    kind: AppProject
+    metadata: {name: team-a}
+    spec:
+      destinations: [{server: "*", namespace: team-a}]
+      namespaceResourceWhitelist: [{group: apps, kind: Deployment}]
+  destination: {server: https://kubernetes.default.svc, namespace: team-a}
+`
+
+// validate-project, as the last transformers entry, passes a build that
+// keeps to the project and fails one that does not, in the real kustomize
+// and in render.
+func TestValidateProjectInKustomizeAndRender(t *testing.T) {
+	kustomizeBuild := func(dir string) ([]byte, error) {
+		cmd := exec.Command(filepath.Join(testcluster.ToolsDir(t), tools.Kustomize), "build", "--enable-alpha-plugins", "--enable-exec", dir)
+		cmd.Env = append(os.Environ(), "PATH="+plugin)
+		return cmd.CombinedOutput()
+	}
+	ok := map[string]string{"kustomization.yaml": "resources: [deploy.yaml]\ntransformers:\n" + projectCheck, "deploy.yaml": webDeployment}
+	bad := map[string]string{"kustomization.yaml": "resources: [deploy.yaml, svc.yaml]\ntransformers:\n" + projectCheck, "deploy.yaml": webDeployment,
+		"svc.yaml": "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n"}
+	for name, files := range map[string]map[string]string{"ok": ok, "bad": bad} {
+		dir := filepath.Join(t.TempDir(), name)
+		for f, body := range files {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, f), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out, err := kustomizeBuild(dir)
+		if name == "ok" && (err != nil || !strings.Contains(string(out), "kind: Deployment")) {
+			t.Errorf("kustomize build of a compliant app: %v\n%s", err, out)
+		}
+		if name == "bad" && (err == nil || !strings.Contains(string(out), "Service/web: kind Service is not in the namespace resource whitelist (AppProject team-a, namespaceResourceWhitelist)")) {
+			t.Errorf("kustomize build of a violating app: %v\n%s", err, out)
+		}
+	}
+
+	r := testrepo.New(t)
+	r.Commit("bad", map[string]string{"app/kustomization.yaml": bad["kustomization.yaml"], "app/deploy.yaml": webDeployment, "app/svc.yaml": bad["svc.yaml"]})
+	_, stderr, code := gitops(t, "render", "--repo", r.Dir, "--path", "app")
+	if code != 1 || !strings.Contains(stderr, "kind Service is not in the namespace resource whitelist") {
+		t.Errorf("render of a violating app: code %d, stderr %q", code, stderr)
+	}
+}

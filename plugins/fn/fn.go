@@ -19,11 +19,13 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/fn/framework/command"
 
 	"github.com/kubectl-gitops/kubectl-gitops/krm-functions/setimage"
+	"github.com/kubectl-gitops/kubectl-gitops/krm-functions/validateproject"
 )
 
 // Functions maps each function's name to its processor.
 var Functions = map[string]framework.ResourceListProcessor{
-	"set-image": setimage.Processor{},
+	"set-image":        setimage.Processor{},
+	"validate-project": validateproject.Processor{},
 }
 
 // NewCommand returns the fn command with one subcommand per function.
@@ -40,7 +42,10 @@ run them without --enable-exec, always with this very binary.
 
 Results go to stderr, one line each; an error result makes the exit code 1.`,
 	}
-	cmd.AddCommand(function("set-image", "Set container image names, tags and digests (kustomize images: semantics)", Functions["set-image"]))
+	cmd.AddCommand(
+		function("set-image", "Set container image names, tags and digests (kustomize images: semantics)", Functions["set-image"]),
+		function("validate-project", "Fail the build when an item breaks an Argo CD AppProject's rules", Functions["validate-project"]),
+	)
 	return cmd
 }
 

@@ -1,0 +1,194 @@
+package validateproject
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"sigs.k8s.io/kustomize/kyaml/fn/framework"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+// Processor is the function. It changes no item; every violation is an
+// error result, and any error result fails the function.
+type Processor struct{}
+
+// Process implements framework.ResourceListProcessor.
+func (Processor) Process(rl *framework.ResourceList) error {
+	cfg, err := Parse(rl.FunctionConfig)
+	if err != nil {
+		for _, e := range unjoin(err) {
+			rl.Results = append(rl.Results, &framework.Result{Severity: framework.Error, Message: e.Error()})
+		}
+		return rl.Results
+	}
+	results := Check(cfg, rl.Items)
+	rl.Results = append(rl.Results, results...)
+	for _, r := range results {
+		if r.Severity == framework.Error {
+			return rl.Results
+		}
+	}
+	return nil
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// Check validates items against the project and returns one result per
+// violation, plus a summary.
+func Check(cfg *Config, items []*yaml.RNode) framework.Results {
+	p := cfg.Project
+	sc := builtinScopes()
+	for _, gk := range cfg.ClusterScopedKinds {
+		sc[gk] = true
+	}
+	for _, gk := range cfg.NamespacedKinds {
+		sc[gk] = false
+	}
+	// CRDs in the same build define their kinds' scope.
+	for _, item := range items {
+		if item.GetKind() == "CustomResourceDefinition" {
+			group, _ := item.GetString("spec.group")
+			kind, _ := item.GetString("spec.names.kind")
+			scope, _ := item.GetString("spec.scope")
+			if kind != "" {
+				sc[GroupKind{group, kind}] = scope == "Cluster"
+			}
+		}
+	}
+
+	var out framework.Results
+	fail := func(item *yaml.RNode, rule, format string, args ...any) {
+		out = append(out, &framework.Result{
+			Severity:    framework.Error,
+			Message:     fmt.Sprintf("%s: %s (AppProject %s, %s)", ref(item), fmt.Sprintf(format, args...), p.Metadata.Name, rule),
+			ResourceRef: resourceRef(item),
+		})
+	}
+	if ok, why := destinationPermitted(p.Spec.Destinations, cfg.Destination, cfg.Destination.Namespace); !ok {
+		out = append(out, &framework.Result{Severity: framework.Error, Message: fmt.Sprintf("destination %s is not permitted by AppProject %s (destinations): %s", describe(cfg.Destination, cfg.Destination.Namespace), p.Metadata.Name, why)})
+	}
+	for _, item := range items {
+		group, _ := splitAPIVersion(item.GetApiVersion())
+		gk := GroupKind{group, item.GetKind()}
+		cluster, known := sc[gk]
+		if !known {
+			out = append(out, &framework.Result{Severity: framework.Error, ResourceRef: resourceRef(item),
+				Message: fmt.Sprintf("%s: the scope of kind %s is unknown; declare it under clusterScopedKinds or namespacedKinds in the %s config (group: %q, kind: %q), or include its CustomResourceDefinition in the build", ref(item), gk, Kind, gk.Group, gk.Kind)})
+			continue
+		}
+		if cluster {
+			if !listed(p.Spec.ClusterResourceWhitelist, gk, item.GetName(), true) {
+				fail(item, "clusterResourceWhitelist", "cluster-scoped kind %s is not in the cluster resource whitelist", gk)
+			}
+			if listed(p.Spec.ClusterResourceBlacklist, gk, item.GetName(), true) {
+				fail(item, "clusterResourceBlacklist", "cluster-scoped kind %s is blacklisted", gk)
+			}
+			continue
+		}
+		ns := item.GetNamespace()
+		if ns == "" {
+			ns = cfg.Destination.Namespace
+		}
+		if ns != cfg.Destination.Namespace {
+			if ok, why := destinationPermitted(p.Spec.Destinations, cfg.Destination, ns); !ok {
+				fail(item, "destinations", "namespace %q is not a permitted destination: %s", ns, why)
+			}
+		}
+		if wl := p.Spec.NamespaceResourceWhitelist; wl != nil && !listed(wl, gk, "", false) {
+			fail(item, "namespaceResourceWhitelist", "kind %s is not in the namespace resource whitelist", gk)
+		}
+		if listed(p.Spec.NamespaceResourceBlacklist, gk, "", false) {
+			fail(item, "namespaceResourceBlacklist", "kind %s is blacklisted", gk)
+		}
+	}
+	errorsFound := len(out)
+	out = append(out, &framework.Result{Severity: framework.Info, Message: fmt.Sprintf("validate-project: %d item(s) checked against AppProject %s, %d violation(s)", len(items), p.Metadata.Name, errorsFound)})
+	return out
+}
+
+// listed reports whether gk (and name, for cluster lists) matches an entry.
+// A nil list matches nothing.
+func listed(list *[]ResourceEntry, gk GroupKind, name string, withName bool) bool {
+	if list == nil {
+		return false
+	}
+	for _, e := range *list {
+		if glob(e.Group, gk.Group) && glob(e.Kind, gk.Kind) && (!withName || e.Name == "" || glob(e.Name, name)) {
+			return true
+		}
+	}
+	return false
+}
+
+// destinationPermitted applies the project's destinations to a server or
+// cluster name and a namespace: some allow entry must match, and no deny
+// entry (one whose server, name or namespace starts with "!") may. A deny
+// entry matches when its plain fields match and each negated pattern
+// matches the value it negates.
+func destinationPermitted(dsts []Destination, target Destination, ns string) (bool, string) {
+	allowed := false
+	for _, d := range dsts {
+		deny := strings.HasPrefix(d.Server, "!") || strings.HasPrefix(d.Name, "!") || strings.HasPrefix(d.Namespace, "!")
+		clusterMatch := (d.Server != "" && glob(strings.TrimPrefix(d.Server, "!"), target.Server)) || (d.Name != "" && glob(strings.TrimPrefix(d.Name, "!"), target.Name))
+		nsMatch := glob(strings.TrimPrefix(d.Namespace, "!"), ns)
+		if deny && clusterMatch && nsMatch {
+			return false, fmt.Sprintf("denied by {server: %q, name: %q, namespace: %q}", d.Server, d.Name, d.Namespace)
+		}
+		if !deny && clusterMatch && nsMatch {
+			allowed = true
+		}
+	}
+	if !allowed {
+		return false, "no destination entry matches"
+	}
+	return true, ""
+}
+
+// glob matches Argo CD style patterns: * is any run of characters, ? one.
+// An empty pattern matches only the empty value.
+func glob(pattern, value string) bool {
+	if pattern == "*" {
+		return true
+	}
+	if !strings.ContainsAny(pattern, "*?") {
+		return pattern == value
+	}
+	re := "^" + strings.NewReplacer(`\*`, ".*", `\?`, ".").Replace(regexp.QuoteMeta(pattern)) + "$"
+	ok, _ := regexp.MatchString(re, value)
+	return ok
+}
+
+func describe(d Destination, ns string) string {
+	cluster := d.Server
+	if cluster == "" {
+		cluster = "name " + d.Name
+	}
+	return fmt.Sprintf("%s namespace %q", cluster, ns)
+}
+
+func splitAPIVersion(apiVersion string) (group, version string) {
+	if g, v, ok := strings.Cut(apiVersion, "/"); ok {
+		return g, v
+	}
+	return "", apiVersion
+}
+
+func ref(item *yaml.RNode) string {
+	if ns := item.GetNamespace(); ns != "" {
+		return item.GetKind() + "/" + ns + "/" + item.GetName()
+	}
+	return item.GetKind() + "/" + item.GetName()
+}
+
+func resourceRef(item *yaml.RNode) *yaml.ResourceIdentifier {
+	return &yaml.ResourceIdentifier{
+		TypeMeta: yaml.TypeMeta{APIVersion: item.GetApiVersion(), Kind: item.GetKind()},
+		NameMeta: yaml.NameMeta{Name: item.GetName(), Namespace: item.GetNamespace()},
+	}
+}
