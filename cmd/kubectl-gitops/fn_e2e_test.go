@@ -71,10 +71,24 @@ func TestSetImageInKustomizeAndRender(t *testing.T) {
 	}
 
 	r := testrepo.New(t)
-	r.Commit("app", map[string]string{"app/kustomization.yaml": setImageKustomization, "app/deploy.yaml": webDeployment})
+	r.Commit("app", map[string]string{"app/kustomization.yaml": setImageKustomization, "app/deploy.yaml": webDeployment,
+		"app/svc.yaml": "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n"})
+	// A Service after the Deployment in the resources list: kustomize's
+	// output order must be kept too.
+	r.Commit("svc", map[string]string{"app/kustomization.yaml": strings.Replace(setImageKustomization, "resources: [deploy.yaml]", "resources: [deploy.yaml, svc.yaml]", 1)})
 	stdout, stderr, code := gitops(t, "render", "--repo", r.Dir, "--path", "app")
 	if code != 0 || !strings.Contains(stdout, "image: registry.example/web:1.5.0") {
 		t.Fatalf("render: code %d\n%s%s", code, stdout, stderr)
+	}
+	appDir := filepath.Join(r.Dir, "app")
+	same := exec.Command(filepath.Join(testcluster.ToolsDir(t), tools.Kustomize), "build", "--enable-alpha-plugins", "--enable-exec", appDir)
+	same.Env = kustomize.Env
+	want, err := same.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stdout != string(want) {
+		t.Errorf("render and kustomize build differ:\n--- kustomize\n%s\n--- render\n%s", want, stdout)
 	}
 
 	// Another program named by the repository still needs --enable-exec.

@@ -291,6 +291,9 @@ func (o *ownFunctionsFS) ReadFile(path string) ([]byte, error) {
 
 func build(fSys filesys.FileSystem, dir string, exec bool) ([]map[string]any, error) {
 	ko := krusty.MakeDefaultOptions()
+	// As `kustomize build` does: the kustomization's sortOptions, else the
+	// legacy kind order. The output is then byte for byte kustomize's.
+	ko.Reorder = krusty.ReorderOptionUnspecified
 	pc := types.EnabledPluginConfig(types.BploUseStaticallyLinked)
 	pc.FnpLoadingOptions.EnableExec = exec
 	ko.PluginConfig = pc
