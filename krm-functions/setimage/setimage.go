@@ -7,6 +7,8 @@ import (
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/kubectl-gitops/kubectl-gitops/krm-functions/fnresult"
 )
 
 // Processor is the function: it reads the config from the ResourceList and
@@ -18,31 +20,16 @@ type Processor struct{}
 func (Processor) Process(rl *framework.ResourceList) error {
 	cfg, err := Parse(rl.FunctionConfig)
 	if err != nil {
-		rl.Results = append(rl.Results, errorResults(err)...)
+		rl.Results = append(rl.Results, fnresult.Errors(err)...)
 		return rl.Results
 	}
 	changed, err := Apply(cfg, rl.Items)
 	if err != nil {
-		rl.Results = append(rl.Results, &framework.Result{Severity: framework.Error, Message: err.Error()})
+		rl.Results = append(rl.Results, fnresult.Errors(err)...)
 		return rl.Results
 	}
 	rl.Results = append(rl.Results, changed.results(cfg)...)
 	return nil
-}
-
-func errorResults(err error) framework.Results {
-	var out framework.Results
-	for _, e := range splitJoined(err) {
-		out = append(out, &framework.Result{Severity: framework.Error, Message: e.Error()})
-	}
-	return out
-}
-
-func splitJoined(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }
 
 // Change is one image field the function changed.

@@ -7,6 +7,8 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/kubectl-gitops/kubectl-gitops/krm-functions/fnresult"
 )
 
 // Processor is the function. It changes no item; every violation is an
@@ -17,9 +19,7 @@ type Processor struct{}
 func (Processor) Process(rl *framework.ResourceList) error {
 	cfg, err := Parse(rl.FunctionConfig)
 	if err != nil {
-		for _, e := range unjoin(err) {
-			rl.Results = append(rl.Results, &framework.Result{Severity: framework.Error, Message: e.Error()})
-		}
+		rl.Results = append(rl.Results, fnresult.Errors(err)...)
 		return rl.Results
 	}
 	results := Check(cfg, rl.Items)
@@ -30,13 +30,6 @@ func (Processor) Process(rl *framework.ResourceList) error {
 		}
 	}
 	return nil
-}
-
-func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }
 
 // Check validates items against the project and returns one result per

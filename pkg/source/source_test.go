@@ -81,34 +81,26 @@ func TestFetchErrors(t *testing.T) {
 }
 
 func TestFetchOverHTTPWithToken(t *testing.T) {
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Fatal("the test Git server runs git-http-backend's protocol through the git binary; install git")
-	}
 	r := testrepo.New(t)
 	first := r.Commit("first", map[string]string{"app/cm.yaml": "v1"})
 
-	srv, err := gittestserver.NewTempGitServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(srv.Root())
+	srv, bare := serveRepo(t, r)
 	const token = "s3cr3t-token-value"
 	srv.Auth("git", token)
 	if err := srv.StartHTTP(); err != nil {
 		t.Fatal(err)
 	}
 	defer srv.StopHTTP()
-	bare := filepath.Join(srv.Root(), "config.git")
-	if out, err := exec.Command("git", "clone", "--bare", "-q", r.Dir, bare).CombinedOutput(); err != nil {
-		t.Fatalf("git clone --bare: %v\n%s", err, out)
-	}
 	url := srv.HTTPAddress() + "/config.git"
 	cache := t.TempDir()
 
 	// No token: refused with a hint, and nothing left in the cache.
-	_, err = Fetch(context.Background(), Request{Repo: url, Revision: "main"}, Options{CacheDir: cache})
+	_, err := Fetch(context.Background(), Request{Repo: url, Revision: "main"}, Options{CacheDir: cache})
 	if err == nil || !strings.Contains(err.Error(), "set GIT_TOKEN or pass --git-token-file") {
 		t.Fatalf("fetch without token: got %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(cache, "*.git")); len(left) != 0 {
+		t.Errorf("a failed clone left a mirror: %v", left)
 	}
 	// Wrong token: refused, and the token never appears in the error.
 	_, err = Fetch(context.Background(), Request{Repo: url, Revision: "main"}, Options{CacheDir: cache, Auth: Auth{Token: "wrong-" + token}})
@@ -173,18 +165,11 @@ func TestLocalPathDetection(t *testing.T) {
 func TestConcurrentFetchesShareTheMirror(t *testing.T) {
 	r := testrepo.New(t)
 	sha := r.Commit("first", map[string]string{"a.yaml": "a"})
-	srv, err := gittestserver.NewTempGitServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(srv.Root())
+	srv, _ := serveRepo(t, r)
 	if err := srv.StartHTTP(); err != nil {
 		t.Fatal(err)
 	}
 	defer srv.StopHTTP()
-	if out, err := exec.Command("git", "clone", "--bare", "-q", r.Dir, filepath.Join(srv.Root(), "config.git")).CombinedOutput(); err != nil {
-		t.Fatalf("git clone --bare: %v\n%s", err, out)
-	}
 	cache := t.TempDir()
 	errs := make(chan error, 4)
 	for i := 0; i < 4; i++ {
@@ -204,4 +189,23 @@ func TestConcurrentFetchesShareTheMirror(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// serveRepo makes a real Git server (not yet started) whose root holds a
+// bare copy of r as config.git. The server side runs the git binary.
+func serveRepo(t *testing.T, r *testrepo.Repo) (*gittestserver.GitServer, string) {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Fatal("the test Git server speaks the protocol through the git binary; install git")
+	}
+	srv, err := gittestserver.NewTempGitServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(srv.Root()) })
+	bare := filepath.Join(srv.Root(), "config.git")
+	if out, err := exec.Command("git", "clone", "--bare", "-q", r.Dir, bare).CombinedOutput(); err != nil {
+		t.Fatalf("git clone --bare: %v\n%s", err, out)
+	}
+	return srv, bare
 }

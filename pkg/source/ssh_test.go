@@ -7,12 +7,10 @@ import (
 	"encoding/pem"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/fluxcd/pkg/gittestserver"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
@@ -33,11 +31,7 @@ func TestFetchOverSSH(t *testing.T) {
 	r := testrepo.New(t)
 	sha := r.Commit("first", map[string]string{"app/cm.yaml": "v1"})
 
-	srv, err := gittestserver.NewTempGitServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(srv.Root())
+	srv, _ := serveRepo(t, r)
 	keyDir := t.TempDir()
 	srv.KeyDir(keyDir)
 	if err := srv.ListenSSH(); err != nil {
@@ -45,9 +39,6 @@ func TestFetchOverSSH(t *testing.T) {
 	}
 	go func() { _ = srv.StartSSH() }()
 	defer srv.StopSSH()
-	if out, err := exec.Command("git", "clone", "--bare", "-q", r.Dir, filepath.Join(srv.Root(), "config.git")).CombinedOutput(); err != nil {
-		t.Fatalf("git clone --bare: %v\n%s", err, out)
-	}
 	u, err := url.Parse(srv.SSHAddress())
 	if err != nil {
 		t.Fatal(err)
