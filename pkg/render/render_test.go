@@ -73,10 +73,11 @@ images:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"Deployment/prod/web", "ConfigMap/prod/web-config"}, refs(objs)); diff != "" {
-		t.Errorf("objects (-want +got):\n%s", diff)
+	// kustomize build's legacy order: ConfigMap before Deployment.
+	if diff := cmp.Diff([]string{"ConfigMap/prod/web-config", "Deployment/prod/web"}, refs(objs)); diff != "" {
+		t.Fatalf("objects (-want +got):\n%s", diff)
 	}
-	image, _, _ := unstructured.NestedSlice(objs[0].Object, "spec", "template", "spec", "containers")
+	image, _, _ := unstructured.NestedSlice(objs[1].Object, "spec", "template", "spec", "containers")
 	if got := image[0].(map[string]any)["image"]; got != "registry.example/web:2.0" {
 		t.Errorf("image %v, want the overlay's tag", got)
 	}
