@@ -2,6 +2,7 @@ package setimage
 
 import (
 	"fmt"
+	"strings"
 
 	"sigs.k8s.io/kustomize/api/filters/imagetag"
 	"sigs.k8s.io/kustomize/api/types"
@@ -57,8 +58,12 @@ func Apply(cfg *Config, items []*yaml.RNode) (Changes, error) {
 			if err != nil {
 				continue // not an object; kustomize would not touch it either
 			}
+			found := imageFields(item, meta, fields)
+			if !anyMatches(found, im.Name) {
+				continue // the filter would change nothing here
+			}
 			before := map[string]yaml.Node{} // copies: the filter may replace nodes
-			for k, n := range imageFields(item, meta, fields) {
+			for k, n := range found {
 				before[k] = *n
 			}
 			if _, err := f.Filter([]*yaml.RNode{item}); err != nil {
@@ -106,4 +111,16 @@ func (c Changes) results(cfg *Config) framework.Results {
 	}
 	out = append(out, &framework.Result{Severity: framework.Info, Message: fmt.Sprintf("set-image: %d image(s) changed in %d resource(s)", len(c), len(resources))})
 	return out
+}
+
+// anyMatches reports whether some image value names the image name, bare or
+// with a tag or digest (the prefilter for kustomize's own matching).
+func anyMatches(fields map[string]*yaml.Node, name string) bool {
+	for _, n := range fields {
+		v := n.Value
+		if v == name || strings.HasPrefix(v, name+":") || strings.HasPrefix(v, name+"@") {
+			return true
+		}
+	}
+	return false
 }
