@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testrepo"
@@ -87,6 +89,37 @@ func TestFetchOverSSH(t *testing.T) {
 	co, err = Fetch(context.Background(), Request{Repo: repoURL, Revision: "main"}, Options{CacheDir: t.TempDir(), Auth: Auth{SSHKeyFile: keyFile, KnownHostsFiles: []string{wrong}, InsecureSkipHostKeyCheck: true}})
 	if err != nil {
 		t.Fatalf("fetch with --insecure-skip-host-key-check: %v", err)
+	}
+	co.Close()
+
+	// Without a key file, the key comes from the ssh agent at SSH_AUTH_SOCK:
+	// here an agent serving the agent protocol on a unix socket.
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	keyring := agent.NewKeyring()
+	if err := keyring.Add(agent.AddedKey{PrivateKey: clientPriv}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _ = agent.ServeAgent(keyring, c); c.Close() }()
+		}
+	}()
+	t.Setenv("SSH_AUTH_SOCK", sock)
+	co, err = Fetch(context.Background(), Request{Repo: repoURL, Revision: "main"}, Options{CacheDir: t.TempDir(), Auth: Auth{KnownHostsFiles: []string{trusted}}})
+	if err != nil {
+		t.Fatalf("fetch with the ssh agent: %v", err)
+	}
+	if co.Commit != sha {
+		t.Errorf("commit %s via the agent, want %s", co.Commit, sha)
 	}
 	co.Close()
 }
