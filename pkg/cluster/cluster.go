@@ -32,8 +32,7 @@ type Client struct {
 	// Requests counts every HTTP request made through this client.
 	Requests *RequestCounter
 
-	discovery discovery.CachedDiscoveryInterface
-	host      string
+	host string
 }
 
 // New connects to the cluster of cfg. It copies cfg; the caller's stays as
@@ -64,12 +63,11 @@ func New(cfg *rest.Config) (*Client, error) {
 	}
 	cached := memory.NewMemCacheClient(dc)
 	return &Client{
-		Dynamic:   dyn,
-		Kube:      kube,
-		Mapper:    restmapper.NewDeferredDiscoveryRESTMapper(cached),
-		Requests:  counter,
-		discovery: cached,
-		host:      cfg.Host,
+		Dynamic:  dyn,
+		Kube:     kube,
+		Mapper:   restmapper.NewDeferredDiscoveryRESTMapper(cached),
+		Requests: counter,
+		host:     cfg.Host,
 	}, nil
 }
 

@@ -232,7 +232,7 @@ func kustomize(root, dir, path string, opts Options) ([]*unstructured.Unstructur
 	if err != nil {
 		return nil, err
 	}
-	rec := &recordingFS{FileSystem: filesys.MakeFsOnDisk(), read: map[string]bool{}}
+	rec := &recordingFS{FileSystem: filesys.MakeFsOnDisk(), read: map[string][]byte{}}
 	out, err := build(rec, dir, false)
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build %s: %w", path, err)
@@ -244,9 +244,11 @@ func kustomize(root, dir, path string, opts Options) ([]*unstructured.Unstructur
 		if err := checkInside(realRoot, f, rel); err != nil {
 			return nil, fmt.Errorf("kustomize build %s: %w", path, err)
 		}
-		data, err := os.ReadFile(f)
-		if err != nil {
-			continue // read through a loader that also tried names that do not exist
+		data := rec.read[f]
+		if data == nil { // opened, not read, by the build
+			if data, err = os.ReadFile(f); err != nil {
+				continue
+			}
 		}
 		for _, fn := range findExecFunctions(data, rel) {
 			if opts.Self != "" && fn.own(opts.OwnFunctions) != "" {
@@ -320,22 +322,26 @@ func toObjects(maps []map[string]any) ([]*unstructured.Unstructured, error) {
 	return out, nil
 }
 
-// recordingFS notes the absolute path of every file read through it.
+// recordingFS notes every file the build reads, with its content (nil for
+// files only opened), so they need not be read again.
 type recordingFS struct {
 	filesys.FileSystem
-	read map[string]bool
+	read map[string][]byte
 }
 
 func (r *recordingFS) ReadFile(path string) ([]byte, error) {
-	if abs, err := filepath.Abs(path); err == nil {
-		r.read[abs] = true
+	data, err := r.FileSystem.ReadFile(path)
+	if abs, aerr := filepath.Abs(path); aerr == nil && err == nil {
+		r.read[abs] = data
 	}
-	return r.FileSystem.ReadFile(path)
+	return data, err
 }
 
 func (r *recordingFS) Open(path string) (filesys.File, error) {
 	if abs, err := filepath.Abs(path); err == nil {
-		r.read[abs] = true
+		if _, seen := r.read[abs]; !seen {
+			r.read[abs] = nil
+		}
 	}
 	return r.FileSystem.Open(path)
 }

@@ -90,15 +90,13 @@ func (s *Syncer) dryRun(ctx context.Context, targets []*target, newNamespaces ma
 	})
 	if len(errs) > 0 {
 		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
-		return fmt.Errorf("server-side dry-run failed for %d object(s), nothing was applied:\n  %w", len(errs), joinIndented(errs))
+		return fmt.Errorf("server-side dry-run failed for %d object(s), nothing was applied:\n  %w", len(errs), indented(errs))
 	}
 	return nil
 }
 
-// joinIndented joins errors one per indented line, keeping them reachable
-// by errors.Is and errors.As.
-func joinIndented(errs []error) error { return indented(errs) }
-
+// indented joins errors one per indented line, keeping them reachable by
+// errors.Is and errors.As.
 type indented []error
 
 func (e indented) Error() string {
@@ -328,7 +326,7 @@ func (s *Syncer) applyGroup(ctx context.Context, group []*target) error {
 	})
 	if len(errs) > 0 {
 		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
-		return fmt.Errorf("apply failed for %d object(s):\n  %w", len(errs), joinIndented(errs))
+		return fmt.Errorf("apply failed for %d object(s):\n  %w", len(errs), indented(errs))
 	}
 	return nil
 }
