@@ -29,6 +29,10 @@ var kindRank = func() map[string]int {
 	return m
 }()
 
+// KindRank orders kinds as KindOrder does: listed kinds rank below zero in
+// their order, every other kind ranks 0, after all of them.
+func KindRank(kind string) int { return kindRank[kind] }
+
 // Item is one object to apply, with where it runs and its options.
 type Item struct {
 	Object  *unstructured.Unstructured
@@ -117,7 +121,7 @@ func less(a, b *Item) bool {
 	if a.Wave != b.Wave {
 		return a.Wave < b.Wave
 	}
-	if d := kindRank[a.Object.GetKind()] - kindRank[b.Object.GetKind()]; d != 0 {
+	if d := KindRank(a.Object.GetKind()) - KindRank(b.Object.GetKind()); d != 0 {
 		return d < 0
 	}
 	return a.Object.GetName() < b.Object.GetName()

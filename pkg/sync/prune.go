@@ -99,20 +99,11 @@ func pruneBefore(a, b prunable) bool {
 	if a.wave != b.wave {
 		return a.wave > b.wave
 	}
-	ka, kb := kindIndex(a.live.GetKind()), kindIndex(b.live.GetKind())
+	ka, kb := plan.KindRank(a.live.GetKind()), plan.KindRank(b.live.GetKind())
 	if ka != kb {
 		return ka > kb
 	}
 	return a.live.GetName() < b.live.GetName()
-}
-
-func kindIndex(kind string) int {
-	for i, k := range plan.KindOrder {
-		if k == kind {
-			return i
-		}
-	}
-	return len(plan.KindOrder)
 }
 
 // prune deletes the prunable members in order, and returns every member
