@@ -12,8 +12,11 @@ LDFLAGS  := -s -w -X $(MODULE)/pkg/version.version=$(VERSION) -X $(MODULE)/pkg/v
 BIN      := bin
 PREFIX   ?= $(HOME)/.local
 TEST_TIMEOUT ?= 30m
+# Release archives: every entry carries this time (default: the commit's).
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+DIST_PLATFORMS ?= linux/amd64,linux/arm64,darwin/amd64,darwin/arm64,windows/amd64,windows/arm64
 
-.PHONY: all build install tools test vet demo bench localcluster clean help
+.PHONY: all build install tools test vet demo bench localcluster dist krew-manifest clean help
 
 all: build
 
@@ -47,6 +50,13 @@ bench: tools ## Sync benchmarks on the local control plane, side by side with ku
 
 localcluster: tools ## Run a local control plane until Ctrl-C (kubeconfig in .localcluster/).
 	$(GO) run ./hack/localcluster
+
+dist: ## Release archives (linux, darwin, windows; amd64, arm64) and dist/checksums.txt, reproducible.
+	$(GO) run ./hack/dist --version '$(VERSION)' --commit '$(COMMIT)' --source-date-epoch '$(SOURCE_DATE_EPOCH)' --platforms '$(DIST_PLATFORMS)' --out dist
+
+krew-manifest: ## Render .krew.yaml for the archives in dist/ into dist/gitops.yaml: make krew-manifest VERSION=vX.Y.Z.
+	$(if $(filter command line environment environment override,$(origin VERSION)),,$(error VERSION is not set; run 'make krew-manifest VERSION=vX.Y.Z' with the version 'make dist' built (make dist VERSION=vX.Y.Z)))
+	$(GO) run ./hack/krewmanifest --version '$(VERSION)' --template .krew.yaml --dist dist --out dist/gitops.yaml
 
 clean: ## Remove build output (the tools cache stays; see 'make tools').
 	rm -rf $(BIN) dist .localcluster
