@@ -16,6 +16,7 @@ import (
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/exitcode"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/fn"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/render"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/secret"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/sync"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/version"
 )
@@ -53,6 +54,7 @@ Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong.`,
 	root.AddCommand(
 		sync.NewCommand(kubeFlags, streams),
 		render.NewCommand(streams),
+		secret.NewCommand(streams),
 		fn.NewCommand(),
 		version.NewCommand(streams),
 		completion.NewCommand(streams),

@@ -1,0 +1,58 @@
+package sops
+
+import (
+	"strings"
+	"testing"
+)
+
+// FuzzParseEncrypted: the ENC[...] parser never panics, and what it
+// accepts prints back to the same text.
+func FuzzParseEncrypted(f *testing.F) {
+	f.Add("ENC[AES256_GCM,data:YjE=,iv:nadNX2YOVsU1T9aCRAi2eN5MMQKAkghaCTbT466gPHY=,tag:ea3pJssruXhbINeqs7VogA==,type:str]")
+	f.Add("ENC[AES256_GCM,data:,iv:AA==,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:comment]")
+	f.Add("ENC[AES256_GCM,data:x,iv:y,tag:z,type:int")
+	f.Add("ENC[AES256_GCM,data:YjE=,iv:AA==,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str,extra:1]")
+	f.Fuzz(func(t *testing.T, s string) {
+		e, err := parseEncrypted(s)
+		if err != nil {
+			if IsEncrypted(s) && strings.Contains(err.Error(), s) && len(s) > 20 {
+				t.Fatalf("error quotes its input: %v", err)
+			}
+			return
+		}
+		if e.String() != s {
+			t.Fatalf("accepted %q but prints %q", s, e.String())
+		}
+		c := newValueCipher(make([]byte, 32))
+		_, _ = c.decrypt(s, "a:")
+	})
+}
+
+// FuzzMetadata: parsing a document with a metadata block never panics, and
+// a block that parses can be written and parsed again.
+func FuzzMetadata(f *testing.F) {
+	keys, recipient, _ := GenerateIdentity("fuzz")
+	_ = keys
+	enc, _ := Encrypt("f.yaml", []byte("a: b\n"), YAML, EncryptOptions{Recipients: []string{recipient}})
+	f.Add(enc)
+	f.Add([]byte("sops:\n  mac: x\n  lastmodified: \"2024-01-01T00:00:00Z\"\n  age: [{recipient: r, enc: e}]\n"))
+	f.Add([]byte("sops:\n  key_groups: [{age: [{recipient: r}]}]\n  shamir_threshold: 2\n"))
+	f.Add([]byte("{\"sops\": {\"mac\": 1, \"lastmodified\": \"x\"}}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		file, err := Parse("f.yaml", data, YAML)
+		if err != nil || file.Meta == nil {
+			return
+		}
+		out, err := file.Bytes()
+		if err != nil {
+			return
+		}
+		again, err := Parse("f.yaml", out, YAML)
+		if err != nil {
+			t.Fatalf("re-parse of written metadata: %v\n%s", err, out)
+		}
+		if again.Meta.MAC != file.Meta.MAC || len(again.Meta.Age) != len(file.Meta.Age) {
+			t.Fatalf("metadata changed on a round trip")
+		}
+	})
+}

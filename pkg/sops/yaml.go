@@ -1,0 +1,325 @@
+package sops
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// yamlIndent is the indentation sops writes YAML with.
+const yamlIndent = 4
+
+func loadYAML(data []byte) ([]Branch, error) {
+	if len(bytes.TrimSpace(data)) > 0 {
+		// Decoding into a map makes the decoder refuse duplicate keys.
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		for {
+			var m map[string]any
+			err := dec.Decode(&m)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("invalid YAML: %w", err)
+			}
+		}
+	}
+	var out []Branch
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("invalid YAML: %w", err)
+		}
+		b, err := yamlMapping(&doc, nil, false)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+}
+
+// commentItems splits a node comment into comment items.
+func commentLines(text string, inline bool) []Comment {
+	var out []Comment
+	for _, line := range strings.Split(text, "\n") {
+		if line == "" {
+			continue
+		}
+		out = append(out, Comment{Value: strings.TrimPrefix(line, "#"), Inline: inline})
+	}
+	return out
+}
+
+func addComments(b Branch, text string, inline bool) Branch {
+	for _, c := range commentLines(text, inline) {
+		b = append(b, Item{Key: c})
+	}
+	return b
+}
+
+func addListComments(l []any, text string, inline bool) []any {
+	for _, c := range commentLines(text, inline) {
+		l = append(l, c)
+	}
+	return l
+}
+
+// yamlMapping appends a document or mapping node to b, placing comments
+// where sops places them (which decides the path they are encrypted
+// under).
+func yamlMapping(n *yaml.Node, b Branch, commentsHandled bool) (Branch, error) {
+	if b == nil {
+		b = Branch{}
+	}
+	if !commentsHandled {
+		b = addComments(b, n.HeadComment, false)
+		b = addComments(b, n.LineComment, false)
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			var err error
+			if b, err = yamlMapping(c, b, false); err != nil {
+				return nil, err
+			}
+		}
+	case yaml.SequenceNode:
+		return nil, errors.New("a YAML document that is a list is not supported; make it a mapping")
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			b = addComments(b, k.HeadComment, false)
+			b = addComments(b, k.LineComment, false)
+			scalar := v.Kind == yaml.ScalarNode || v.Kind == yaml.AliasNode
+			if scalar {
+				b = addComments(b, v.HeadComment, false)
+				b = addComments(b, v.LineComment, true)
+			}
+			var key any
+			if err := k.Decode(&key); err != nil {
+				return nil, err
+			}
+			ks, ok := key.(string)
+			if !ok {
+				return nil, fmt.Errorf("line %d: key %v is not a string; quote it", k.Line, key)
+			}
+			val, err := yamlValue(v, scalar)
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, Item{Key: ks, Value: val})
+			if scalar {
+				b = addComments(b, v.FootComment, false)
+			}
+			b = addComments(b, k.FootComment, false)
+		}
+	case yaml.ScalarNode:
+		if n.ShortTag() == "!!null" {
+			return b, nil
+		}
+		return nil, errors.New("a YAML document that is a single value is not supported; make it a mapping")
+	case yaml.AliasNode:
+		var err error
+		if b, err = yamlMapping(n.Alias, b, false); err != nil {
+			return nil, err
+		}
+	}
+	if !commentsHandled {
+		b = addComments(b, n.FootComment, false)
+	}
+	return b, nil
+}
+
+func yamlValue(n *yaml.Node, commentsHandled bool) (any, error) {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		l := []any{}
+		if !commentsHandled {
+			l = addListComments(l, n.HeadComment, false)
+			l = addListComments(l, n.LineComment, false)
+		}
+		for _, item := range n.Content {
+			l = addListComments(l, item.HeadComment, false)
+			l = addListComments(l, item.LineComment, true)
+			v, err := yamlValue(item, true)
+			if err != nil {
+				return nil, err
+			}
+			l = append(l, v)
+			l = addListComments(l, item.FootComment, false)
+		}
+		if !commentsHandled {
+			l = addListComments(l, n.FootComment, false)
+		}
+		return l, nil
+	case yaml.MappingNode:
+		return yamlMapping(n, nil, commentsHandled)
+	case yaml.AliasNode:
+		return yamlValue(n.Alias, false)
+	case yaml.ScalarNode:
+		var v any
+		if err := n.Decode(&v); err != nil {
+			return nil, fmt.Errorf("line %d: %w", n.Line, err)
+		}
+		switch x := v.(type) {
+		case int64:
+			return int(x), nil
+		case uint64:
+			if x > math.MaxInt64 {
+				return nil, fmt.Errorf("line %d: integer %d is too large; quote it", n.Line, x)
+			}
+			return int(x), nil
+		}
+		return v, nil
+	}
+	return nil, nil
+}
+
+func emitYAML(docs []Branch) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(yamlIndent)
+	for _, b := range docs {
+		m := &yaml.Node{Kind: yaml.MappingNode}
+		if err := yamlFromBranch(b, m); err != nil {
+			return nil, err
+		}
+		if err := enc.Encode(&yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{m}}); err != nil {
+			return nil, err
+		}
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func joinComments(cs []string) string {
+	if len(cs) == 0 {
+		return ""
+	}
+	return "#" + strings.Join(cs, "\n#")
+}
+
+func prependHead(n *yaml.Node, cs []string) {
+	if c := joinComments(cs); c != "" {
+		if n.HeadComment != "" {
+			n.HeadComment = c + "\n" + n.HeadComment
+		} else {
+			n.HeadComment = c
+		}
+	}
+}
+
+func appendTo(s *string, cs []string) {
+	if c := joinComments(cs); c != "" {
+		if *s != "" {
+			*s += "\n" + c
+		} else {
+			*s = c
+		}
+	}
+}
+
+func yamlNode(v any) (*yaml.Node, error) {
+	switch v := v.(type) {
+	case Branch:
+		m := &yaml.Node{Kind: yaml.MappingNode}
+		return m, yamlFromBranch(v, m)
+	case []any:
+		s := &yaml.Node{Kind: yaml.SequenceNode}
+		return s, yamlFromList(v, s)
+	}
+	n := &yaml.Node{}
+	if err := n.Encode(v); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// yamlFromBranch is the inverse of yamlMapping: comments before the first
+// key go on the mapping, comments before a key on the key, inline ones on
+// the value, trailing ones below the last key.
+func yamlFromBranch(b Branch, m *yaml.Node) error {
+	var head, inline []string
+	first := true
+	for _, it := range b {
+		if c, ok := it.Key.(Comment); ok {
+			if c.Inline {
+				inline = append(inline, c.Value)
+			} else {
+				head = append(head, c.Value)
+			}
+			continue
+		}
+		if first {
+			prependHead(m, head)
+			head, first = nil, false
+		}
+		k := &yaml.Node{}
+		if err := k.Encode(it.Key); err != nil {
+			return err
+		}
+		prependHead(k, head)
+		head = nil
+		v, err := yamlNode(it.Value)
+		if err != nil {
+			return err
+		}
+		appendTo(&v.LineComment, inline)
+		inline = nil
+		m.Content = append(m.Content, k, v)
+	}
+	head = append(head, inline...)
+	if first {
+		prependHead(m, head)
+	} else {
+		appendTo(&m.Content[len(m.Content)-2].FootComment, head)
+	}
+	return nil
+}
+
+func yamlFromList(l []any, s *yaml.Node) error {
+	var head, inline []string
+	first := true
+	for _, e := range l {
+		if c, ok := e.(Comment); ok {
+			if c.Inline {
+				inline = append(inline, c.Value)
+			} else {
+				head = append(head, c.Value)
+			}
+			continue
+		}
+		if first {
+			prependHead(s, head)
+			head, first = nil, false
+		}
+		n, err := yamlNode(e)
+		if err != nil {
+			return err
+		}
+		prependHead(n, head)
+		head = nil
+		appendTo(&n.LineComment, inline)
+		inline = nil
+		s.Content = append(s.Content, n)
+	}
+	head = append(head, inline...)
+	if first {
+		prependHead(s, head)
+	} else {
+		appendTo(&s.Content[len(s.Content)-1].FootComment, head)
+	}
+	return nil
+}

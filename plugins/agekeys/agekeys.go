@@ -1,0 +1,77 @@
+// Package agekeys holds the flags that say where age identities come from,
+// shared by the secret, render and sync commands.
+package agekeys
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/spf13/pflag"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/sops"
+)
+
+// Flags name key files and, for commands that reach a cluster, a Secret.
+type Flags struct {
+	Files []string
+	// Secret is NAMESPACE/NAME of a Secret whose values are age key files.
+	Secret string
+}
+
+// AddFlags registers --age-key-file, and --age-key-secret when withSecret.
+func (f *Flags) AddFlags(fs *pflag.FlagSet, withSecret bool) {
+	fs.StringArrayVar(&f.Files, "age-key-file", nil, "age key file (AGE-SECRET-KEY-1... lines); repeatable. Also read: $"+sops.EnvAgeKey+", $"+sops.EnvAgeKeyFile+", and sops' keys.txt")
+	if withSecret {
+		fs.StringVar(&f.Secret, "age-key-secret", "", "NAMESPACE/NAME of a Secret in the cluster whose values are age key files (as Flux's sops-age Secret)")
+	}
+}
+
+// Validate checks the flags.
+func (f *Flags) Validate() error {
+	if f.Secret != "" {
+		if ns, name, ok := strings.Cut(f.Secret, "/"); !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+			return fmt.Errorf("--age-key-secret %q: want NAMESPACE/NAME", f.Secret)
+		}
+	}
+	return nil
+}
+
+// Load reads the identities. client may be nil when no Secret is named.
+func (f *Flags) Load(ctx context.Context, client kubernetes.Interface) (*sops.Keys, error) {
+	keys, err := sops.LoadKeys(sops.KeySources{Files: f.Files})
+	if err != nil {
+		return nil, err
+	}
+	if f.Secret == "" {
+		return keys, nil
+	}
+	ns, name, _ := strings.Cut(f.Secret, "/")
+	if client == nil {
+		return nil, fmt.Errorf("--age-key-secret %s: no cluster connection", f.Secret)
+	}
+	s, err := client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("--age-key-secret: Secret/%s/%s: %w", ns, name, err)
+	}
+	names := make([]string, 0, len(s.Data))
+	for k := range s.Data {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	found := 0
+	for _, k := range names {
+		before := keys.Len()
+		if err := keys.Add(fmt.Sprintf("Secret/%s/%s key %s", ns, name, k), s.Data[k]); err != nil {
+			return nil, err
+		}
+		found += keys.Len() - before
+	}
+	if found == 0 {
+		return nil, fmt.Errorf("--age-key-secret: Secret/%s/%s holds no age identities; put the key file in it: kubectl create secret generic %s -n %s --from-file=keys.agekey=keys.txt", ns, name, name, ns)
+	}
+	return keys, nil
+}

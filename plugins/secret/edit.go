@@ -1,0 +1,135 @@
+package secret
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/sops"
+)
+
+type editOptions struct {
+	fileFlags
+	genericiooptions.IOStreams
+}
+
+func newEdit(streams genericiooptions.IOStreams) *cobra.Command {
+	o := &editOptions{IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "edit FILE",
+		Short: "Edit an encrypted file in $EDITOR and encrypt it again",
+		Long: `Decrypt FILE into a private temporary file (mode 0600 in a 0700 directory),
+open it in $VISUAL or $EDITOR (default vi), then encrypt the result again with
+the same data key, recipients and rules, in place. Values left alone keep
+their ciphertext, so Git diffs show only what changed; if nothing changed,
+FILE is left byte for byte as it was. The temporary file is removed on every
+exit path, including Ctrl-C and a failing editor.`,
+		Example: `  EDITOR="code --wait" kubectl gitops secret edit apps/web/prod/secret.enc.yaml`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.run(args[0])
+		},
+	}
+	o.add(cmd.Flags())
+	return cmd
+}
+
+func editorCommand(file string) *exec.Cmd {
+	editor := os.Getenv("VISUAL")
+	if editor == "" {
+		editor = os.Getenv("EDITOR")
+	}
+	if editor == "" {
+		editor = "vi"
+	}
+	if runtime.GOOS == "windows" {
+		parts := strings.Fields(editor)
+		return exec.Command(parts[0], append(parts[1:], file)...)
+	}
+	// Through the shell, so EDITOR may carry arguments ("code --wait").
+	return exec.Command("/bin/sh", "-c", editor+` "$1"`, "editor", file)
+}
+
+func (o *editOptions) run(path string) error {
+	file, original, err := o.openEncrypted(path)
+	if err != nil {
+		return err
+	}
+	plain, err := file.Plaintext()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "kubectl-gitops-edit-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(signals)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case s := <-signals:
+			os.RemoveAll(dir)
+			fmt.Fprintf(o.ErrOut, "error: %v: edit discarded, %s left as it was\n", s, path)
+			os.Exit(130)
+		case <-done:
+		}
+	}()
+	tmp := filepath.Join(dir, filepath.Base(path))
+	if err := os.WriteFile(tmp, plain, 0o600); err != nil {
+		return err
+	}
+	for {
+		cmd := editorCommand(tmp)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, o.ErrOut
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("editor %s: %v; %s left as it was", cmd.Args, err, path)
+		}
+		edited, err := readFile(tmp)
+		if err != nil {
+			return err
+		}
+		if bytes.Equal(edited, plain) {
+			fmt.Fprintf(o.ErrOut, "%s: no changes\n", path)
+			return nil
+		}
+		next, perr := sops.Parse(path, edited, file.Format)
+		if perr == nil && next.Meta != nil {
+			perr = fmt.Errorf("%s: the edited content has a sops metadata block; remove it", path)
+		}
+		if perr == nil {
+			file.Docs = next.Docs
+			if err := file.Reencrypt(); err != nil {
+				return err
+			}
+			out, err := file.Bytes()
+			if err != nil {
+				return err
+			}
+			if bytes.Equal(out, original) {
+				return nil
+			}
+			return writeAtomic(path, out)
+		}
+		if !isTerminal(os.Stdin) {
+			return fmt.Errorf("%w; %s left as it was", perr, path)
+		}
+		fmt.Fprintf(o.ErrOut, "error: %v\nPress Enter to return to the editor, or Ctrl-C to discard the edit.\n", perr)
+		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+			return fmt.Errorf("%w; %s left as it was", perr, path)
+		}
+	}
+}
