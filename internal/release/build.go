@@ -103,6 +103,12 @@ func Build(ctx context.Context, o Options) ([]Artifact, error) {
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 		return nil, err
 	}
+	// A checksum list from an earlier run must not outlive a failed one:
+	// krew-manifest trusts only archives the list names.
+	sums := filepath.Join(o.OutDir, ChecksumsFile)
+	if err := os.Remove(sums); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
 	work, err := os.MkdirTemp("", "kubectl-gitops-dist-")
 	if err != nil {
 		return nil, err
@@ -129,7 +135,6 @@ func Build(ctx context.Context, o Options) ([]Artifact, error) {
 		fmt.Fprintf(o.Log, "%-14s %s  %6.1f MB  %s\n", p, art.Path, float64(art.Size)/1e6, time.Since(start).Round(100*time.Millisecond))
 		arts = append(arts, art)
 	}
-	sums := filepath.Join(o.OutDir, ChecksumsFile)
 	if err := writeFileAtomic(sums, FormatChecksums(arts)); err != nil {
 		return nil, err
 	}
