@@ -115,7 +115,7 @@ func walk(v any, visit func(map[string]any)) {
 // our own functions pointed at self (`self fn NAME`). Files without such
 // functions come back unchanged. Comments in rewritten files are lost; they
 // only feed this build.
-func rewriteOwn(data []byte, names map[string]bool, self string) ([]byte, bool) {
+func rewriteOwn(data []byte, names map[string]bool, self string, args map[string][]string) ([]byte, bool) {
 	if !bytes.Contains(data, []byte("function")) {
 		return data, false
 	}
@@ -132,7 +132,7 @@ func rewriteOwn(data []byte, names map[string]bool, self string) ([]byte, bool) 
 			docs = append(docs, raw)
 			continue
 		}
-		doc, c := rewriteValue(doc, names, self)
+		doc, c := rewriteValue(doc, names, self, args)
 		if !c {
 			docs = append(docs, raw)
 			continue
@@ -150,7 +150,7 @@ func rewriteOwn(data []byte, names map[string]bool, self string) ([]byte, bool) 
 	return bytes.Join(docs, []byte("---\n")), true
 }
 
-func rewriteValue(v any, names map[string]bool, self string) (any, bool) {
+func rewriteValue(v any, names map[string]bool, self string, args map[string][]string) (any, bool) {
 	changed := false
 	switch t := v.(type) {
 	case map[string]any:
@@ -166,7 +166,7 @@ func rewriteValue(v any, names map[string]bool, self string) (any, bool) {
 						continue
 					}
 					if name := (execFunction{Path: ex.Path, Args: ex.Args}).own(names); name != "" {
-						b, _ := yaml.Marshal(map[string]any{"exec": execSpec{Path: self, Args: []string{"fn", name}}})
+						b, _ := yaml.Marshal(map[string]any{"exec": execSpec{Path: self, Args: append([]string{"fn", name}, args[name]...)}})
 						ann[key] = string(b)
 						changed = true
 					}
@@ -174,13 +174,13 @@ func rewriteValue(v any, names map[string]bool, self string) (any, bool) {
 			}
 		}
 		for k, child := range t {
-			if nv, c := rewriteValue(child, names, self); c {
+			if nv, c := rewriteValue(child, names, self, args); c {
 				t[k], changed = nv, true
 			}
 		}
 	case []any:
 		for i, child := range t {
-			if nv, c := rewriteValue(child, names, self); c {
+			if nv, c := rewriteValue(child, names, self, args); c {
 				t[i], changed = nv, true
 			}
 		}
@@ -188,7 +188,7 @@ func rewriteValue(v any, names map[string]bool, self string) (any, bool) {
 		if strings.Contains(t, "config.kubernetes.io/function") || strings.Contains(t, "config.k8s.io/function") {
 			var inner any
 			if yaml.Unmarshal([]byte(t), &inner) == nil {
-				if nv, c := rewriteValue(inner, names, self); c {
+				if nv, c := rewriteValue(inner, names, self, args); c {
 					if b, err := yaml.Marshal(nv); err == nil {
 						return string(b), true
 					}

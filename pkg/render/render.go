@@ -21,6 +21,8 @@ import (
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/sops"
 )
 
 // Options tune Render.
@@ -34,6 +36,34 @@ type Options struct {
 	Self string
 	// OwnFunctions names our functions.
 	OwnFunctions map[string]bool
+	// FunctionArgs are extra arguments for our own functions, by name
+	// (the decrypt function's --age-key-file).
+	FunctionArgs map[string][]string
+	// Keys decrypt SOPS-encrypted resources after the build. A resource
+	// no key opens is left encrypted (and Warn is told); one that fails
+	// its MAC is an error.
+	Keys *sops.Keys
+	// Warn receives warnings; nil drops them.
+	Warn func(string)
+
+	root   string
+	warned map[string]bool
+}
+
+func (o Options) warn(msg string) {
+	if o.Warn != nil {
+		o.Warn(msg)
+	}
+}
+
+// warnOnce warns about key once per render (files are read more than once).
+func (o Options) warnOnce(key, msg string) {
+	if o.warned == nil || !o.warned[key] {
+		if o.warned != nil {
+			o.warned[key] = true
+		}
+		o.warn(msg)
+	}
 }
 
 // MaxFileSize bounds each manifest file read in a plain directory.
@@ -46,6 +76,10 @@ func Render(root, path string, opts Options) ([]*unstructured.Unstructured, erro
 	if err != nil {
 		return nil, err
 	}
+	opts.warned = map[string]bool{}
+	if opts.root, err = filepath.EvalSymlinks(root); err != nil {
+		return nil, err
+	}
 	info, err := os.Stat(dir)
 	if err != nil {
 		return nil, fmt.Errorf("path %q: %w; pass --path with a directory of the repository", path, errors.Unwrap(err))
@@ -56,7 +90,7 @@ func Render(root, path string, opts Options) ([]*unstructured.Unstructured, erro
 	if hasKustomization(dir) {
 		return kustomize(root, dir, path, opts)
 	}
-	return plainDirectory(root, dir)
+	return plainDirectory(root, dir, opts)
 }
 
 // resolveInside joins root and path and checks that the result, with every
@@ -108,7 +142,7 @@ func hasKustomization(dir string) bool {
 
 // plainDirectory reads every .yaml, .yml and .json file below dir, in
 // lexical order, skipping hidden files and directories.
-func plainDirectory(root, dir string) ([]*unstructured.Unstructured, error) {
+func plainDirectory(root, dir string, opts Options) ([]*unstructured.Unstructured, error) {
 	realRoot, err := filepath.EvalSymlinks(root)
 	if err != nil {
 		return nil, err
@@ -143,6 +177,9 @@ func plainDirectory(root, dir string) ([]*unstructured.Unstructured, error) {
 		data, err := readBounded(f)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", rel, err)
+		}
+		if data, err = decryptFile(rel, data, opts); err != nil {
+			return nil, err
 		}
 		objs, err := Decode(data)
 		if err != nil {
@@ -233,7 +270,7 @@ func kustomize(root, dir, path string, opts Options) ([]*unstructured.Unstructur
 		return nil, err
 	}
 	rec := &recordingFS{FileSystem: filesys.MakeFsOnDisk(), read: map[string][]byte{}}
-	out, err := build(rec, dir, false)
+	out, err := build(rec, dir, false, opts)
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build %s: %w", path, err)
 	}
@@ -266,9 +303,9 @@ func kustomize(root, dir, path string, opts Options) ([]*unstructured.Unstructur
 	}
 	var fSys filesys.FileSystem = filesys.MakeFsOnDisk()
 	if own {
-		fSys = &ownFunctionsFS{FileSystem: fSys, names: opts.OwnFunctions, self: opts.Self}
+		fSys = &ownFunctionsFS{FileSystem: fSys, names: opts.OwnFunctions, self: opts.Self, args: opts.FunctionArgs}
 	}
-	out, err = build(fSys, dir, true)
+	out, err = build(fSys, dir, true, opts)
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build %s: %w", path, err)
 	}
@@ -280,6 +317,7 @@ type ownFunctionsFS struct {
 	filesys.FileSystem
 	names map[string]bool
 	self  string
+	args  map[string][]string
 }
 
 func (o *ownFunctionsFS) ReadFile(path string) ([]byte, error) {
@@ -287,11 +325,12 @@ func (o *ownFunctionsFS) ReadFile(path string) ([]byte, error) {
 	if err != nil {
 		return data, err
 	}
-	out, _ := rewriteOwn(data, o.names, o.self)
+	out, _ := rewriteOwn(data, o.names, o.self, o.args)
 	return out, nil
 }
 
-func build(fSys filesys.FileSystem, dir string, exec bool) ([]map[string]any, error) {
+func build(fSys filesys.FileSystem, dir string, exec bool, opts Options) ([]map[string]any, error) {
+	fSys = &decryptingFS{FileSystem: fSys, opts: opts}
 	ko := krusty.MakeDefaultOptions()
 	// As `kustomize build` does: the kustomization's sortOptions, else the
 	// legacy kind order. The output is then byte for byte kustomize's.
@@ -305,6 +344,9 @@ func build(fSys filesys.FileSystem, dir string, exec bool) ([]map[string]any, er
 	}
 	var out []map[string]any
 	for _, r := range m.Resources() {
+		if r.Field(sops.MetadataKey) != nil && opts.Keys != nil && opts.Keys.Len() > 0 {
+			opts.warn(fmt.Sprintf("%s is still SOPS-encrypted after the build (it was not read from a file of the repository); it stays encrypted", r.CurId()))
+		}
 		obj, err := r.Map()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", r.CurId(), err)

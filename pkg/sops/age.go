@@ -291,3 +291,16 @@ func sortedUnique(in []string) []string {
 	}
 	return out[:j]
 }
+
+// WriteFile writes every identity to a new key file of mode 0600, for a
+// process that reads keys from a file (our own decrypt function run by
+// kustomize). Identities without a text form are skipped.
+func (k *Keys) WriteFile(path string) error {
+	var b bytes.Buffer
+	for _, id := range k.ids {
+		if s, ok := id.Identity.(fmt.Stringer); ok {
+			fmt.Fprintf(&b, "# from %s\n%s\n", id.Source, s.String())
+		}
+	}
+	return os.WriteFile(path, b.Bytes(), 0o600)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/plan"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/sops"
 )
 
 // resolve maps every object to its resource, fills in the destination
@@ -40,6 +42,14 @@ func (s *Syncer) resolve(objs []*unstructured.Unstructured, appOpts plan.SyncOpt
 	seen := sets.New[string]()
 	var errs []error
 	for _, o := range objs {
+		if enc, recipients := sops.ObjectEncrypted(o.Object); enc {
+			why := "it holds ENC[...] values"
+			if len(recipients) > 0 {
+				why = "for age recipients " + strings.Join(recipients, ", ") + "; no key given opened it"
+			}
+			errs = append(errs, fmt.Errorf("%s: still SOPS-encrypted (%s); give the age key with --age-key-file, --age-key-secret NAMESPACE/NAME, $SOPS_AGE_KEY_FILE or $SOPS_AGE_KEY", plan.Ref(o), why))
+			continue
+		}
 		gvk := o.GroupVersionKind()
 		gvr, namespaced, err := s.c.Resource(gvk)
 		served := true

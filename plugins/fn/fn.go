@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework/command"
 
+	"github.com/kubectl-gitops/kubectl-gitops/krm-functions/decrypt"
 	"github.com/kubectl-gitops/kubectl-gitops/krm-functions/setimage"
 	"github.com/kubectl-gitops/kubectl-gitops/krm-functions/validateproject"
 )
@@ -26,6 +27,7 @@ import (
 var Functions = map[string]framework.ResourceListProcessor{
 	"set-image":        setimage.Processor{},
 	"validate-project": validateproject.Processor{},
+	"decrypt":          decrypt.Processor{},
 }
 
 // NewCommand returns the fn command with one subcommand per function.
@@ -45,8 +47,17 @@ Results go to stderr, one line each; an error result makes the exit code 1.`,
 	cmd.AddCommand(
 		function("set-image", "Set container image names, tags and digests (kustomize images: semantics)", Functions["set-image"]),
 		function("validate-project", "Fail the build when an item breaks an Argo CD AppProject's rules", Functions["validate-project"]),
+		DecryptCommand(),
 	)
 	return cmd
+}
+
+// DecryptCommand is the decrypt function, with --age-key-file.
+func DecryptCommand() *cobra.Command {
+	p := &decrypt.Processor{}
+	c := function("decrypt", "Decrypt SOPS-encrypted resources; generate Secrets from encrypted files (age keys)", p)
+	c.Flags().StringArrayVar(&p.KeyFiles, "age-key-file", nil, "age key file; repeatable (also read: $SOPS_AGE_KEY, $SOPS_AGE_KEY_FILE, sops' keys.txt)")
+	return c
 }
 
 func function(name, short string, p framework.ResourceListProcessor) *cobra.Command {

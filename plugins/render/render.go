@@ -37,7 +37,10 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 sync would: a kustomize build (with KRM functions) or a directory of plain
 manifests. Nothing is sent to a cluster.
 
-Secret values are masked unless --show-secrets is given.`,
+SOPS-encrypted resources (age) are decrypted after the build with the keys
+from --age-key-file, $SOPS_AGE_KEY, $SOPS_AGE_KEY_FILE or sops' keys.txt; one
+no key opens is printed encrypted, with a warning. The decrypt KRM function
+gets the same keys. Secret values are masked unless --show-secrets is given.`,
 		Example: `  kubectl gitops render --repo . --path apps/web/overlays/prod
   kubectl gitops render --repo https://git.example/config.git --revision v1.4.0 --path apps/web -o json`,
 		Args: cobra.NoArgs,
@@ -49,6 +52,7 @@ Secret values are masked unless --show-secrets is given.`,
 		},
 	}
 	o.Source.AddFlags(cmd.Flags())
+	o.Source.AddKeyFlags(cmd.Flags(), false)
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "yaml", "Output format: yaml or json")
 	cmd.Flags().BoolVar(&o.ShowSecrets, "show-secrets", false, "Print Secret data and stringData values instead of masking them")
 	return cmd
@@ -67,7 +71,7 @@ func (o *Options) Validate() error {
 
 // Run renders and prints.
 func (o *Options) Run(ctx context.Context) error {
-	r, err := o.Source.Render(ctx, nil)
+	r, err := o.Source.Render(ctx, nil, nil, o.ErrOut)
 	if err != nil {
 		return err
 	}

@@ -34,8 +34,9 @@ Recipients and rules come from, in order: the flags; the first creation rule
 of the nearest .sops.yaml (searched from FILE's directory upwards, or --config)
 whose path_regex matches FILE, as sops matches it (age, encrypted_regex,
 unencrypted_regex, encrypted_suffix, unencrypted_suffix, mac_only_encrypted).
-Without a rule, only data and stringData are encrypted (--encrypted-regex
-'^(data|stringData)$'), so kustomize can still read the Secret's name and kind.
+Without a rule, only data and stringData of a YAML or JSON manifest are
+encrypted (--encrypted-regex '^(data|stringData)$'), so kustomize can still
+read the Secret's name and kind; dotenv and other files are encrypted whole.
 
 The output decrypts with 'sops -d'.`,
 		Example: `  kubectl gitops secret encrypt secret.yaml --age-recipient age1... > secret.enc.yaml
@@ -63,7 +64,7 @@ The output decrypts with 'sops -d'.`,
 
 // options works out recipients and rules for path: flags first, then the
 // matching .sops.yaml rule, then (rules only) the Secret default.
-func (o *encryptOptions) options(path string) (sops.EncryptOptions, error) {
+func (o *encryptOptions) options(path string, format sops.Format) (sops.EncryptOptions, error) {
 	var opts sops.EncryptOptions
 	cfg := o.Config
 	if cfg == "" {
@@ -96,7 +97,7 @@ func (o *encryptOptions) options(path string) (sops.EncryptOptions, error) {
 		opts.Rules = o.Rules
 	case rule != nil:
 		opts.Rules = rule.Rules
-	default:
+	case format == sops.YAML || format == sops.JSON:
 		opts.Rules = sops.Rules{EncryptedRegex: DefaultSecretRegex}
 	}
 	for _, r := range opts.Recipients {
@@ -115,7 +116,7 @@ func (o *encryptOptions) run(path string) error {
 			return exitcode.UsageError(err)
 		}
 	}
-	opts, err := o.options(path)
+	opts, err := o.options(path, format)
 	if err != nil {
 		return err
 	}

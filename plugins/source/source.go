@@ -8,13 +8,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/render"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/source"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/agekeys"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/fn"
 )
 
@@ -29,6 +32,8 @@ type Flags struct {
 	KnownHostsFiles          []string
 	InsecureSkipHostKeyCheck bool
 	EnableExec               bool
+	// Keys say where age keys for SOPS-encrypted resources come from.
+	Keys agekeys.Flags
 }
 
 // AddFlags registers the flags.
@@ -44,6 +49,12 @@ func (f *Flags) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.EnableExec, "enable-exec", false, "Allow exec KRM functions named by the repository to run (they execute its programs)")
 }
 
+// AddKeyFlags registers the age key flags (--age-key-secret when
+// withSecret: commands that reach a cluster).
+func (f *Flags) AddKeyFlags(fs *pflag.FlagSet, withSecret bool) {
+	f.Keys.AddFlags(fs, withSecret)
+}
+
 // Validate checks the flags.
 func (f *Flags) Validate() error {
 	if f.Repo == "" {
@@ -52,7 +63,7 @@ func (f *Flags) Validate() error {
 	if f.Path == "" {
 		return fmt.Errorf("--path must not be empty; use . for the repository root")
 	}
-	return nil
+	return f.Keys.Validate()
 }
 
 // Rendered is a fetched revision and what it rendered to.
@@ -61,9 +72,11 @@ type Rendered struct {
 	Objects  []*unstructured.Unstructured
 }
 
-// Render fetches the revision and renders the path. Fetch progress goes to
-// progress. The checkout is removed before it returns.
-func (f *Flags) Render(ctx context.Context, progress io.Writer) (*Rendered, error) {
+// Render fetches the revision and renders the path, decrypting
+// SOPS-encrypted resources with the age keys found. Fetch progress goes to
+// progress, warnings to warnings; kube (may be nil) reads --age-key-secret.
+// The checkout is removed before it returns.
+func (f *Flags) Render(ctx context.Context, progress io.Writer, kube kubernetes.Interface, warnings io.Writer) (*Rendered, error) {
 	auth := source.Auth{Username: f.Username, SSHKeyFile: f.SSHKeyFile, KnownHostsFiles: f.KnownHostsFiles, InsecureSkipHostKeyCheck: f.InsecureSkipHostKeyCheck}
 	token, err := f.token()
 	if err != nil {
@@ -75,7 +88,28 @@ func (f *Flags) Render(ctx context.Context, progress io.Writer) (*Rendered, erro
 		return nil, err
 	}
 	defer co.Close()
-	opts := render.Options{EnableExec: f.EnableExec, OwnFunctions: map[string]bool{}}
+	keys, err := f.Keys.Load(ctx, kube)
+	if err != nil {
+		return nil, err
+	}
+	opts := render.Options{EnableExec: f.EnableExec, OwnFunctions: map[string]bool{}, Keys: keys}
+	if warnings != nil {
+		opts.Warn = func(msg string) { fmt.Fprintf(warnings, "warning: %s\n", msg) }
+	}
+	if keys.Len() > 0 {
+		// Our decrypt function, run by kustomize as a process, gets the
+		// same keys through a private file that is removed afterwards.
+		dir, err := os.MkdirTemp("", "kubectl-gitops-keys-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		keyFile := filepath.Join(dir, "keys.txt")
+		if err := keys.WriteFile(keyFile); err != nil {
+			return nil, err
+		}
+		opts.FunctionArgs = map[string][]string{"decrypt": {"--age-key-file", keyFile}}
+	}
 	// Our own functions run with this very binary, whatever PATH holds.
 	if self, err := os.Executable(); err == nil {
 		opts.Self = self

@@ -94,6 +94,7 @@ Exit codes: 0 synced and healthy, 1 the sync failed, 2 the command line was wron
 	}
 	f := cmd.Flags()
 	o.Source.AddFlags(f)
+	o.Source.AddKeyFlags(f, true)
 	f.StringVar(&o.Sync.DestNamespace, "dest-namespace", "", "Namespace for namespaced objects that name none")
 	f.StringVar(&o.Sync.InventoryNamespace, "inventory-namespace", o.Sync.InventoryNamespace, "Namespace of the inventory ConfigMap and the sync lock (created if missing)")
 	f.StringArrayVar(&o.Sync.SyncOptions, "sync-option", nil, "App-wide sync option Key=value (repeatable; see above)")
@@ -173,7 +174,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if err := c.Ping(ctx); err != nil {
 		return err
 	}
-	r, err := o.Source.Render(ctx, nil)
+	r, err := o.Source.Render(ctx, nil, c.Kube, o.ErrOut)
 	if err != nil {
 		return err
 	}
