@@ -12,11 +12,13 @@ LDFLAGS  := -s -w -X $(MODULE)/pkg/version.version=$(VERSION) -X $(MODULE)/pkg/v
 BIN      := bin
 PREFIX   ?= $(HOME)/.local
 TEST_TIMEOUT ?= 30m
+# FUZZTIME bounds each fuzz target that make test runs.
+FUZZTIME ?= 20s
 # Release archives: every entry carries this time (default: the commit's).
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
 DIST_PLATFORMS ?= linux/amd64,linux/arm64,darwin/amd64,darwin/arm64,windows/amd64,windows/arm64
 
-.PHONY: all build install tools test vet demo bench localcluster dist krew-manifest clean help
+.PHONY: all build install tools test fuzz vet demo bench localcluster dist krew-manifest clean help
 
 all: build
 
@@ -41,6 +43,11 @@ vet: ## go vet both modules.
 
 test: tools vet ## Every test: unit, command and e2e against a real local control plane.
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory fuzz
+
+fuzz: ## Run each fuzz target for $(FUZZTIME) (the SOPS ENC[...] and metadata parsers).
+	$(GO) test -run '^$$' -fuzz '^FuzzParseEncrypted$$' -fuzztime $(FUZZTIME) ./pkg/sops
+	$(GO) test -run '^$$' -fuzz '^FuzzMetadata$$' -fuzztime $(FUZZTIME) ./pkg/sops
 
 demo: build tools ## Start a throwaway control plane, use the plugin through kubectl, stop.
 	$(GO) run ./hack/demo --bin $(BIN)
