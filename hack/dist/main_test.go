@@ -208,3 +208,22 @@ func TestDistRejectsBadInput(t *testing.T) {
 		}
 	}
 }
+
+// make krew-manifest explains what it needs: a VERSION on the command line,
+// a semantic one, and the archives `make dist` builds for it.
+func TestMakeKrewManifestBadInput(t *testing.T) {
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "VERSION=") })
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "VERSION is not set; run 'make krew-manifest VERSION=vX.Y.Z' with the version 'make dist' built (make dist VERSION=vX.Y.Z)"},
+		{[]string{"VERSION=1.2.3"}, `krewmanifest: --version: version "1.2.3" must be a semantic version with a leading v, such as v0.1.0`},
+		{[]string{"VERSION=v0.0.0-never-built"}, "; run 'make dist VERSION=v0.0.0-never-built' (every platform) first"},
+	} {
+		_, stderr, code := execute(t, repo, env, "make", append([]string{"--no-print-directory", "-s", "krew-manifest"}, tc.args...)...)
+		if code == 0 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("make krew-manifest %s: exit %d, stderr %q; want non-zero and %q", strings.Join(tc.args, " "), code, stderr, tc.want)
+		}
+	}
+}
