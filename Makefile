@@ -52,8 +52,8 @@ fuzz: ## Run each fuzz target for $(FUZZTIME) (the SOPS ENC[...] and metadata pa
 demo: build tools ## Start a throwaway control plane, use the plugin through kubectl, stop.
 	$(GO) run ./hack/demo --bin $(BIN)
 
-bench: tools ## Sync benchmarks on the local control plane, side by side with kubectl apply (see docs/benchmarks.md).
-	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x -timeout 30m ./pkg/sync/ ./krm-functions/... | tee bench.out
+bench: tools ## Benchmarks side by side with what users use instead: sync vs kubectl apply, functions vs kustomize, secrets vs sops (docs/benchmarks.md).
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x -timeout 30m ./pkg/sync/ ./krm-functions/... ./pkg/sops/ | tee bench.out
 
 localcluster: tools ## Run a local control plane until Ctrl-C (kubeconfig in .localcluster/).
 	$(GO) run ./hack/localcluster

@@ -227,3 +227,37 @@ func TestSyncEncryptedSecrets(t *testing.T) {
 	}
 	assertNoPlaintext(t, "sync -o json", stdout, stderr)
 }
+
+// A SIGTERM while the editor runs removes the plaintext temporary file and
+// leaves the encrypted file as it was.
+func TestSecretEditSignalRemovesPlaintext(t *testing.T) {
+	keyFile, recipient := secretKeys(t)
+	dir := t.TempDir()
+	enc := encryptFile(t, dir, "s.enc.yaml", plainDBSecret, recipient)
+	record := filepath.Join(dir, "record")
+	editor := filepath.Join(dir, "editor.sh")
+	// The editor's parent is the shell that runs $EDITOR; its parent is
+	// kubectl-gitops.
+	script := "#!/bin/sh\necho \"$1\" > " + record + "\nkill -TERM $(cut -d\" \" -f4 /proc/$PPID/stat)\nsleep 5\n"
+	if err := os.WriteFile(editor, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("EDITOR", editor)
+	t.Setenv("VISUAL", "")
+	t.Setenv("SOPS_AGE_KEY_FILE", keyFile)
+	_, stderr, code := gitops(t, "secret", "edit", filepath.Join(dir, "s.enc.yaml"))
+	if code != 130 || !strings.Contains(stderr, "edit discarded") {
+		t.Fatalf("edit killed by SIGTERM: exit %d\n%s", code, stderr)
+	}
+	tmp, _ := os.ReadFile(record)
+	if strings.TrimSpace(string(tmp)) == "" {
+		t.Fatal("the editor did not run")
+	}
+	if _, err := os.Stat(strings.TrimSpace(string(tmp))); !os.IsNotExist(err) {
+		t.Fatalf("the plaintext temporary file %s is still there", tmp)
+	}
+	if now, _ := os.ReadFile(filepath.Join(dir, "s.enc.yaml")); string(now) != enc {
+		t.Fatal("the encrypted file changed")
+	}
+	assertNoPlaintext(t, "edit", stderr)
+}

@@ -68,6 +68,11 @@ Fields last changed by hand with kubectl (edit, scale, patch, client-side
 apply) are taken back; fields owned by any other manager are a conflict,
 reported by name, unless --force-conflicts.
 
+SOPS-encrypted files (age) are decrypted as kustomize reads them, with keys
+from --age-key-file, --age-key-secret NAMESPACE/NAME, $SOPS_AGE_KEY,
+$SOPS_AGE_KEY_FILE or sops' keys.txt; anything still encrypted after the build
+fails the sync before any write. Secret values are never printed.
+
 APP defaults to the path without apps/, overlays/ and similar folders:
 apps/order-service/overlays/production syncs as order-service-production.
 
