@@ -8,9 +8,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-
-	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
-	"github.com/kubectl-gitops/kubectl-gitops/internal/tools"
 )
 
 // benchSecret is a Secret manifest with n stringData keys of 64 bytes.
@@ -46,11 +43,12 @@ func BenchmarkDecrypt(b *testing.B) {
 				}
 			}
 		})
+		gitops := env.gitops(b)
 		b.Run(fmt.Sprintf("keys=%d/kubectl-gitops", n), func(b *testing.B) {
-			env.runEach(b, env.gitops(b), "secret", "decrypt", path)
+			env.runEach(b, gitops, "secret", "decrypt", path)
 		})
 		b.Run(fmt.Sprintf("keys=%d/sops", n), func(b *testing.B) {
-			env.runEach(b, env.sops, "-d", path)
+			env.runEach(b, env.bin, "-d", path)
 		})
 	}
 }
@@ -72,38 +70,22 @@ func BenchmarkEncrypt(b *testing.B) {
 				}
 			}
 		})
+		gitops := env.gitops(b)
 		b.Run(fmt.Sprintf("keys=%d/kubectl-gitops", n), func(b *testing.B) {
-			env.runEach(b, env.gitops(b), "secret", "encrypt", "--age-recipient", env.recipient, path)
+			env.runEach(b, gitops, "secret", "encrypt", "--age-recipient", env.recipient, path)
 		})
 		b.Run(fmt.Sprintf("keys=%d/sops", n), func(b *testing.B) {
-			env.runEach(b, env.sops, "-e", "--age", env.recipient, "--encrypted-regex", "^(data|stringData)$", path)
+			env.runEach(b, env.bin, "-e", "--age", env.recipient, "--encrypted-regex", "^(data|stringData)$", path)
 		})
 	}
 }
 
-type benchEnv struct {
-	dir, keyFile, recipient, sops string
-	keys                          *Keys
-}
+// benchEnv is the interop tests' environment: a key, its recipient, sops.
+type benchEnv struct{ *sopsEnv }
 
 var benchBinary string
 
-func newBenchEnv(b *testing.B) *benchEnv {
-	e := &benchEnv{dir: b.TempDir(), sops: filepath.Join(testcluster.ToolsDir(b), tools.Sops)}
-	key, recipient, err := GenerateIdentity("bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	e.keyFile, e.recipient = filepath.Join(e.dir, "keys.txt"), recipient
-	if err := os.WriteFile(e.keyFile, key, 0o600); err != nil {
-		b.Fatal(err)
-	}
-	e.keys = &Keys{}
-	if err := e.keys.Add("bench", key); err != nil {
-		b.Fatal(err)
-	}
-	return e
-}
+func newBenchEnv(b *testing.B) *benchEnv { return &benchEnv{newSopsEnv(b)} }
 
 // gitops builds the kubectl-gitops binary once per run.
 func (e *benchEnv) gitops(b *testing.B) string {

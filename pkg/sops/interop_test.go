@@ -20,7 +20,7 @@ type sopsEnv struct {
 	keys                         *Keys
 }
 
-func newSopsEnv(t *testing.T) *sopsEnv {
+func newSopsEnv(t testing.TB) *sopsEnv {
 	t.Helper()
 	e := &sopsEnv{bin: filepath.Join(testcluster.ToolsDir(t), tools.Sops), dir: t.TempDir()}
 	key, recipient, err := GenerateIdentity("test")
