@@ -115,15 +115,20 @@ func configMapYAML(name, wave, extra string) string {
 
 func join(docs ...string) string { return strings.Join(docs, "---\n") }
 
+// exists reports whether the object is there and not being deleted. A
+// prune with foreground propagation leaves the object, with a deletion
+// timestamp, until the garbage collector has removed its dependents, which
+// may take a moment on a loaded machine; that object has been pruned.
 func (f *fixture) exists(obj string) bool {
 	f.t.Helper()
 	kind, name, _ := strings.Cut(obj, "/")
+	var meta metav1.Object
 	var err error
 	switch kind {
 	case "ConfigMap":
-		_, err = f.kube.CoreV1().ConfigMaps(f.ns).Get(context.Background(), name, metav1.GetOptions{})
+		meta, err = f.kube.CoreV1().ConfigMaps(f.ns).Get(context.Background(), name, metav1.GetOptions{})
 	case "Deployment":
-		_, err = f.kube.AppsV1().Deployments(f.ns).Get(context.Background(), name, metav1.GetOptions{})
+		meta, err = f.kube.AppsV1().Deployments(f.ns).Get(context.Background(), name, metav1.GetOptions{})
 	default:
 		f.t.Fatalf("exists: unsupported %s", obj)
 	}
@@ -133,7 +138,7 @@ func (f *fixture) exists(obj string) bool {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return true
+	return meta.GetDeletionTimestamp() == nil
 }
 
 // Wave 1 starts only after every object of wave 0 is Healthy; the order is
