@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"flag"
 	"fmt"
 	"io/fs"
@@ -121,6 +122,10 @@ func run() error {
 		return err
 	}
 
+	if err := d.secret(work); err != nil {
+		return err
+	}
+
 	say("Someone scales frontend by hand; the next sync puts Git's replica count back")
 	if err := d.run(d.kubectl, "scale", "deployment/frontend", "-n", "shop", "--replicas=5"); err != nil {
 		return err
@@ -139,9 +144,71 @@ func say(format string, args ...any) {
 	fmt.Printf("\n==> "+format+"\n", args...)
 }
 
-func (d *demo) sync(svc string) error {
-	return d.run(d.kubectl, "gitops", "sync", "--repo", d.repoDir, "--path", "apps/"+svc+"/overlays/production",
-		"--dest-namespace", "shop", "--sync-option", "CreateNamespace=true", "--timeout", "2m")
+func (d *demo) sync(svc string, extra ...string) error {
+	return d.run(d.kubectl, append([]string{"gitops", "sync", "--repo", d.repoDir, "--path", "apps/" + svc + "/overlays/production",
+		"--dest-namespace", "shop", "--sync-option", "CreateNamespace=true", "--timeout", "2m"}, extra...)...)
+}
+
+// demoPassword is the demo's secret value; the demo never prints it.
+const demoPassword = "demo-only-correct-horse-battery"
+
+// secret adds a SOPS/age-encrypted Secret to the payment-service overlay
+// and syncs it: only ciphertext goes to Git, the sync decrypts.
+func (d *demo) secret(work string) error {
+	say("payment-service gets a database password: encrypted for an age key in Git, decrypted by the sync")
+	keys := filepath.Join(work, "age", "keys.txt")
+	recipient, err := d.output(d.kubectl, "gitops", "secret", "keygen", "-o", keys)
+	if err != nil {
+		return err
+	}
+	plain := filepath.Join(work, "payment-db.yaml") // outside the repository
+	secret := "apiVersion: v1\nkind: Secret\nmetadata:\n  name: payment-db\ntype: Opaque\nstringData:\n  password: " + demoPassword + "\n"
+	if err := os.WriteFile(plain, []byte(secret), 0o600); err != nil {
+		return err
+	}
+	enc, err := d.output(d.kubectl, "gitops", "secret", "encrypt", plain, "--age-recipient", recipient)
+	if err != nil {
+		return err
+	}
+	encFile := filepath.Join(d.repoDir, "apps/payment-service/overlays/production/db.enc.yaml")
+	if err := os.WriteFile(encFile, []byte(enc+"\n"), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("  (written to apps/payment-service/overlays/production/db.enc.yaml; its stringData:)\n")
+	if err := d.run("grep", "-A1", "^stringData:", encFile); err != nil {
+		return err
+	}
+	if err := d.edit("apps/payment-service/overlays/production/kustomization.yaml", "- ../../base\n", "- ../../base\n- db.enc.yaml\n", "payment-service: database password (encrypted)"); err != nil {
+		return err
+	}
+	if err := d.sync("payment-service", "--age-key-file", keys); err != nil {
+		return err
+	}
+	if err := d.run(d.kubectl, "get", "secret/payment-db", "-n", "shop"); err != nil {
+		return err
+	}
+	live, err := d.output(d.kubectl, "get", "secret/payment-db", "-n", "shop", "-o", "jsonpath={.data.password}")
+	if err != nil {
+		return err
+	}
+	if live != base64.StdEncoding.EncodeToString([]byte(demoPassword)) {
+		return fmt.Errorf("the live Secret payment-db does not hold the password from Git")
+	}
+	say("The live Secret holds the decrypted password; nothing above printed it")
+	return nil
+}
+
+// output runs a command, shows it, and returns its stdout (not printed).
+func (d *demo) output(name string, args ...string) (string, error) {
+	shown := append([]string{filepath.Base(name)}, args...)
+	fmt.Printf("$ %s\n", strings.Join(shown, " "))
+	cmd := exec.CommandContext(d.ctx, name, args...)
+	cmd.Env, cmd.Stderr = d.env, os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", strings.Join(shown, " "), err)
+	}
+	return strings.TrimSpace(string(out)), nil
 }
 
 func (d *demo) run(name string, args ...string) error {
