@@ -169,6 +169,10 @@ func TestSyncEncryptedSecrets(t *testing.T) {
 		"app/app.enc.env":        envEnc,
 		"app/generate.yaml":      decryptGenerator,
 		"app/cm.yaml":            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {color: blue}\n",
+		// kustomize's own secretGenerator over an encrypted env file.
+		"native/kustomization.yaml": "namespace: " + ns + "\nresources: [cm.yaml]\nsecretGenerator:\n- name: native-env\n  envs: [app.enc.env]\n",
+		"native/app.enc.env":        envEnc,
+		"native/cm.yaml":            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: native}\ndata: {color: green}\n",
 	})
 
 	// render: decrypted, masked, nothing printed in clear.
@@ -189,6 +193,31 @@ func TestSyncEncryptedSecrets(t *testing.T) {
 	cs := kubernetes.NewForConfigOrDie(lc.Config)
 	if _, err := cs.CoreV1().ConfigMaps(ns).Get(context.Background(), "prod-app", metav1.GetOptions{}); err == nil {
 		t.Fatal("a sync that could not decrypt applied objects")
+	}
+
+	// Without a key, what secretGenerator made of the encrypted env file is
+	// refused too, naming the file.
+	stdout, stderr, code = gitops(t, "sync", "native-"+ns, "--repo", r.Dir, "--path", "native")
+	if code != 1 || !strings.Contains(stderr, "native/app.enc.env (for "+recipient+")") || !strings.Contains(stderr, "nothing was applied") {
+		t.Fatalf("sync of a secretGenerator over an encrypted file without a key: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if _, err := cs.CoreV1().ConfigMaps(ns).Get(context.Background(), "native", metav1.GetOptions{}); err == nil {
+		t.Fatal("a sync with an undecrypted generator input applied objects")
+	}
+	stdout, stderr, code = gitops(t, "sync", "native-"+ns, "--repo", r.Dir, "--path", "native", "--age-key-file", keyFile)
+	if code != 0 {
+		t.Fatalf("sync of the secretGenerator with a key: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	assertNoPlaintext(t, "sync of the secretGenerator", stdout, stderr)
+	natives, _ := cs.CoreV1().Secrets(ns).List(context.Background(), metav1.ListOptions{})
+	generated := false
+	for _, s := range natives.Items {
+		if strings.HasPrefix(s.Name, "native-env-") && string(s.Data["API_KEY"]) == sopsAPIKey && len(s.Data) == 1 {
+			generated = true
+		}
+	}
+	if !generated {
+		t.Fatalf("no native-env-<hash> Secret holding only the decrypted API key")
 	}
 
 	// The key from a Secret in the cluster.

@@ -22,12 +22,12 @@ func decryptText(name string, data []byte, format sops.Format, opts Options) ([]
 		return data, nil // not an encrypted file; decoding reports bad YAML
 	}
 	if opts.Keys == nil || opts.Keys.Len() == 0 {
-		opts.warnOnce(name, fmt.Sprintf("%s is SOPS-encrypted and no age key was found; it stays encrypted", name))
+		opts.stillEncrypted(name, f.Meta.Recipients(), fmt.Sprintf("%s is SOPS-encrypted and no age key was found; it stays encrypted", name))
 		return data, nil
 	}
 	var noKey *sops.NoKeyError
 	if err := f.Decrypt(opts.Keys); errors.As(err, &noKey) {
-		opts.warnOnce(name, err.Error()+"; it stays encrypted")
+		opts.stillEncrypted(name, f.Meta.Recipients(), err.Error()+"; it stays encrypted")
 		return data, nil
 	} else if err != nil {
 		return nil, err

@@ -45,6 +45,10 @@ type Options struct {
 	Keys *sops.Keys
 	// Warn receives warnings; nil drops them.
 	Warn func(string)
+	// OnEncrypted is told of every SOPS-encrypted file that stays
+	// encrypted (no key opened it): whatever the build made of it, as a
+	// resource or through a generator, must not be applied.
+	OnEncrypted func(file string, recipients []string)
 
 	root   string
 	warned map[string]bool
@@ -53,6 +57,17 @@ type Options struct {
 func (o Options) warn(msg string) {
 	if o.Warn != nil {
 		o.Warn(msg)
+	}
+}
+
+// stillEncrypted reports a file no key opened, once per render.
+func (o Options) stillEncrypted(name string, recipients []string, msg string) {
+	if o.warned != nil && o.warned[name] {
+		return
+	}
+	o.warnOnce(name, msg)
+	if o.OnEncrypted != nil {
+		o.OnEncrypted(name, recipients)
 	}
 }
 

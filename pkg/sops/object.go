@@ -1,6 +1,10 @@
 package sops
 
-import "strings"
+import (
+	"bytes"
+	"encoding/base64"
+	"strings"
+)
 
 // ObjectEncrypted reports whether a decoded object (a manifest as a map) is
 // still SOPS-encrypted: it carries a sops metadata block, or any string
@@ -20,7 +24,22 @@ func ObjectEncrypted(obj map[string]any) (bool, []string) {
 		}
 		return true, recipients
 	}
-	return hasEncryptedValue(obj), nil
+	if hasEncryptedValue(obj) {
+		return true, nil
+	}
+	// A Secret generated from encrypted files holds them base64-encoded.
+	if obj["kind"] == "Secret" {
+		if data, ok := obj["data"].(map[string]any); ok {
+			for k, v := range data {
+				s, _ := v.(string)
+				raw, err := base64.StdEncoding.DecodeString(s)
+				if strings.HasPrefix(k, flatPrefix+"mac") || (err == nil && bytes.Contains(raw, []byte(encPrefix))) {
+					return true, nil
+				}
+			}
+		}
+	}
+	return false, nil
 }
 
 func hasEncryptedValue(v any) bool {

@@ -70,6 +70,31 @@ func (f *Flags) Validate() error {
 type Rendered struct {
 	Checkout *source.Checkout
 	Objects  []*unstructured.Unstructured
+	// Encrypted lists the SOPS-encrypted files no key opened, with their
+	// recipients; what the build made of them must not be applied.
+	Encrypted []EncryptedFile
+}
+
+// EncryptedFile is a file that stayed encrypted.
+type EncryptedFile struct {
+	File       string
+	Recipients []string
+}
+
+// RefuseEncrypted returns an error naming every file that stayed
+// encrypted, or nil.
+func (r *Rendered) RefuseEncrypted() error {
+	if len(r.Encrypted) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for i, e := range r.Encrypted {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s (for %s)", e.File, strings.Join(e.Recipients, ", "))
+	}
+	return fmt.Errorf("SOPS-encrypted files that no age key opened: %s; give a key of one of their recipients with --age-key-file, --age-key-secret NAMESPACE/NAME, $SOPS_AGE_KEY_FILE or $SOPS_AGE_KEY; nothing was applied", b.String())
 }
 
 // Render fetches the revision and renders the path, decrypting
@@ -96,6 +121,10 @@ func (f *Flags) Render(ctx context.Context, progress io.Writer, kube kubernetes.
 	if warnings != nil {
 		opts.Warn = func(msg string) { fmt.Fprintf(warnings, "warning: %s\n", msg) }
 	}
+	var encrypted []EncryptedFile
+	opts.OnEncrypted = func(file string, recipients []string) {
+		encrypted = append(encrypted, EncryptedFile{File: file, Recipients: recipients})
+	}
 	if keys.Len() > 0 {
 		// Our decrypt function, run by kustomize as a process, gets the
 		// same keys through a private file that is removed afterwards.
@@ -121,7 +150,7 @@ func (f *Flags) Render(ctx context.Context, progress io.Writer, kube kubernetes.
 	if err != nil {
 		return nil, fmt.Errorf("render %s at %s: %w", f.Repo, short(co.Commit), err)
 	}
-	return &Rendered{Checkout: co, Objects: objs}, nil
+	return &Rendered{Checkout: co, Objects: objs, Encrypted: encrypted}, nil
 }
 
 func (f *Flags) token() (string, error) {

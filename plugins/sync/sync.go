@@ -183,6 +183,9 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := r.RefuseEncrypted(); err != nil {
+		return err
+	}
 	fmt.Fprintf(progress, "app %s: %s@%s (%s) path %s, %d objects\n", o.App, o.Source.Repo, shortSHA(r.Checkout.Commit), r.Checkout.Message, o.Source.Path, len(r.Objects))
 	o.Sync.OnEvent = newProgress(progress).event
 	o.Retry.OnRetry = func(attempt int, wait time.Duration, err error) {
