@@ -1,7 +1,6 @@
 package sops
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/sha512"
 	"crypto/subtle"
@@ -96,8 +95,8 @@ func Parse(name string, data []byte, format Format) (*File, error) {
 		var b Branch
 		if b, err = loadJSON(data); err == nil {
 			f.Docs = []Branch{b}
-		} else if format == Binary && !bytes.Contains(data, []byte(`"`+MetadataKey+`"`)) {
-			// A plain binary file.
+		} else if format == Binary {
+			// Not JSON, so not an encrypted binary file: a plain one.
 			return &File{Name: name, Format: Binary, Docs: []Branch{{{Key: "data", Value: string(data)}}}}, nil
 		}
 	case Dotenv:
