@@ -114,8 +114,10 @@ func TestDecryptInKustomize(t *testing.T) {
 	encryptFile(t, dir, "db.enc.yaml", plainDBSecret, recipient)
 	encryptFile(t, dir, "app.enc.env", "API_KEY="+sopsAPIKey+"\n", recipient)
 	os.WriteFile(filepath.Join(dir, "decrypt.yaml"), []byte(decryptTransformer), 0o644)
-	os.WriteFile(filepath.Join(dir, "generate.yaml"), []byte(decryptGenerator+"files: [db.enc.yaml]\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte("namePrefix: prod-\ngenerators: [generate.yaml]\n"), 0o644)
+	// behavior: merge adds the decrypted keys to a Secret the kustomization
+	// generates itself.
+	os.WriteFile(filepath.Join(dir, "generate.yaml"), []byte(decryptTransformer+"files: [db.enc.yaml]\nsecrets:\n- name: app-env\n  behavior: merge\n  envs: [app.enc.env]\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte("namePrefix: prod-\nsecretGenerator:\n- name: app-env\n  literals: [PLAIN=1]\ngenerators: [generate.yaml]\n"), 0o644)
 
 	out, err := kustomizeBuild(t, dir, "SOPS_AGE_KEY_FILE="+keyFile)
 	if err != nil {
@@ -128,6 +130,9 @@ func TestDecryptInKustomize(t *testing.T) {
 	}
 	if !strings.Contains(out, "name: prod-db\n") || !strings.Contains(out, "name: prod-app-env-") {
 		t.Errorf("namePrefix or the content hash suffix (needs-hash) missing:\n%s", out)
+	}
+	if strings.Count(out, "kind: Secret") != 2 || !strings.Contains(out, "PLAIN: MQ==") {
+		t.Errorf("behavior: merge did not merge into the kustomization's app-env:\n%s", out)
 	}
 	if strings.Contains(out, sopsPassword) || strings.Contains(out, sopsAPIKey) {
 		t.Errorf("plaintext in the stream:\n%s", out)
