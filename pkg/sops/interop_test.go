@@ -320,3 +320,25 @@ func setValue(t *testing.T, b Branch, path []string, v any) {
 	}
 	t.Fatalf("no %v", path)
 }
+
+// A comment inside a list stays a comment through our encryption, and sops
+// decrypts the file. (sops 3.13.2 itself turns such a comment into a list
+// item when it encrypts, and then refuses its own file with a MAC
+// mismatch; so this case is only tested in this direction.)
+func TestListCommentsWeEncryptSopsDecrypts(t *testing.T) {
+	e := newSopsEnv(t)
+	in := "list:\n  # a list comment\n  - one\n  - 2\n"
+	enc, err := Encrypt("l.yaml", []byte(in), YAML, EncryptOptions{Recipients: []string{e.recipient}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, err := Decrypt("l.yaml", enc, YAML, e.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromSops := e.sops(t, "-d", e.write(t, "l.yaml", enc))
+	want := "list:\n    # a list comment\n    - one\n    - 2\n"
+	if string(ours) != want || string(fromSops) != want {
+		t.Fatalf("ours:\n%s\nsops:\n%s", ours, fromSops)
+	}
+}
