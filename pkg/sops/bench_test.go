@@ -6,8 +6,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/kubectl-gitops/kubectl-gitops/internal/peakrss"
 )
 
 // benchSecret is a Secret manifest with n stringData keys of 64 bytes.
@@ -103,44 +104,19 @@ func (e *benchEnv) gitops(b *testing.B) string {
 	return benchBinary
 }
 
-// launchEnv makes the test binary a launcher: a process started fresh, so
-// small, that runs the command and prints its peak RSS. (A command started
-// straight from the benchmark process inherits that process's RSS high
-// water mark on Linux, which would be measured instead of its own.)
-const launchEnv = "SOPS_BENCH_LAUNCH"
-
-func TestMain(m *testing.M) {
-	if os.Getenv(launchEnv) == "1" {
-		args := os.Args[len(os.Args)-2:]
-		cmd := exec.Command(args[0], strings.Split(args[1], "\x1f")...)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-		fmt.Println(ru.Maxrss) // KiB on Linux
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
-
-// runEach runs the command b.N times and reports its peak RSS.
+// runEach runs the command b.N times and reports its own peak RSS.
 func (e *benchEnv) runEach(b *testing.B, bin string, args ...string) {
-	var peakKiB int64
+	l := peakrss.New(b)
+	peakMB := 0.0
 	for i := 0; i < b.N; i++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^$", bin, strings.Join(args, "\x1f"))
-		cmd.Env = append(os.Environ(), launchEnv+"=1", "SOPS_AGE_KEY_FILE="+e.keyFile, "XDG_CONFIG_HOME="+e.dir)
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "SOPS_AGE_KEY_FILE="+e.keyFile, "XDG_CONFIG_HOME="+e.dir)
 		cmd.Dir = e.dir
-		out, err := cmd.Output()
-		if err != nil {
-			b.Fatalf("%s: %v", bin, err)
+		peak := l.Wrap(cmd)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("%s: %v\n%.2000s", bin, err, out)
 		}
-		var kib int64
-		fmt.Sscan(string(out), &kib)
-		if kib > peakKiB {
-			peakKiB = kib
-		}
+		peakMB = max(peakMB, peak())
 	}
-	b.ReportMetric(float64(peakKiB)/1024, "peak-MB")
+	b.ReportMetric(peakMB, "peak-MB")
 }

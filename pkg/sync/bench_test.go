@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 
+	"github.com/kubectl-gitops/kubectl-gitops/internal/peakrss"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testrepo"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/tools"
@@ -77,16 +77,10 @@ func (m measured) report(b *testing.B) {
 	b.ReportMetric(m.maxRSSMB, "maxRSS-MB")
 }
 
-func maxRSS(cmd *exec.Cmd) float64 {
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		return float64(ru.Maxrss) / 1024 // KiB on Linux
-	}
-	return 0
-}
-
 // runGitops runs the built plugin and reads its request counts from -o json.
 func runGitops(b *testing.B, bin string, args ...string) measured {
 	cmd := exec.Command(bin, append([]string{"--kubeconfig", lc.Kubeconfig, "-o", "json"}, args...)...)
+	peak := peakrss.New(b).Wrap(cmd)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
@@ -98,7 +92,7 @@ func runGitops(b *testing.B, bin string, args ...string) measured {
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 		b.Fatal(err)
 	}
-	return measured{res.Requests.Reads, res.Requests.Writes, res.Requests.DryRuns, maxRSS(cmd)}
+	return measured{res.Requests.Reads, res.Requests.Writes, res.Requests.DryRuns, peak()}
 }
 
 var responseLine = regexp.MustCompile(`"Response" verb="(\w+)" url="([^"]*)"`)
@@ -107,6 +101,7 @@ var responseLine = regexp.MustCompile(`"Response" verb="(\w+)" url="([^"]*)"`)
 func runKubectl(b *testing.B, kubectl string, args ...string) measured {
 	cmd := exec.Command(kubectl, append([]string{"--kubeconfig", lc.Kubeconfig, "-v=6"}, args...)...)
 	cmd.Env = append(os.Environ(), "KUBECTL_APPLYSET=true")
+	peak := peakrss.New(b).Wrap(cmd)
 	var errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = nil, &errOut
 	if err := cmd.Run(); err != nil {
@@ -123,7 +118,7 @@ func runKubectl(b *testing.B, kubectl string, args ...string) measured {
 			m.writes++
 		}
 	}
-	m.maxRSSMB = maxRSS(cmd)
+	m.maxRSSMB = peak()
 	return m
 }
 
