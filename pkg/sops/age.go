@@ -215,8 +215,12 @@ func unwrapDataKey(enc string, id age.Identity) ([]byte, error) {
 // ParseRecipient checks an age recipient (age1...).
 func ParseRecipient(s string) (age.Recipient, error) {
 	s = strings.TrimSpace(s)
-	if !strings.HasPrefix(s, "age1") {
-		return nil, fmt.Errorf("recipient %q is not an age recipient (age1...); only age keys are supported", s)
+	switch {
+	case strings.HasPrefix(strings.ToUpper(s), "AGE-SECRET-KEY-"):
+		// Never echo it: it is a private key.
+		return nil, errors.New("a private key (AGE-SECRET-KEY-...) was given as a recipient; give its public recipient (age1...), which 'kubectl gitops secret keygen' or 'age-keygen -y' prints, and keep the private key out of commands and .sops.yaml")
+	case !strings.HasPrefix(s, "age1"):
+		return nil, errors.New("a recipient is not an age recipient (age1...); only age keys are supported")
 	}
 	rs, err := age.ParseRecipients(strings.NewReader(s))
 	if err != nil || len(rs) != 1 {

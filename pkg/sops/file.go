@@ -97,7 +97,7 @@ func Parse(name string, data []byte, format Format) (*File, error) {
 			f.Docs = []Branch{b}
 		} else if format == Binary {
 			// Not JSON, so not an encrypted binary file: a plain one.
-			return &File{Name: name, Format: Binary, Docs: []Branch{{{Key: "data", Value: string(data)}}}}, nil
+			return plainBinary(name, data), nil
 		}
 	case Dotenv:
 		var b Branch
@@ -109,14 +109,18 @@ func Parse(name string, data []byte, format Format) (*File, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	meta, err := f.extractMetadata()
+	if format == Binary && (meta == nil || err != nil) {
+		return plainBinary(name, data), nil // JSON, but not a sops file
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	f.Meta = meta
-	if format == Binary && meta == nil {
-		return &File{Name: name, Format: Binary, Docs: []Branch{{{Key: "data", Value: string(data)}}}}, nil
-	}
 	return f, nil
+}
+
+func plainBinary(name string, data []byte) *File {
+	return &File{Name: name, Format: Binary, Docs: []Branch{{{Key: "data", Value: string(data)}}}}
 }
 
 // IsEncryptedFile reports whether data, in format, carries sops metadata.
@@ -150,23 +154,29 @@ func (f *File) extractMetadata() (*Metadata, error) {
 		}
 		meta, found = b, true
 	} else {
+		// The metadata is in the first document (sops writes a copy into
+		// every one); without it there, a sops key is the user's data.
+		if len(f.Docs) == 0 {
+			return nil, nil
+		}
+		for _, it := range f.Docs[0] {
+			if it.Key == MetadataKey {
+				b, ok := it.Value.(Branch)
+				if !ok {
+					return nil, errors.New("the sops key is not a mapping")
+				}
+				meta, found = b, true
+			}
+		}
+		if !found {
+			return nil, nil
+		}
 		for di, doc := range f.Docs {
 			keep := doc[:0:0]
 			for _, it := range doc {
-				if it.Key == MetadataKey {
-					if di == 0 {
-						if found {
-							return nil, errors.New("two sops metadata blocks")
-						}
-						b, ok := it.Value.(Branch)
-						if !ok {
-							return nil, errors.New("the sops key is not a mapping")
-						}
-						meta, found = b, true
-					}
-					continue
+				if it.Key != MetadataKey {
+					keep = append(keep, it)
 				}
-				keep = append(keep, it)
 			}
 			f.Docs[di] = keep
 		}

@@ -1,8 +1,10 @@
 package sops
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzParseEncrypted: the ENC[...] parser never panics, and what it
@@ -53,6 +55,49 @@ func FuzzMetadata(f *testing.F) {
 		}
 		if again.Meta.MAC != file.Meta.MAC || len(again.Meta.Age) != len(file.Meta.Age) {
 			t.Fatalf("metadata changed on a round trip")
+		}
+	})
+}
+
+// FuzzParse: no input, in any format, crashes the parser, and a file that
+// parses can be written and parsed again.
+func FuzzParse(f *testing.F) {
+	_, recipient, _ := GenerateIdentity("fuzz")
+	for _, seed := range []struct {
+		data   string
+		format Format
+	}{
+		{"a: b\n# c\nl: [1, 2.5, true, null]\n", YAML},
+		{`{"a": {"b": [1, "x", false]}, "sops": {"mac": "m"}}`, JSON},
+		{"A=b\n#c\nsops_mac=x\nsops_age__list_0__map_recipient=r\n", Dotenv},
+		{"\x00binary", Binary},
+	} {
+		f.Add([]byte(seed.data), uint8(seed.format))
+		if enc, err := Encrypt("f", []byte(seed.data), seed.format, EncryptOptions{Recipients: []string{recipient}}); err == nil {
+			f.Add(enc, uint8(seed.format))
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte, format uint8) {
+		ft := Format(format % 4)
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				panic(fmt.Sprintf("Parse hangs on %s input %q", ft, data))
+			}
+		}()
+		file, err := Parse("f", data, ft)
+		if err != nil {
+			return
+		}
+		out, err := file.Bytes()
+		if err != nil {
+			return
+		}
+		if _, err := Parse("f", out, ft); err != nil {
+			t.Fatalf("%s: what we wrote does not parse: %v\n%q", ft, err, out)
 		}
 	})
 }

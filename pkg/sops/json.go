@@ -18,7 +18,7 @@ func loadJSON(data []byte) (Branch, error) {
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
 		return nil, errors.New("a JSON document must be an object ({...}); wrap other values in one")
 	}
-	b, err := jsonObject(dec)
+	b, err := jsonObject(dec, 1)
 	if err != nil {
 		return nil, fmt.Errorf("invalid JSON: %w", err)
 	}
@@ -28,7 +28,16 @@ func loadJSON(data []byte) (Branch, error) {
 	return b, nil
 }
 
-func jsonObject(dec *json.Decoder) (Branch, error) {
+// maxDepth bounds the nesting of a document, so a deep one is an error,
+// not a stack overflow.
+const maxDepth = 1000
+
+var errTooDeep = fmt.Errorf("nested deeper than %d levels", maxDepth)
+
+func jsonObject(dec *json.Decoder, depth int) (Branch, error) {
+	if depth > maxDepth {
+		return nil, errTooDeep
+	}
 	b := Branch{}
 	seen := map[string]bool{}
 	for {
@@ -47,7 +56,7 @@ func jsonObject(dec *json.Decoder) (Branch, error) {
 			return nil, fmt.Errorf("duplicate key %q", key)
 		}
 		seen[key] = true
-		v, err := jsonValue(dec)
+		v, err := jsonValue(dec, depth)
 		if err != nil {
 			return nil, err
 		}
@@ -55,7 +64,10 @@ func jsonObject(dec *json.Decoder) (Branch, error) {
 	}
 }
 
-func jsonValue(dec *json.Decoder) (any, error) {
+func jsonValue(dec *json.Decoder, depth int) (any, error) {
+	if depth > maxDepth {
+		return nil, errTooDeep
+	}
 	tok, err := dec.Token()
 	if err != nil {
 		return nil, err
@@ -64,11 +76,11 @@ func jsonValue(dec *json.Decoder) (any, error) {
 	case json.Delim:
 		switch t {
 		case '{':
-			return jsonObject(dec)
+			return jsonObject(dec, depth+1)
 		case '[':
 			l := []any{}
 			for dec.More() {
-				v, err := jsonValue(dec)
+				v, err := jsonValue(dec, depth+1)
 				if err != nil {
 					return nil, err
 				}
@@ -86,7 +98,7 @@ func jsonValue(dec *json.Decoder) (any, error) {
 		}
 		f, err := t.Float64()
 		if err != nil {
-			return nil, fmt.Errorf("number %s is out of range", t)
+			return nil, errors.New("a number is out of range")
 		}
 		return f, nil
 	}

@@ -3,6 +3,7 @@ package sops
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -233,8 +234,8 @@ func TestNotEncryptedValueWhereRulesSayEncrypted(t *testing.T) {
 	keys, recipient := testKeys(t)
 	enc := string(encryptForTest(t, recipient, Rules{}))
 	pw := lineWith(t, []byte(enc), "password:")
-	_, err := Decrypt("db.yaml", []byte(strings.Replace(enc, pw, "    password: plain", 1)), YAML, keys)
-	if err == nil || !strings.Contains(err.Error(), "stringData.password") || strings.Contains(err.Error(), "s3cr3t") {
+	_, err := Decrypt("db.yaml", []byte(strings.Replace(enc, pw, "    password: plain-value-x", 1)), YAML, keys)
+	if err == nil || !strings.Contains(err.Error(), "stringData.password") || strings.Contains(err.Error(), "plain-value-x") {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -287,3 +288,57 @@ func TestRulesValidate(t *testing.T) {
 }
 
 func writeFile(p string, data []byte) error { return os.WriteFile(p, data, 0o600) }
+
+// Hostile or broken input is an error naming no value, never a crash or a
+// stall.
+func TestBadInput(t *testing.T) {
+	_, recipient := testKeys(t)
+	deep := `{"sops": ` + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + `}`
+	if _, err := Parse("deep.json", []byte(deep), JSON); err == nil || !strings.Contains(err.Error(), "nested deeper than") {
+		t.Errorf("deep JSON: %v", err)
+	}
+	if _, err := Parse("deep.bin", []byte(deep), Binary); err != nil {
+		t.Errorf("a deep JSON binary file is plain data: %v", err)
+	}
+	// Each level doubles the nodes an alias expansion visits.
+	var bomb strings.Builder
+	bomb.WriteString("a0: &a0 [x, x]\n")
+	for i := 1; i < 40; i++ {
+		fmt.Fprintf(&bomb, "a%d: &a%d [*a%d, *a%d]\n", i, i, i-1, i-1)
+	}
+	if _, err := Parse("bomb.yaml", []byte(bomb.String()), YAML); err == nil || !strings.Contains(err.Error(), "aliases") {
+		t.Errorf("alias bomb: %v", err)
+	}
+	for name, doc := range map[string]string{
+		"tagged value": "password: !!int hunter2secret\n",
+		"float":        "password: !!float hunter2secret\n",
+	} {
+		_, err := Encrypt("s.yaml", []byte(doc), YAML, EncryptOptions{Recipients: []string{recipient}})
+		if err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := Parse("dup.yaml", []byte("a: 1\nb: 2\na: 3\n"), YAML); err == nil || !strings.Contains(err.Error(), `key "a" is given twice`) {
+		t.Errorf("duplicate key: %v", err)
+	}
+	key, _, _ := GenerateIdentity("t")
+	secretKey := strings.TrimSpace(string(key[strings.Index(string(key), "AGE-SECRET-KEY"):]))
+	if _, err := ParseRecipient(secretKey); err == nil || strings.Contains(err.Error(), secretKey) || !strings.Contains(err.Error(), "private key") {
+		t.Errorf("a private key as recipient: %v", err)
+	}
+}
+
+func TestSopsKeyIsDataUnlessInFirstDocument(t *testing.T) {
+	f, err := Parse("m.yaml", []byte("a: 1\n---\nsops: {note: mine}\nb: 2\n"), YAML)
+	if err != nil || f.Meta != nil {
+		t.Fatalf("parse: %v, meta %v", err, f.Meta)
+	}
+	out, _ := f.Bytes()
+	if !strings.Contains(string(out), "note: mine") {
+		t.Fatalf("the second document's sops key was dropped:\n%s", out)
+	}
+	b, err := Parse("x.bin", []byte(`{"sops": "not metadata", "data": "x"}`), Binary)
+	if err != nil || b.Meta != nil {
+		t.Fatalf("binary JSON with a sops key that is not metadata: %v", err)
+	}
+}

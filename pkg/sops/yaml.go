@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
@@ -15,21 +16,10 @@ import (
 const yamlIndent = 4
 
 func loadYAML(data []byte) ([]Branch, error) {
-	if len(bytes.TrimSpace(data)) > 0 {
-		// Decoding into a map makes the decoder refuse duplicate keys.
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		for {
-			var m map[string]any
-			err := dec.Decode(&m)
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return nil, fmt.Errorf("invalid YAML: %w", err)
-			}
-		}
-	}
 	var out []Branch
+	// Aliases may expand a document; the budget bounds the nodes visited
+	// to what a document without aliases of this size could hold.
+	w := &yamlWalker{budget: len(data) + 10000}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for {
 		var doc yaml.Node
@@ -38,14 +28,36 @@ func loadYAML(data []byte) ([]Branch, error) {
 			return out, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("invalid YAML: %w", err)
+			return nil, fmt.Errorf("invalid YAML: %w", yamlError(err))
 		}
-		b, err := yamlMapping(&doc, nil, false)
+		b, err := w.mapping(&doc, nil, false)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, b)
 	}
+}
+
+// quoted matches what yaml.v3 quotes of the input in its errors.
+var quoted = regexp.MustCompile("`[^`]*`")
+
+// yamlError drops the input that yaml.v3 quotes in its messages (a value
+// there may be a secret).
+func yamlError(err error) error {
+	return errors.New(quoted.ReplaceAllString(err.Error(), "(value not shown)"))
+}
+
+// yamlWalker turns yaml.v3 nodes into a tree, counting the nodes it visits.
+type yamlWalker struct {
+	budget int
+}
+
+func (w *yamlWalker) visit() error {
+	w.budget--
+	if w.budget < 0 {
+		return errors.New("invalid YAML: the document expands too much through aliases")
+	}
+	return nil
 }
 
 // commentItems splits a node comment into comment items.
@@ -74,10 +86,13 @@ func addListComments(l []any, text string, inline bool) []any {
 	return l
 }
 
-// yamlMapping appends a document or mapping node to b, placing comments
+// mapping appends a document or mapping node to b, placing comments
 // where sops places them (which decides the path they are encrypted
 // under).
-func yamlMapping(n *yaml.Node, b Branch, commentsHandled bool) (Branch, error) {
+func (w *yamlWalker) mapping(n *yaml.Node, b Branch, commentsHandled bool) (Branch, error) {
+	if err := w.visit(); err != nil {
+		return nil, err
+	}
 	if b == nil {
 		b = Branch{}
 	}
@@ -89,13 +104,14 @@ func yamlMapping(n *yaml.Node, b Branch, commentsHandled bool) (Branch, error) {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
 			var err error
-			if b, err = yamlMapping(c, b, false); err != nil {
+			if b, err = w.mapping(c, b, false); err != nil {
 				return nil, err
 			}
 		}
 	case yaml.SequenceNode:
 		return nil, errors.New("a YAML document that is a list is not supported; make it a mapping")
 	case yaml.MappingNode:
+		seen := map[string]bool{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			b = addComments(b, k.HeadComment, false)
@@ -107,13 +123,17 @@ func yamlMapping(n *yaml.Node, b Branch, commentsHandled bool) (Branch, error) {
 			}
 			var key any
 			if err := k.Decode(&key); err != nil {
-				return nil, err
+				return nil, fmt.Errorf("line %d: %w", k.Line, yamlError(err))
 			}
 			ks, ok := key.(string)
 			if !ok {
-				return nil, fmt.Errorf("line %d: key %v is not a string; quote it", k.Line, key)
+				return nil, fmt.Errorf("line %d: a key is not a string; quote it", k.Line)
 			}
-			val, err := yamlValue(v, scalar)
+			if seen[ks] {
+				return nil, fmt.Errorf("line %d: key %q is given twice in one mapping", k.Line, ks)
+			}
+			seen[ks] = true
+			val, err := w.value(v, scalar)
 			if err != nil {
 				return nil, err
 			}
@@ -130,7 +150,7 @@ func yamlMapping(n *yaml.Node, b Branch, commentsHandled bool) (Branch, error) {
 		return nil, errors.New("a YAML document that is a single value is not supported; make it a mapping")
 	case yaml.AliasNode:
 		var err error
-		if b, err = yamlMapping(n.Alias, b, false); err != nil {
+		if b, err = w.mapping(n.Alias, b, false); err != nil {
 			return nil, err
 		}
 	}
@@ -140,7 +160,10 @@ func yamlMapping(n *yaml.Node, b Branch, commentsHandled bool) (Branch, error) {
 	return b, nil
 }
 
-func yamlValue(n *yaml.Node, commentsHandled bool) (any, error) {
+func (w *yamlWalker) value(n *yaml.Node, commentsHandled bool) (any, error) {
+	if err := w.visit(); err != nil {
+		return nil, err
+	}
 	switch n.Kind {
 	case yaml.SequenceNode:
 		l := []any{}
@@ -151,7 +174,7 @@ func yamlValue(n *yaml.Node, commentsHandled bool) (any, error) {
 		for _, item := range n.Content {
 			l = addListComments(l, item.HeadComment, false)
 			l = addListComments(l, item.LineComment, true)
-			v, err := yamlValue(item, true)
+			v, err := w.value(item, true)
 			if err != nil {
 				return nil, err
 			}
@@ -163,20 +186,20 @@ func yamlValue(n *yaml.Node, commentsHandled bool) (any, error) {
 		}
 		return l, nil
 	case yaml.MappingNode:
-		return yamlMapping(n, nil, commentsHandled)
+		return w.mapping(n, nil, commentsHandled)
 	case yaml.AliasNode:
-		return yamlValue(n.Alias, false)
+		return w.value(n.Alias, false)
 	case yaml.ScalarNode:
 		var v any
 		if err := n.Decode(&v); err != nil {
-			return nil, fmt.Errorf("line %d: %w", n.Line, err)
+			return nil, fmt.Errorf("line %d: %w", n.Line, yamlError(err))
 		}
 		switch x := v.(type) {
 		case int64:
 			return int(x), nil
 		case uint64:
 			if x > math.MaxInt64 {
-				return nil, fmt.Errorf("line %d: integer %d is too large; quote it", n.Line, x)
+				return nil, fmt.Errorf("line %d: an integer is too large; quote it", n.Line)
 			}
 			return int(x), nil
 		}
@@ -247,7 +270,7 @@ func yamlNode(v any) (*yaml.Node, error) {
 	return n, nil
 }
 
-// yamlFromBranch is the inverse of yamlMapping: comments before the first
+// yamlFromBranch is the inverse of mapping: comments before the first
 // key go on the mapping, comments before a key on the key, inline ones on
 // the value, trailing ones below the last key.
 func yamlFromBranch(b Branch, m *yaml.Node) error {
