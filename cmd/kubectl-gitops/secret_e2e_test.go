@@ -295,3 +295,26 @@ func TestSecretEditSignalRemovesPlaintext(t *testing.T) {
 	}
 	assertNoPlaintext(t, "edit", stderr)
 }
+
+// Ctrl-C while the editor runs belongs to the editor: the edit goes on.
+func TestSecretEditInterruptGoesToEditor(t *testing.T) {
+	keyFile, recipient := secretKeys(t)
+	dir := t.TempDir()
+	encryptFile(t, dir, "s.enc.yaml", plainDBSecret, recipient)
+	editor := filepath.Join(dir, "editor.sh")
+	script := "#!/bin/sh\nkill -INT $(cut -d\" \" -f4 /proc/$PPID/stat)\nsleep 0.3\nsed -i 's/password: .*/password: changed-after-ctrl-c/' \"$1\"\n"
+	if err := os.WriteFile(editor, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("EDITOR", editor)
+	t.Setenv("VISUAL", "")
+	t.Setenv("SOPS_AGE_KEY_FILE", keyFile)
+	_, stderr, code := gitops(t, "secret", "edit", filepath.Join(dir, "s.enc.yaml"))
+	if code != 0 {
+		t.Fatalf("edit with a Ctrl-C inside the editor: exit %d\n%s", code, stderr)
+	}
+	stdout, stderr, code := gitops(t, "secret", "decrypt", filepath.Join(dir, "s.enc.yaml"))
+	if code != 0 || !strings.Contains(stdout, "password: changed-after-ctrl-c") {
+		t.Fatalf("decrypt after the edit: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}

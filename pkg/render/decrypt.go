@@ -18,6 +18,11 @@ import (
 // support, are errors.
 func decryptText(name string, data []byte, format sops.Format, opts Options) ([]byte, error) {
 	f, err := sops.Parse(name, data, format)
+	if err != nil && bytes.Contains(data, []byte("ENC[AES256_GCM,")) {
+		// It holds encrypted values but cannot be read as a sops file:
+		// never pass it on as if it were plain.
+		return nil, fmt.Errorf("%s holds SOPS-encrypted values but cannot be read: %w", name, err)
+	}
 	if err != nil || f.Meta == nil {
 		return data, nil // not an encrypted file; decoding reports bad YAML
 	}

@@ -87,6 +87,14 @@ func TestRenderDecrypts(t *testing.T) {
 		t.Fatalf("reported %v, warnings %v", reported, warnings)
 	}
 
+	// A file with encrypted values that is not a readable sops file is an
+	// error, not plain data.
+	broken := strings.Replace(enc, "sops:", "sops:\n    lastmodified: 1\n    lastmodified: 2\n", 1)
+	root3 := writeTree(t, map[string]string{"plain/db.enc.yaml": broken})
+	if _, err := Render(root3, "plain", Options{Keys: keys}); err == nil || !strings.Contains(err.Error(), "holds SOPS-encrypted values but cannot be read") {
+		t.Fatalf("unreadable encrypted file: %v", err)
+	}
+
 	// A changed value is an error, naming the file.
 	tampered := strings.Replace(enc, "name: db", "name: other", 1)
 	root2 := writeTree(t, map[string]string{"kust/db.enc.yaml": tampered, "kust/kustomization.yaml": "resources: [db.enc.yaml]\n"})

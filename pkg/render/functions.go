@@ -115,7 +115,7 @@ func walk(v any, visit func(map[string]any)) {
 // our own functions pointed at self (`self fn NAME`). Files without such
 // functions come back unchanged. Comments in rewritten files are lost; they
 // only feed this build.
-func rewriteOwn(data []byte, names map[string]bool, self string, args map[string][]string) ([]byte, bool) {
+func rewriteOwn(data []byte, names map[string]bool, self string, args func(string) []string) ([]byte, bool) {
 	if !bytes.Contains(data, []byte("function")) {
 		return data, false
 	}
@@ -150,7 +150,7 @@ func rewriteOwn(data []byte, names map[string]bool, self string, args map[string
 	return bytes.Join(docs, []byte("---\n")), true
 }
 
-func rewriteValue(v any, names map[string]bool, self string, args map[string][]string) (any, bool) {
+func rewriteValue(v any, names map[string]bool, self string, args func(string) []string) (any, bool) {
 	changed := false
 	switch t := v.(type) {
 	case map[string]any:
@@ -166,7 +166,11 @@ func rewriteValue(v any, names map[string]bool, self string, args map[string][]s
 						continue
 					}
 					if name := (execFunction{Path: ex.Path, Args: ex.Args}).own(names); name != "" {
-						b, _ := yaml.Marshal(map[string]any{"exec": execSpec{Path: self, Args: append([]string{"fn", name}, args[name]...)}})
+						fnArgs := []string{"fn", name}
+						if args != nil {
+							fnArgs = append(fnArgs, args(name)...)
+						}
+						b, _ := yaml.Marshal(map[string]any{"exec": execSpec{Path: self, Args: fnArgs}})
 						ann[key] = string(b)
 						changed = true
 					}

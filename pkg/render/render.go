@@ -36,9 +36,10 @@ type Options struct {
 	Self string
 	// OwnFunctions names our functions.
 	OwnFunctions map[string]bool
-	// FunctionArgs are extra arguments for our own functions, by name
-	// (the decrypt function's --age-key-file).
-	FunctionArgs map[string][]string
+	// FunctionArgs gives extra arguments for our own function NAME (the
+	// decrypt function's --age-key-file); it is called only for functions
+	// the build runs.
+	FunctionArgs func(name string) []string
 	// Keys decrypt SOPS-encrypted resources after the build. A resource
 	// no key opens is left encrypted (and Warn is told); one that fails
 	// its MAC is an error.
@@ -332,7 +333,7 @@ type ownFunctionsFS struct {
 	filesys.FileSystem
 	names map[string]bool
 	self  string
-	args  map[string][]string
+	args  func(string) []string
 }
 
 func (o *ownFunctionsFS) ReadFile(path string) ([]byte, error) {

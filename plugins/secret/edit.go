@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -74,18 +75,28 @@ func (o *editOptions) run(path string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	// While the editor runs, Ctrl-C and Ctrl-\ belong to it (as git does);
+	// otherwise, and for SIGTERM and SIGHUP always, the plaintext is
+	// removed and the edit discarded.
+	var editing atomic.Bool
 	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(signals)
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
-		select {
-		case s := <-signals:
-			os.RemoveAll(dir)
-			fmt.Fprintf(o.ErrOut, "error: %v: edit discarded, %s left as it was\n", s, path)
-			os.Exit(130)
-		case <-done:
+		for {
+			select {
+			case s := <-signals:
+				if editing.Load() && (s == syscall.SIGINT || s == syscall.SIGQUIT) {
+					continue
+				}
+				os.RemoveAll(dir)
+				fmt.Fprintf(o.ErrOut, "error: %v: edit discarded, %s left as it was\n", s, path)
+				os.Exit(130)
+			case <-done:
+				return
+			}
 		}
 	}()
 	tmp := filepath.Join(dir, filepath.Base(path))
@@ -95,7 +106,10 @@ func (o *editOptions) run(path string) error {
 	for {
 		cmd := editorCommand(tmp)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, o.ErrOut
-		if err := cmd.Run(); err != nil {
+		editing.Store(true)
+		err := cmd.Run()
+		editing.Store(false)
+		if err != nil {
 			return fmt.Errorf("editor %s: %v; %s left as it was", cmd.Args, err, path)
 		}
 		edited, err := readFile(tmp)

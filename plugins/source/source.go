@@ -8,14 +8,18 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/render"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/sops"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/source"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/agekeys"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/fn"
@@ -125,19 +129,22 @@ func (f *Flags) Render(ctx context.Context, progress io.Writer, kube kubernetes.
 	opts.OnEncrypted = func(file string, recipients []string) {
 		encrypted = append(encrypted, EncryptedFile{File: file, Recipients: recipients})
 	}
-	if keys.Len() > 0 {
-		// Our decrypt function, run by kustomize as a process, gets the
-		// same keys through a private file that is removed afterwards.
-		dir, err := os.MkdirTemp("", "kubectl-gitops-keys-")
+	// Our decrypt function, run by kustomize as a process, gets the same
+	// keys through a private file, written only if the build runs it.
+	keyFile := &privateKeyFile{keys: keys}
+	defer keyFile.remove()
+	opts.FunctionArgs = func(name string) []string {
+		if name != "decrypt" || keys.Len() == 0 {
+			return nil
+		}
+		path, err := keyFile.path()
+		if err != nil && warnings != nil {
+			fmt.Fprintf(warnings, "warning: cannot hand the age keys to the decrypt function: %v\n", err)
+		}
 		if err != nil {
-			return nil, err
+			return nil
 		}
-		defer os.RemoveAll(dir)
-		keyFile := filepath.Join(dir, "keys.txt")
-		if err := keys.WriteFile(keyFile); err != nil {
-			return nil, err
-		}
-		opts.FunctionArgs = map[string][]string{"decrypt": {"--age-key-file", keyFile}}
+		return []string{"--age-key-file", path}
 	}
 	// Our own functions run with this very binary, whatever PATH holds.
 	if self, err := os.Executable(); err == nil {
@@ -151,6 +158,55 @@ func (f *Flags) Render(ctx context.Context, progress io.Writer, kube kubernetes.
 		return nil, fmt.Errorf("render %s at %s: %w", f.Repo, short(co.Commit), err)
 	}
 	return &Rendered{Checkout: co, Objects: objs, Encrypted: encrypted}, nil
+}
+
+// privateKeyFile writes the identities to a 0600 file in a 0700 directory
+// on first use, and removes it on remove or when the process is
+// interrupted or terminated.
+type privateKeyFile struct {
+	keys *sops.Keys
+	once sync.Once
+	dir  string
+	file string
+	err  error
+	stop chan struct{}
+}
+
+func (p *privateKeyFile) path() (string, error) {
+	p.once.Do(func() {
+		if p.dir, p.err = os.MkdirTemp("", "kubectl-gitops-keys-"); p.err != nil {
+			return
+		}
+		p.stop = make(chan struct{})
+		signals := make(chan os.Signal, 1)
+		signal.Notify(signals, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+		go func() {
+			defer signal.Stop(signals)
+			select {
+			case s := <-signals:
+				os.RemoveAll(p.dir)
+				// Die of the signal, as without the handler.
+				signal.Stop(signals)
+				if sys, ok := s.(syscall.Signal); ok {
+					_ = syscall.Kill(os.Getpid(), sys)
+				}
+				os.Exit(1)
+			case <-p.stop:
+			}
+		}()
+		p.file = filepath.Join(p.dir, "keys.txt")
+		p.err = p.keys.WriteFile(p.file)
+	})
+	return p.file, p.err
+}
+
+func (p *privateKeyFile) remove() {
+	if p.dir != "" {
+		os.RemoveAll(p.dir)
+	}
+	if p.stop != nil {
+		close(p.stop)
+	}
 }
 
 func (f *Flags) token() (string, error) {
