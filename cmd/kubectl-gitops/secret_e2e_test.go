@@ -164,13 +164,17 @@ func TestSyncEncryptedSecrets(t *testing.T) {
 	work := t.TempDir()
 	dbEnc := encryptFile(t, work, "db.enc.yaml", plainDBSecret, recipient)
 	envEnc := encryptFile(t, work, "app.enc.env", "API_KEY="+sopsAPIKey+"\n", recipient)
+	// Not only Secrets: a ConfigMap with an encrypted value.
+	dsn := "postgres://app:" + sopsPassword + "@db:5432/app"
+	dsnEnc := encryptFile(t, work, "dsn.enc.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dsn\ndata:\n  dsn: "+dsn+"\n", recipient, "--encrypted-regex", "^data$")
 	ns := testcluster.Namespace(t, lc)
 	r := testrepo.New(t)
 	r.Commit("encrypted secrets", map[string]string{
 		// namespace and namePrefix change the encrypted Secret: render and
 		// sync decrypt files as kustomize reads them, before transformers.
-		"app/kustomization.yaml": "namespace: " + ns + "\nnamePrefix: prod-\nresources: [db.enc.yaml, cm.yaml]\ngenerators: [generate.yaml]\n",
+		"app/kustomization.yaml": "namespace: " + ns + "\nnamePrefix: prod-\nresources: [db.enc.yaml, cm.yaml, dsn.enc.yaml]\ngenerators: [generate.yaml]\n",
 		"app/db.enc.yaml":        dbEnc,
+		"app/dsn.enc.yaml":       dsnEnc,
 		"app/app.enc.env":        envEnc,
 		"app/generate.yaml":      decryptGenerator,
 		"app/cm.yaml":            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {color: blue}\n",
@@ -242,6 +246,9 @@ func TestSyncEncryptedSecrets(t *testing.T) {
 	db, err := cs.CoreV1().Secrets(ns).Get(context.Background(), "prod-db", metav1.GetOptions{})
 	if err != nil || string(db.Data["password"]) != sopsPassword {
 		t.Fatalf("live Secret db: %v %q", err, db.Data["password"])
+	}
+	if cm, err := cs.CoreV1().ConfigMaps(ns).Get(context.Background(), "prod-dsn", metav1.GetOptions{}); err != nil || cm.Data["dsn"] != dsn {
+		t.Fatalf("live ConfigMap dsn: %v", err)
 	}
 	list, _ := cs.CoreV1().Secrets(ns).List(context.Background(), metav1.ListOptions{})
 	found := false

@@ -50,3 +50,30 @@ func TestRedactorMasksEveryForm(t *testing.T) {
 		t.Errorf("a nil Redactor changed text")
 	}
 }
+
+// Values learned with Add (decrypted from SOPS files) are masked in any
+// object, in place, without touching objects that do not hold them.
+func TestObjectsMasksAddedValues(t *testing.T) {
+	r := &Redactor{}
+	r.Add("dsn-password-123", "abc") // "abc" is too short to mask
+	cm := &unstructured.Unstructured{Object: map[string]any{
+		"kind": "ConfigMap",
+		"data": map[string]any{"dsn": "postgres://app:dsn-password-123@db", "other": "abc"},
+		"list": []any{"x", "ZHNuLXBhc3N3b3JkLTEyMw=="},
+	}}
+	plain := &unstructured.Unstructured{Object: map[string]any{"kind": "ConfigMap", "data": map[string]any{"k": "v"}}}
+	out := r.Objects([]*unstructured.Unstructured{cm, plain})
+	if out[1] != plain {
+		t.Error("an object without secrets was copied")
+	}
+	data := out[0].Object["data"].(map[string]any)
+	if data["dsn"] != "postgres://app:"+Mask+"@db" || data["other"] != "abc" {
+		t.Errorf("data: %v", data)
+	}
+	if l := out[0].Object["list"].([]any); l[1] != Mask || l[0] != "x" {
+		t.Errorf("list (base64 form): %v", l)
+	}
+	if cm.Object["data"].(map[string]any)["dsn"] == data["dsn"] {
+		t.Error("the input object was changed")
+	}
+}

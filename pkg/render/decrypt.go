@@ -37,6 +37,9 @@ func decryptText(name string, data []byte, format sops.Format, opts Options) ([]
 	} else if err != nil {
 		return nil, err
 	}
+	if opts.OnDecrypted != nil {
+		opts.OnDecrypted(f.DecryptedValues())
+	}
 	return f.Plaintext()
 }
 

@@ -50,6 +50,9 @@ type Options struct {
 	// encrypted (no key opened it): whatever the build made of it, as a
 	// resource or through a generator, must not be applied.
 	OnEncrypted func(file string, recipients []string)
+	// OnDecrypted receives the plaintext values of each file decrypted, so
+	// that what prints the result can mask them wherever they land.
+	OnDecrypted func(values []string)
 
 	root   string
 	warned map[string]bool

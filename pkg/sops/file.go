@@ -61,7 +61,13 @@ type File struct {
 	Meta   *Metadata
 
 	cipher *valueCipher
+	// plain holds the text of every value Decrypt decrypted.
+	plain []string
 }
+
+// DecryptedValues returns the plaintext of every value the last Decrypt
+// decrypted (not comments), for a redactor to mask.
+func (f *File) DecryptedValues() []string { return f.plain }
 
 // MACError says that a file's content does not match its MAC: it was
 // changed after it was encrypted.
@@ -255,6 +261,7 @@ func (f *File) Decrypt(keys *Keys) error {
 	}
 	docs := cloneDocs(f.Docs)
 	mac := newMAC(rules.MACOnlyEncrypted)
+	var plain []string
 	for _, d := range docs {
 		err := walkBranch(d, nil, nil, func(v any, path []string, comments [][]string) (any, error) {
 			cm, isComment := v.(Comment)
@@ -279,6 +286,9 @@ func (f *File) Decrypt(keys *Keys) error {
 						return nil, fmt.Errorf("%s: value at %s: %w", f.Name, pathString(path), err)
 					}
 					out = dv
+					if b, err := macBytes(dv); err == nil && len(b) > 0 {
+						plain = append(plain, string(b))
+					}
 				}
 			}
 			if !isComment && (!rules.MACOnlyEncrypted || enc) {
@@ -302,6 +312,7 @@ func (f *File) Decrypt(keys *Keys) error {
 	}
 	f.Docs = docs
 	f.cipher = c
+	f.plain = plain
 	return nil
 }
 

@@ -77,6 +77,9 @@ type Input struct {
 	Objects []*unstructured.Unstructured
 	// Repo, Path, Revision and Commit describe the source, for history.
 	Repo, Path, Revision, Commit string
+	// SecretValues are more values to mask in everything reported (those
+	// decrypted from SOPS files), beyond the Secrets among Objects.
+	SecretValues []string
 }
 
 // Syncer runs syncs against one cluster, one at a time (make one Syncer per
@@ -136,6 +139,7 @@ func (s *Syncer) Run(ctx context.Context, in Input) (*Result, error) {
 	// Secret values must not reach a message: the API server may echo a
 	// value it rejects.
 	red := redact.NewFromObjects(in.Objects)
+	red.Add(in.SecretValues...)
 	s.redactor = red
 	err := s.run(ctx, in, res)
 	if err != nil {

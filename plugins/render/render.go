@@ -37,10 +37,11 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 sync would: a kustomize build (with KRM functions) or a directory of plain
 manifests. Nothing is sent to a cluster.
 
-SOPS-encrypted resources (age) are decrypted after the build with the keys
-from --age-key-file, $SOPS_AGE_KEY, $SOPS_AGE_KEY_FILE or sops' keys.txt; one
-no key opens is printed encrypted, with a warning. The decrypt KRM function
-gets the same keys. Secret values are masked unless --show-secrets is given.`,
+SOPS-encrypted files (age) are decrypted as kustomize reads them, with the
+keys from --age-key-file, $SOPS_AGE_KEY, $SOPS_AGE_KEY_FILE or sops' keys.txt;
+one no key opens stays encrypted, with a warning. The decrypt KRM function
+gets the same keys. Secret values, and every value decrypted from a SOPS file
+wherever it ends up, are masked unless --show-secrets is given.`,
 		Example: `  kubectl gitops render --repo . --path apps/web/overlays/prod
   kubectl gitops render --repo https://git.example/config.git --revision v1.4.0 --path apps/web -o json`,
 		Args: cobra.NoArgs,
@@ -78,6 +79,10 @@ func (o *Options) Run(ctx context.Context) error {
 	objs := r.Objects
 	if !o.ShowSecrets {
 		objs = redact.Secrets(objs)
+		// Values decrypted from SOPS files, in whatever object they are.
+		red := &redact.Redactor{}
+		red.Add(r.Decrypted...)
+		objs = red.Objects(objs)
 	}
 	if o.Output == "json" {
 		list := map[string]any{"apiVersion": "v1", "kind": "List", "items": objects(objs)}

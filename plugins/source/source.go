@@ -77,6 +77,9 @@ type Rendered struct {
 	// Encrypted lists the SOPS-encrypted files no key opened, with their
 	// recipients; what the build made of them must not be applied.
 	Encrypted []EncryptedFile
+	// Decrypted holds every value decrypted from SOPS files: secrets to
+	// mask in whatever is printed, whatever object they ended up in.
+	Decrypted []string
 }
 
 // EncryptedFile is a file that stayed encrypted.
@@ -129,6 +132,8 @@ func (f *Flags) Render(ctx context.Context, progress io.Writer, kube kubernetes.
 	opts.OnEncrypted = func(file string, recipients []string) {
 		encrypted = append(encrypted, EncryptedFile{File: file, Recipients: recipients})
 	}
+	var decrypted []string
+	opts.OnDecrypted = func(values []string) { decrypted = append(decrypted, values...) }
 	// Our decrypt function, run by kustomize as a process, gets the same
 	// keys through a private file, written only if the build runs it.
 	keyFile := &privateKeyFile{keys: keys}
@@ -157,7 +162,7 @@ func (f *Flags) Render(ctx context.Context, progress io.Writer, kube kubernetes.
 	if err != nil {
 		return nil, fmt.Errorf("render %s at %s: %w", f.Repo, short(co.Commit), err)
 	}
-	return &Rendered{Checkout: co, Objects: objs, Encrypted: encrypted}, nil
+	return &Rendered{Checkout: co, Objects: objs, Encrypted: encrypted, Decrypted: decrypted}, nil
 }
 
 // privateKeyFile writes the identities to a 0600 file in a 0700 directory

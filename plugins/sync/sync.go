@@ -193,6 +193,7 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	res, syncErr := gsync.New(c, o.Sync).RunWithRetry(ctx, gsync.Input{
 		App: o.App, Objects: r.Objects, Repo: o.Source.Repo, Path: o.Source.Path, Revision: o.Source.Revision, Commit: r.Checkout.Commit,
+		SecretValues: r.Decrypted,
 	}, o.Retry)
 	if res == nil {
 		return syncErr
