@@ -128,6 +128,7 @@ var interopCases = []interopCase{
 	{name: "yaml-encrypted-suffix", file: "suffix.yaml", input: strings.ReplaceAll(interopYAML, "password:", "password_secret:"), format: YAML, sopsArgs: []string{"--encrypted-suffix", "_secret"}, rules: Rules{EncryptedSuffix: "_secret"}},
 	{name: "yaml-mac-only-encrypted", file: "maconly.yaml", input: interopYAML, format: YAML, sopsArgs: []string{"--encrypted-regex", "^(data|stringData)$", "--mac-only-encrypted"}, rules: Rules{EncryptedRegex: "^(data|stringData)$", MACOnlyEncrypted: true}},
 	{name: "yaml-encrypted-comment-regex", file: "comments.yaml", input: "# sops:enc\npassword: hunter2\nuser: admin\n", format: YAML, sopsArgs: []string{"--encrypted-comment-regex", "sops:enc"}, rules: Rules{EncryptedCommentRegex: "sops:enc"}},
+	{name: "yaml-unencrypted-comment-regex", file: "uncomments.yaml", input: "# sops:plain\npassword: hunter2\n# a comment\nuser: admin\n", format: YAML, sopsArgs: []string{"--unencrypted-comment-regex", "sops:plain"}, rules: Rules{UnencryptedCommentRegex: "sops:plain"}},
 	{name: "json", file: "secret.json", input: interopJSON, format: JSON},
 	{name: "json-encrypted-regex", file: "regex.json", input: interopJSON, format: JSON, sopsArgs: []string{"--encrypted-regex", "^(data|stringData)$"}, rules: Rules{EncryptedRegex: "^(data|stringData)$"}},
 	{name: "dotenv", file: "app.env", input: interopDotenv, format: Dotenv},
