@@ -61,7 +61,7 @@ localcluster: tools ## Run a local control plane until Ctrl-C (kubeconfig in .lo
 	$(GO) run ./hack/localcluster
 
 dist: ## Release archives (linux, darwin, windows; amd64, arm64) and dist/checksums.txt, reproducible.
-	$(GO) run ./hack/dist --version '$(VERSION)' --commit '$(COMMIT)' --source-date-epoch '$(SOURCE_DATE_EPOCH)' --platforms '$(DIST_PLATFORMS)' --out dist
+	$(GO) run ./hack/dist --go '$(GO)' --version '$(VERSION)' --commit '$(COMMIT)' --source-date-epoch '$(SOURCE_DATE_EPOCH)' --platforms '$(DIST_PLATFORMS)' --out dist
 
 krew-manifest: ## Render .krew.yaml for the archives in dist/ into dist/gitops.yaml: make krew-manifest VERSION=vX.Y.Z.
 	$(if $(filter command line environment environment override,$(origin VERSION)),,$(error VERSION is not set; run 'make krew-manifest VERSION=vX.Y.Z' with the version 'make dist' built (make dist VERSION=vX.Y.Z)))

@@ -59,6 +59,7 @@ func parse(args []string, stderr io.Writer) (release.Options, error) {
 	epoch := fs.String("source-date-epoch", os.Getenv("SOURCE_DATE_EPOCH"), "time of every archive entry, in seconds since 1970 (default $SOURCE_DATE_EPOCH; make uses the commit time)")
 	platforms := fs.String("platforms", "", "comma-separated os/arch list (default: all six)")
 	fs.StringVar(&o.OutDir, "out", "dist", "directory for the archives and checksums.txt")
+	fs.StringVar(&o.Go, "go", "go", "the go command that builds the binaries (make passes $(GO)); the toolchain is an input of the archive bytes")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

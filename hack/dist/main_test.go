@@ -121,12 +121,17 @@ func TestMain(m *testing.M) {
 }
 
 // Two runs of the dist program, the second in another time zone and
-// output directory, write the same bytes; the archive holds the stamped
+// output directory and with a Go env file (go env -w) that sets build tags
+// and the FIPS module, write the same bytes; the archive holds the stamped
 // binary, LICENSE and README.md with fixed owner, modes and time.
 // `make dist` runs the same program for all six platforms.
 func TestDistIsReproducible(t *testing.T) {
 	first := hostDist(t)
-	second := dist(t, "TZ=Pacific/Chatham")
+	goEnv := filepath.Join(t.TempDir(), "go.env")
+	if err := os.WriteFile(goEnv, []byte("GOFLAGS=-tags=leaked\nGOFIPS140=latest\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	second := dist(t, "TZ=Pacific/Chatham", "GOENV="+goEnv)
 	a, err := os.ReadFile(filepath.Join(first, release.ChecksumsFile))
 	if err != nil {
 		t.Fatal(err)

@@ -50,6 +50,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "krewmanifest: --version: %v\n", err)
 		return 2
 	}
+	if *out == "" {
+		*out = filepath.Join(*dist, "gitops.yaml")
+	}
+	// A manifest from an earlier render must not outlive a failed one.
+	if *out != "-" {
+		if err := os.Remove(*out); err != nil && !errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(stderr, "krewmanifest: %v\n", err)
+			return 1
+		}
+	}
 	t, err := os.ReadFile(*tmpl)
 	if err != nil {
 		fmt.Fprintf(stderr, "krewmanifest: %v; pass --template with the path of .krew.yaml\n", err)
@@ -63,10 +73,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *out == "-" {
 		_, err = stdout.Write(m)
 	} else {
-		if *out == "" {
-			*out = filepath.Join(*dist, "gitops.yaml")
-		}
-		err = os.WriteFile(*out, m, 0o644)
+		err = writeAtomic(*out, m)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "krewmanifest: %v\n", err)
@@ -76,4 +83,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "krewmanifest: wrote %s for %s\n", *out, *version)
 	}
 	return 0
+}
+
+// writeAtomic writes data to path through a temporary file in the same
+// directory, so path is either absent or whole.
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }

@@ -3,6 +3,7 @@ package release
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -103,11 +104,21 @@ func Build(ctx context.Context, o Options) ([]Artifact, error) {
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 		return nil, err
 	}
-	// A checksum list from an earlier run must not outlive a failed one:
-	// krew-manifest trusts only archives the list names.
+	// Nothing from an earlier run may outlive this one: not the checksum
+	// list (krew-manifest trusts only archives it names), nor archives of
+	// other versions or platforms.
 	sums := filepath.Join(o.OutDir, ChecksumsFile)
 	if err := os.Remove(sums); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
+	}
+	old, err := filepath.Glob(filepath.Join(o.OutDir, "kubectl-gitops_*"))
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range old {
+		if err := os.Remove(f); err != nil {
+			return nil, err
+		}
 	}
 	work, err := os.MkdirTemp("", "kubectl-gitops-dist-")
 	if err != nil {
@@ -115,12 +126,16 @@ func Build(ctx context.Context, o Options) ([]Artifact, error) {
 	}
 	defer os.RemoveAll(work)
 
+	fetchEnv, err := moduleFetchEnv(ctx, o.Go)
+	if err != nil {
+		return nil, err
+	}
 	mtime := time.Unix(o.SourceDateEpoch, 0).UTC()
 	var arts []Artifact
 	for _, p := range o.Platforms {
 		start := time.Now()
 		bin := filepath.Join(work, p.OS+"_"+p.Arch, BinaryName(p))
-		if err := goBuild(ctx, o, src, p, bin); err != nil {
+		if err := goBuild(ctx, o, src, p, bin, fetchEnv); err != nil {
 			return nil, err
 		}
 		data, err := os.ReadFile(bin)
@@ -142,15 +157,39 @@ func Build(ctx context.Context, o Options) ([]Artifact, error) {
 	return arts, nil
 }
 
-func goBuild(ctx context.Context, o Options, src string, p Platform, out string) error {
+// fetchSettings say where modules come from and where caches live; they
+// do not change what is built, so the builder's own values (possibly set
+// with go env -w) are passed on even though the Go env file is turned off.
+var fetchSettings = []string{"GOPROXY", "GOPRIVATE", "GONOPROXY", "GONOSUMDB", "GOSUMDB", "GOINSECURE", "GOMODCACHE", "GOCACHE", "GOPATH"}
+
+func moduleFetchEnv(ctx context.Context, goCmd string) ([]string, error) {
+	out, err := exec.CommandContext(ctx, goCmd, append([]string{"env", "-json"}, fetchSettings...)...).Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s env: %w", goCmd, err)
+	}
+	var vals map[string]string
+	if err := json.Unmarshal(out, &vals); err != nil {
+		return nil, fmt.Errorf("%s env -json: %w", goCmd, err)
+	}
+	var env []string
+	for _, k := range fetchSettings {
+		env = append(env, k+"="+vals[k])
+	}
+	return env, nil
+}
+
+func goBuild(ctx context.Context, o Options, src string, p Platform, out string, fetchEnv []string) error {
 	cmd := exec.CommandContext(ctx, o.Go, "build", "-trimpath", "-buildvcs=false",
 		"-ldflags", LDFlags(o.Version, o.Commit), "-o", out, "./cmd/kubectl-gitops")
 	cmd.Dir = src
 	// Everything else that changes the bytes is pinned: no cgo, the baseline
-	// instruction sets, no ambient GOFLAGS or experiments.
-	cmd.Env = append(os.Environ(),
+	// instruction sets, no ambient GOFLAGS, experiments or FIPS module, and
+	// no Go env file (go env -w) or workspace that could set them again: an
+	// empty variable falls back to the env file, GOENV=off does not.
+	cmd.Env = append(append(os.Environ(), fetchEnv...),
 		"CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Arch,
-		"GOAMD64=v1", "GOARM64=v8.0", "GOFLAGS=", "GOEXPERIMENT=")
+		"GOAMD64=v1", "GOARM64=v8.0", "GOFLAGS=", "GOEXPERIMENT=",
+		"GOENV=off", "GOWORK=off", "GOFIPS140=off", "GOTOOLCHAIN=local")
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Run(); err != nil {

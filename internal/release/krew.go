@@ -220,8 +220,8 @@ func ValidateKrewManifest(manifest []byte, version string) error {
 			bad("%s: a second entry for %s", where, plat)
 		}
 		seen[plat] = true
-		if want := ArchiveName(version, plat); path.Base(pl.URI) != want {
-			bad("%s (%s): uri names %s, want %s", where, plat, path.Base(pl.URI), want)
+		if want := version + "/" + ArchiveName(version, plat); !strings.HasSuffix(pl.URI, "/"+want) {
+			bad("%s (%s): uri %s does not end in .../%s (this version's archive for this platform)", where, plat, pl.URI, want)
 		}
 		if want := BinaryName(plat); pl.Bin != want {
 			bad("%s (%s): bin is %q, want %q", where, plat, pl.Bin, want)

@@ -164,7 +164,9 @@ func TestValidateKrewManifest(t *testing.T) {
 		{"unshipped platform", "arch: arm64\n    uri: https://github.com/kubectl-gitops/kubectl-gitops/releases/download/v1.2.3/kubectl-gitops_v1.2.3_linux_arm64", "arch: s390x\n    uri: https://github.com/kubectl-gitops/kubectl-gitops/releases/download/v1.2.3/kubectl-gitops_v1.2.3_linux_arm64",
 			"spec.platforms[1]: selector picks linux/s390x, not a platform a release ships (linux/amd64,linux/arm64,darwin/amd64,darwin/arm64,windows/amd64,windows/arm64)\nspec.platforms: no entry for linux/arm64"},
 		{"uri of another platform", "kubectl-gitops_v1.2.3_darwin_amd64.tar.gz", "kubectl-gitops_v1.2.3_linux_amd64.tar.gz",
-			"spec.platforms[2] (darwin/amd64): uri names kubectl-gitops_v1.2.3_linux_amd64.tar.gz, want kubectl-gitops_v1.2.3_darwin_amd64.tar.gz"},
+			"spec.platforms[2] (darwin/amd64): uri https://github.com/kubectl-gitops/kubectl-gitops/releases/download/v1.2.3/kubectl-gitops_v1.2.3_linux_amd64.tar.gz does not end in .../v1.2.3/kubectl-gitops_v1.2.3_darwin_amd64.tar.gz (this version's archive for this platform)"},
+		{"uri of another release", "download/v1.2.3/kubectl-gitops_v1.2.3_linux_amd64.tar.gz", "download/v1.2.2/kubectl-gitops_v1.2.3_linux_amd64.tar.gz",
+			"spec.platforms[0] (linux/amd64): uri https://github.com/kubectl-gitops/kubectl-gitops/releases/download/v1.2.2/kubectl-gitops_v1.2.3_linux_amd64.tar.gz does not end in .../v1.2.3/kubectl-gitops_v1.2.3_linux_amd64.tar.gz (this version's archive for this platform)"},
 		{"files", "    bin: kubectl-gitops\n", "    files: [{from: kubectl-gitops}]\n    bin: kubectl-gitops\n", "spec.platforms[0]: files[0] needs from and to"},
 	} {
 		bad := strings.Replace(string(good), tc.old, tc.new, 1)
