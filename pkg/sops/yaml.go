@@ -270,53 +270,41 @@ func yamlNode(v any) (*yaml.Node, error) {
 	return n, nil
 }
 
-// yamlFromBranch is the inverse of mapping: comments before the first
-// key go on the mapping, comments before a key on the key, inline ones on
-// the value, trailing ones below the last key.
+// yamlFromBranch is the inverse of mapping.
 func yamlFromBranch(b Branch, m *yaml.Node) error {
-	var head, inline []string
-	first := true
-	for _, it := range b {
-		if c, ok := it.Key.(Comment); ok {
-			if c.Inline {
-				inline = append(inline, c.Value)
-			} else {
-				head = append(head, c.Value)
-			}
-			continue
-		}
-		if first {
-			prependHead(m, head)
-			head, first = nil, false
-		}
+	return layOut(m, len(b), func(i int) (Comment, bool) {
+		c, ok := b[i].Key.(Comment)
+		return c, ok
+	}, func(i int) (*yaml.Node, *yaml.Node, error) {
 		k := &yaml.Node{}
-		if err := k.Encode(it.Key); err != nil {
-			return err
+		if err := k.Encode(b[i].Key); err != nil {
+			return nil, nil, err
 		}
-		prependHead(k, head)
-		head = nil
-		v, err := yamlNode(it.Value)
-		if err != nil {
-			return err
-		}
-		appendTo(&v.LineComment, inline)
-		inline = nil
-		m.Content = append(m.Content, k, v)
-	}
-	head = append(head, inline...)
-	if first {
-		prependHead(m, head)
-	} else {
-		appendTo(&m.Content[len(m.Content)-2].FootComment, head)
-	}
-	return nil
+		v, err := yamlNode(b[i].Value)
+		return k, v, err
+	})
 }
 
 func yamlFromList(l []any, s *yaml.Node) error {
+	return layOut(s, len(l), func(i int) (Comment, bool) {
+		c, ok := l[i].(Comment)
+		return c, ok
+	}, func(i int) (*yaml.Node, *yaml.Node, error) {
+		n, err := yamlNode(l[i])
+		return n, n, err
+	})
+}
+
+// layOut appends n entries to a mapping or sequence node, placing comments
+// where sops places them: comments before the first entry on the node
+// itself, comments before an entry on its first node (a key, or the item),
+// inline ones on its value, trailing ones below the last entry. comment
+// says whether entry i is a comment; nodes builds the others.
+func layOut(parent *yaml.Node, n int, comment func(int) (Comment, bool), nodes func(int) (first, value *yaml.Node, err error)) error {
 	var head, inline []string
-	first := true
-	for _, e := range l {
-		if c, ok := e.(Comment); ok {
+	var last *yaml.Node
+	for i := 0; i < n; i++ {
+		if c, ok := comment(i); ok {
 			if c.Inline {
 				inline = append(inline, c.Value)
 			} else {
@@ -324,25 +312,28 @@ func yamlFromList(l []any, s *yaml.Node) error {
 			}
 			continue
 		}
-		if first {
-			prependHead(s, head)
-			head, first = nil, false
+		if last == nil {
+			prependHead(parent, head)
+			head = nil
 		}
-		n, err := yamlNode(e)
+		first, value, err := nodes(i)
 		if err != nil {
 			return err
 		}
-		prependHead(n, head)
-		head = nil
-		appendTo(&n.LineComment, inline)
-		inline = nil
-		s.Content = append(s.Content, n)
+		prependHead(first, head)
+		appendTo(&value.LineComment, inline)
+		head, inline = nil, nil
+		parent.Content = append(parent.Content, first)
+		if value != first {
+			parent.Content = append(parent.Content, value)
+		}
+		last = first
 	}
 	head = append(head, inline...)
-	if first {
-		prependHead(s, head)
+	if last == nil {
+		prependHead(parent, head)
 	} else {
-		appendTo(&s.Content[len(s.Content)-1].FootComment, head)
+		appendTo(&last.FootComment, head)
 	}
 	return nil
 }
