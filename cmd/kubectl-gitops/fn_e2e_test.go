@@ -7,43 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kubectl-gitops/kubectl-gitops/internal/fixtures"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testrepo"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/tools"
 )
-
-const setImageKustomization = `resources: [deploy.yaml]
-transformers:
-- |-
-  apiVersion: fn.kubectl-gitops.dev/v1alpha1
-  kind: SetImage
-  metadata:
-    name: release
-    annotations:
-      config.kubernetes.io/function: |
-        exec:
-          path: kubectl-gitops
-          args: [fn, set-image]
-  images:
-  - name: registry.example/web
-    newTag: "1.5.0"
-`
-
-const webDeployment = `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: web
-        image: registry.example/web:1.4.0
-`
 
 // The set-image function runs inside the real kustomize as an exec function
 // with only the plugin's directory on PATH, and kubectl gitops render runs
@@ -51,7 +19,7 @@ spec:
 // binary on PATH.
 func TestSetImageInKustomizeAndRender(t *testing.T) {
 	dir := t.TempDir()
-	for name, body := range map[string]string{"kustomization.yaml": setImageKustomization, "deploy.yaml": webDeployment} {
+	for name, body := range map[string]string{"kustomization.yaml": fixtures.SetImageKustomization, "deploy.yaml": fixtures.WebDeployment} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -71,11 +39,11 @@ func TestSetImageInKustomizeAndRender(t *testing.T) {
 	}
 
 	r := testrepo.New(t)
-	r.Commit("app", map[string]string{"app/kustomization.yaml": setImageKustomization, "app/deploy.yaml": webDeployment,
+	r.Commit("app", map[string]string{"app/kustomization.yaml": fixtures.SetImageKustomization, "app/deploy.yaml": fixtures.WebDeployment,
 		"app/svc.yaml": "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n"})
 	// A Service after the Deployment in the resources list: kustomize's
 	// output order must be kept too.
-	r.Commit("svc", map[string]string{"app/kustomization.yaml": strings.Replace(setImageKustomization, "resources: [deploy.yaml]", "resources: [deploy.yaml, svc.yaml]", 1)})
+	r.Commit("svc", map[string]string{"app/kustomization.yaml": strings.Replace(fixtures.SetImageKustomization, "resources: [deploy.yaml]", "resources: [deploy.yaml, svc.yaml]", 1)})
 	stdout, stderr, code := gitops(t, "render", "--repo", r.Dir, "--path", "app")
 	if code != 0 || !strings.Contains(stdout, "image: registry.example/web:1.5.0") {
 		t.Fatalf("render: code %d\n%s%s", code, stdout, stderr)
@@ -92,7 +60,7 @@ func TestSetImageInKustomizeAndRender(t *testing.T) {
 	}
 
 	// Another program named by the repository still needs --enable-exec.
-	r.Commit("foreign function", map[string]string{"app/kustomization.yaml": strings.Replace(setImageKustomization, "path: kubectl-gitops", "path: ./their-tool", 1)})
+	r.Commit("foreign function", map[string]string{"app/kustomization.yaml": strings.Replace(fixtures.SetImageKustomization, "path: kubectl-gitops", "path: ./their-tool", 1)})
 	_, stderr, code = gitops(t, "render", "--repo", r.Dir, "--path", "app")
 	if code != 1 || !strings.Contains(stderr, "SetImage/release in app/kustomization.yaml (exec ./their-tool); pass --enable-exec") {
 		t.Errorf("foreign exec function: code %d, stderr %q", code, stderr)
@@ -128,8 +96,8 @@ func TestValidateProjectInKustomizeAndRender(t *testing.T) {
 		cmd.Env = append(os.Environ(), "PATH="+plugin)
 		return cmd.CombinedOutput()
 	}
-	ok := map[string]string{"kustomization.yaml": "resources: [deploy.yaml]\ntransformers:\n" + projectCheck, "deploy.yaml": webDeployment}
-	bad := map[string]string{"kustomization.yaml": "resources: [deploy.yaml, svc.yaml]\ntransformers:\n" + projectCheck, "deploy.yaml": webDeployment,
+	ok := map[string]string{"kustomization.yaml": "resources: [deploy.yaml]\ntransformers:\n" + projectCheck, "deploy.yaml": fixtures.WebDeployment}
+	bad := map[string]string{"kustomization.yaml": "resources: [deploy.yaml, svc.yaml]\ntransformers:\n" + projectCheck, "deploy.yaml": fixtures.WebDeployment,
 		"svc.yaml": "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n"}
 	for name, files := range map[string]map[string]string{"ok": ok, "bad": bad} {
 		dir := filepath.Join(t.TempDir(), name)
@@ -151,7 +119,7 @@ func TestValidateProjectInKustomizeAndRender(t *testing.T) {
 	}
 
 	r := testrepo.New(t)
-	r.Commit("bad", map[string]string{"app/kustomization.yaml": bad["kustomization.yaml"], "app/deploy.yaml": webDeployment, "app/svc.yaml": bad["svc.yaml"]})
+	r.Commit("bad", map[string]string{"app/kustomization.yaml": bad["kustomization.yaml"], "app/deploy.yaml": fixtures.WebDeployment, "app/svc.yaml": bad["svc.yaml"]})
 	_, stderr, code := gitops(t, "render", "--repo", r.Dir, "--path", "app")
 	if code != 1 || !strings.Contains(stderr, "kind Service is not in the namespace resource whitelist") {
 		t.Errorf("render of a violating app: code %d, stderr %q", code, stderr)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kubectl-gitops/kubectl-gitops/internal/fixtures"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/release"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/tools"
@@ -120,37 +121,8 @@ func TestKrewInstallsTheRelease(t *testing.T) {
 	// holds only Krew's bin directory.
 	app := t.TempDir()
 	for name, body := range map[string]string{
-		"kustomization.yaml": `resources: [deploy.yaml]
-transformers:
-- |-
-  apiVersion: fn.kubectl-gitops.dev/v1alpha1
-  kind: SetImage
-  metadata:
-    name: release
-    annotations:
-      config.kubernetes.io/function: |
-        exec:
-          path: kubectl-gitops
-          args: [fn, set-image]
-  images:
-  - name: registry.example/web
-    newTag: "1.5.0"
-`,
-		"deploy.yaml": `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: web
-        image: registry.example/web:1.4.0
-`,
+		"kustomization.yaml": fixtures.SetImageKustomization,
+		"deploy.yaml":        fixtures.WebDeployment,
 	} {
 		if err := os.WriteFile(filepath.Join(app, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
