@@ -1,21 +1,26 @@
 // Package cluster bundles what the engine needs to talk to one API server: a
-// dynamic client, a REST mapper that rediscovers when it meets a kind it does
-// not know (a CRD applied a moment ago), and a count of the requests made.
+// dynamic client, a REST mapper shared by every sync that uses the client, and
+// counts of the requests made, per client and per run.
 //
 //	c, err := cluster.New(restConfig)
+//	ctx = cluster.WithRequestCounter(ctx, &counter) // count this run's requests
 //	gvr, namespaced, err := c.Resource(obj.GroupVersionKind())
+//
+// A Client is safe for concurrent use by many syncs (of different apps) at
+// once: the agent shares one per cluster.
 package cluster
 
 import (
 	"context"
 	"fmt"
 	"net/http"
+	gosync "sync"
 	"sync/atomic"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -24,15 +29,32 @@ import (
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/version"
 )
 
+// MinRediscoveryInterval is the least time between two rediscoveries caused
+// by a kind the mapper does not know: a hundred objects of an unknown kind,
+// or a poll waiting for a CRD to be served, cost one discovery per interval,
+// not one per object or per poll.
+const MinRediscoveryInterval = time.Second
+
 // Client is a connection to one cluster.
 type Client struct {
 	Dynamic dynamic.Interface
 	Kube    kubernetes.Interface
-	Mapper  meta.ResettableRESTMapper
-	// Requests counts every HTTP request made through this client.
+	// Requests counts every HTTP request made through this client, by
+	// every run; WithRequestCounter counts one run's.
 	Requests *RequestCounter
 
-	host string
+	host      string
+	discovery discovery.DiscoveryInterface
+
+	// mapper is the current discovery snapshot. A refresh builds a new one
+	// and swaps it in; callers holding the old one keep using it.
+	mapper    atomic.Pointer[snapshot]
+	refreshMu gosync.Mutex
+}
+
+type snapshot struct {
+	m  meta.RESTMapper
+	at time.Time
 }
 
 // New connects to the cluster of cfg. It copies cfg; the caller's stays as
@@ -61,34 +83,35 @@ func New(cfg *rest.Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	cached := memory.NewMemCacheClient(dc)
-	return &Client{
-		Dynamic:  dyn,
-		Kube:     kube,
-		Mapper:   restmapper.NewDeferredDiscoveryRESTMapper(cached),
-		Requests: counter,
-		host:     cfg.Host,
-	}, nil
+	return &Client{Dynamic: dyn, Kube: kube, Requests: counter, host: cfg.Host, discovery: dc}, nil
 }
 
 // Ping checks that the API server answers, so that an unreachable cluster
 // is one clear error rather than one per object.
 func (c *Client) Ping(ctx context.Context) error {
 	if _, err := c.Kube.Discovery().ServerVersion(); err != nil {
-		return fmt.Errorf("cannot reach the cluster at %s: %w; check --kubeconfig and --context", c.host, err)
+		return &UnreachableError{Host: c.host, Err: err}
 	}
 	return ctx.Err()
 }
 
-// Resource maps a kind to its resource and scope. A kind the cached
-// discovery does not know triggers one rediscovery before it is reported as
-// not served.
+// UnreachableError says the API server did not answer.
+type UnreachableError struct {
+	Host string
+	Err  error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach the cluster at %s: %v", e.Host, e.Err)
+}
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// Resource maps a kind to its resource and scope. A kind the current
+// discovery snapshot does not know causes one rediscovery (at most one per
+// MinRediscoveryInterval for the whole client) before it is reported as not
+// served.
 func (c *Client) Resource(gvk schema.GroupVersionKind) (schema.GroupVersionResource, bool, error) {
-	m, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	if meta.IsNoMatchError(err) {
-		c.Mapper.Reset()
-		m, err = c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	}
+	m, err := c.Mapping(gvk.GroupKind(), gvk.Version)
 	if err != nil {
 		if meta.IsNoMatchError(err) {
 			return schema.GroupVersionResource{}, false, &NotServedError{GVK: gvk}
@@ -98,6 +121,52 @@ func (c *Client) Resource(gvk schema.GroupVersionKind) (schema.GroupVersionResou
 	return m.Resource, m.Scope.Name() == meta.RESTScopeNameNamespace, nil
 }
 
+// Mapping is RESTMapping on the shared snapshot, rediscovering as Resource
+// does when the kind is unknown.
+func (c *Client) Mapping(gk schema.GroupKind, versions ...string) (*meta.RESTMapping, error) {
+	snap, err := c.current()
+	if err != nil {
+		return nil, err
+	}
+	m, err := snap.m.RESTMapping(gk, versions...)
+	if !meta.IsNoMatchError(err) {
+		return m, err
+	}
+	fresh, rerr := c.refresh(snap)
+	if rerr != nil {
+		return nil, rerr
+	}
+	if fresh == snap {
+		return m, err
+	}
+	return fresh.m.RESTMapping(gk, versions...)
+}
+
+func (c *Client) current() (*snapshot, error) {
+	if s := c.mapper.Load(); s != nil {
+		return s, nil
+	}
+	return c.refresh(nil)
+}
+
+// refresh replaces seen with a new discovery snapshot, unless another caller
+// already did, or seen is younger than MinRediscoveryInterval.
+func (c *Client) refresh(seen *snapshot) (*snapshot, error) {
+	c.refreshMu.Lock()
+	defer c.refreshMu.Unlock()
+	cur := c.mapper.Load()
+	if cur != nil && (cur != seen || time.Since(cur.at) < MinRediscoveryInterval) {
+		return cur, nil
+	}
+	groups, err := restmapper.GetAPIGroupResources(c.discovery)
+	if err != nil && len(groups) == 0 {
+		return nil, fmt.Errorf("discover the API server's resources at %s: %w", c.host, err)
+	}
+	next := &snapshot{m: restmapper.NewDiscoveryRESTMapper(groups), at: time.Now()}
+	c.mapper.Store(next)
+	return next, nil
+}
+
 // NotServedError says the API server does not serve a kind.
 type NotServedError struct{ GVK schema.GroupVersionKind }
 
@@ -105,7 +174,7 @@ func (e *NotServedError) Error() string {
 	return fmt.Sprintf("the API server does not serve %s (group %q, version %q); install its CustomResourceDefinition or fix apiVersion", e.GVK.Kind, e.GVK.Group, e.GVK.Version)
 }
 
-// RequestCounter counts requests by kind of verb.
+// RequestCounter counts requests by kind of verb. The zero value is ready.
 type RequestCounter struct {
 	reads, writes, dryRuns atomic.Int64
 }
@@ -116,19 +185,35 @@ func (c *RequestCounter) Counts() (reads, writes, dryRuns int64) {
 	return c.reads.Load(), c.writes.Load(), c.dryRuns.Load()
 }
 
+func (c *RequestCounter) count(req *http.Request) {
+	switch {
+	case req.Method == http.MethodGet || req.Method == http.MethodHead:
+		c.reads.Add(1)
+	case req.URL.Query().Get("dryRun") != "":
+		c.dryRuns.Add(1)
+	default:
+		c.writes.Add(1)
+	}
+}
+
+type counterKey struct{}
+
+// WithRequestCounter returns a context whose requests are also counted in
+// rc: one sync's own requests, while other syncs share the client.
+// Discovery is shared by every run and counted only in Client.Requests.
+func WithRequestCounter(ctx context.Context, rc *RequestCounter) context.Context {
+	return context.WithValue(ctx, counterKey{}, rc)
+}
+
 type countingTransport struct {
 	next http.RoundTripper
 	c    *RequestCounter
 }
 
 func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	switch {
-	case req.Method == http.MethodGet || req.Method == http.MethodHead:
-		t.c.reads.Add(1)
-	case req.URL.Query().Get("dryRun") != "":
-		t.c.dryRuns.Add(1)
-	default:
-		t.c.writes.Add(1)
+	t.c.count(req)
+	if rc, ok := req.Context().Value(counterKey{}).(*RequestCounter); ok {
+		rc.count(req)
 	}
 	return t.next.RoundTrip(req)
 }

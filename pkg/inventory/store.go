@@ -29,10 +29,18 @@ type Record struct {
 	// ID counts syncs of the app, from 1.
 	ID int `json:"id"`
 	// Repo, Path and Revision say what was synced; Commit is the SHA.
+	// Repo is an absolute path for a local repository, else a URL without
+	// credentials; Origin is a local repository's origin remote, if any.
 	Repo     string `json:"repo"`
+	Origin   string `json:"origin,omitempty"`
 	Path     string `json:"path"`
 	Revision string `json:"revision"`
 	Commit   string `json:"commit"`
+	// DestNamespace, SyncOptions and Prune are the app's options for this
+	// sync, so that a rollback or status needs only the cluster and the repo.
+	DestNamespace string   `json:"destNamespace,omitempty"`
+	SyncOptions   []string `json:"syncOptions,omitempty"`
+	Prune         bool     `json:"prune"`
 	// StartedAt and FinishedAt bound the sync.
 	StartedAt  time.Time `json:"startedAt"`
 	FinishedAt time.Time `json:"finishedAt"`
@@ -42,6 +50,50 @@ type Record struct {
 	// Counts are the number of objects per action (created, configured,
 	// unchanged, pruned, ...).
 	Counts map[string]int `json:"counts,omitempty"`
+	// NoOp says the sync succeeded and changed nothing. Repeats counts the
+	// later no-op syncs of the same commit folded into this record
+	// (FinishedAt is the last one's).
+	NoOp    bool `json:"noop,omitempty"`
+	Repeats int  `json:"repeats,omitempty"`
+}
+
+// AppendHistory adds r to history (newest last) and keeps the last limit
+// records that changed something (limit <= 0 keeps all), plus the newest
+// no-op record when it is the newest of all. A no-op sync of the same
+// source and commit as the no-op record before it is folded into that
+// record. No-op syncs are thus recorded, and never push a real change out.
+func AppendHistory(history []Record, r Record, limit int) []Record {
+	out := append([]Record(nil), history...)
+	r.ID = 1
+	if n := len(out); n > 0 {
+		r.ID = out[n-1].ID + 1
+	}
+	if n := len(out); n > 0 && out[n-1].NoOp {
+		last := &out[n-1]
+		if r.NoOp && last.Commit == r.Commit && last.Path == r.Path && last.Repo == r.Repo {
+			last.Repeats++
+			last.FinishedAt = r.FinishedAt
+			return out
+		}
+		out = out[:n-1] // superseded by r
+	}
+	out = append(out, r)
+	real := 0
+	for _, rec := range out {
+		if !rec.NoOp {
+			real++
+		}
+	}
+	for limit > 0 && real > limit {
+		for i := range out {
+			if !out[i].NoOp {
+				out = append(out[:i], out[i+1:]...)
+				real--
+				break
+			}
+		}
+	}
+	return out
 }
 
 // State is what the parent holds.
@@ -53,6 +105,9 @@ type State struct {
 	History []Record
 	// Exists says the parent was found.
 	Exists bool
+	// ResourceVersion is the parent's, as read: a later read with another
+	// one means another sync wrote in between.
+	ResourceVersion string
 }
 
 // Load reads the parent. A missing parent is an empty State.
@@ -70,7 +125,7 @@ func Load(ctx context.Context, c *cluster.Client, inv Inventory) (*State, error)
 	if tool := u.GetAnnotations()[AnnotationTooling]; tool != "" && !strings.HasPrefix(tool, "kubectl-gitops/") {
 		return nil, fmt.Errorf("ConfigMap/%s/%s is an ApplySet of %q, not of kubectl-gitops; choose another app name", inv.Namespace, inv.ParentName(), tool)
 	}
-	st := &State{Exists: true, GroupKinds: ParseGroupKinds(u.GetAnnotations()[AnnotationContainsGroupKind])}
+	st := &State{Exists: true, ResourceVersion: u.GetResourceVersion(), GroupKinds: ParseGroupKinds(u.GetAnnotations()[AnnotationContainsGroupKind])}
 	st.Namespaces = splitList(u.GetAnnotations()[AnnotationAdditionalNS])
 	if h, _, _ := unstructured.NestedString(u.Object, "data", "history"); h != "" {
 		if err := json.Unmarshal([]byte(h), &st.History); err != nil {

@@ -64,3 +64,10 @@ func phaseOf(obj *unstructured.Unstructured) (phase Phase, skip bool, err error)
 	}
 	return "", false, fmt.Errorf("%s: annotation %s=%q is not supported; use PreSync, Sync, PostSync or Skip", Ref(obj), AnnotationHook, v)
 }
+
+// IsSkipHook reports whether obj carries the Skip hook: Argo CD never applies
+// it, and never prunes it while it is in Git.
+func IsSkipHook(obj *unstructured.Unstructured) bool {
+	_, skip, err := phaseOf(obj)
+	return err == nil && skip
+}

@@ -30,8 +30,15 @@ type SyncOptions struct {
 	// PropagationPolicy (PrunePropagationPolicy=...) is used when pruning;
 	// empty means foreground.
 	PropagationPolicy PropagationPolicy
-	// Replace (Replace=true) deletes and recreates instead of applying.
+	// Replace (Replace=true) replaces the object (an update of the whole
+	// object, as kubectl replace; a create when it is missing) instead of
+	// applying it.
 	Replace bool
+	// Force (Force=true) deletes and recreates an object that cannot be
+	// changed in place: with Replace=true whenever it changed (kubectl
+	// replace --force), without it when the apply is refused for an
+	// immutable field.
+	Force bool
 	// NoValidate (Validate=false) turns off the server's field validation.
 	NoValidate bool
 	// SkipDryRunOnMissingResource (=true) skips the dry-run of a custom
@@ -45,6 +52,7 @@ var optionSetters = map[string]map[string]func(*SyncOptions){
 	"PruneLast":                   {"true": func(o *SyncOptions) { o.PruneLast = true }, "false": func(o *SyncOptions) { o.PruneLast = false }},
 	"CreateNamespace":             {"true": func(o *SyncOptions) { o.CreateNamespace = true }, "false": func(o *SyncOptions) { o.CreateNamespace = false }},
 	"Replace":                     {"true": func(o *SyncOptions) { o.Replace = true }, "false": func(o *SyncOptions) { o.Replace = false }},
+	"Force":                       {"true": func(o *SyncOptions) { o.Force = true }, "false": func(o *SyncOptions) { o.Force = false }},
 	"Validate":                    {"false": func(o *SyncOptions) { o.NoValidate = true }, "true": func(o *SyncOptions) { o.NoValidate = false }},
 	"SkipDryRunOnMissingResource": {"true": func(o *SyncOptions) { o.SkipDryRunOnMissingResource = true }, "false": func(o *SyncOptions) { o.SkipDryRunOnMissingResource = false }},
 	// Server-side apply is how every object is applied; the option is

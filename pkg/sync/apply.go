@@ -2,327 +2,183 @@ package sync
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
+	"slices"
 	"sort"
-	"strings"
 	gosync "sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/health"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
-	"github.com/kubectl-gitops/kubectl-gitops/pkg/plan"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/lock"
 )
 
-// forEach runs fn over targets with at most n at once.
-func forEach(targets []*target, n int, fn func(*target)) {
-	sem := make(chan struct{}, n)
-	var wg gosync.WaitGroup
-	for _, t := range targets {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(t *target) {
-			defer func() { <-sem; wg.Done() }()
-			fn(t)
-		}(t)
+// apply runs a change set: see Apply.
+func (s *Syncer) apply(ctx context.Context, cs *ChangeSet) (*Result, error) {
+	r := cs.run
+	ctx = r.context(ctx)
+	if s.opts.DryRun {
+		return s.result(cs, cs.err, true), r.redactError(cs.err)
 	}
-	wg.Wait()
-}
-
-// dryRun applies every target with dryRun=All and decides its action:
-// created, configured or unchanged (the dry-run result equals the live
-// object). Any failure fails the whole sync before anything is written.
-//
-// Objects the server cannot judge yet are not dry-run: custom resources
-// whose definition is applied in this sync, and objects in a namespace this
-// sync creates.
-func (s *Syncer) dryRun(ctx context.Context, targets []*target, newNamespaces map[string]bool) error {
-	var mu gosync.Mutex
-	var errs []error
-	forEach(targets, s.opts.Concurrency, func(t *target) {
-		if !t.served {
-			// Its definition arrives in this sync: the server cannot judge
-			// it yet (Argo CD's SkipDryRunOnMissingResource, implied).
-			t.result.Action = Created
-			t.result.Message = "dry-run skipped: its CustomResourceDefinition is applied in this sync"
-			return
-		}
-		if ns := t.item.Object.GetNamespace(); ns != "" && newNamespaces[ns] {
-			t.result.Action, t.result.Message = Created, "dry-run skipped: its namespace is created in this sync"
-			return
-		}
-		if t.item.Options.SkipDryRunOnMissingResource && t.live == nil {
-			t.result.Action, t.result.Message = Created, "dry-run skipped (SkipDryRunOnMissingResource=true)"
-			return
-		}
-		var out *unstructured.Unstructured
-		var err error
-		if t.item.Options.Replace && t.live != nil {
-			err = s.dryRunReplace(ctx, t)
-		} else {
-			out, err = s.patch(ctx, t, true)
-		}
-		if err != nil {
-			t.result.Action, t.result.Message = Failed, err.Error()
-			mu.Lock()
-			errs = append(errs, fmt.Errorf("%s: %w", t.ref(), err))
-			mu.Unlock()
-			return
-		}
-		switch {
-		case t.live == nil:
-			t.result.Action = Created
-		case t.item.Options.Replace:
-			t.result.Action = Replaced
-		case sameObject(t.live, out):
-			t.result.Action = Unchanged
-		default:
-			t.result.Action = Configured
-		}
+	inv := inventory.Inventory{App: cs.App, Namespace: s.opts.InventoryNamespace}
+	if cs.err != nil {
+		// Nothing is applied; the failure is recorded all the same.
+		return s.finish(ctx, cs, inv, cs.err)
+	}
+	if err := inventory.EnsureNamespace(ctx, s.c, inv.Namespace); err != nil {
+		return s.result(cs, err, false), r.redactError(err)
+	}
+	release, err := lock.Acquire(ctx, s.c.Kube, lock.Options{
+		Namespace: inv.Namespace, Name: inv.ParentName(), Duration: s.opts.LockDuration, Wait: s.opts.WaitForLock,
 	})
-	if len(errs) > 0 {
-		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
-		return fmt.Errorf("server-side dry-run failed for %d object(s), nothing was applied:\n  %w", len(errs), indented(errs))
-	}
-	return nil
-}
-
-// indented joins errors one per indented line, keeping them reachable by
-// errors.Is and errors.As.
-type indented []error
-
-func (e indented) Error() string {
-	msgs := make([]string, len(e))
-	for i, err := range e {
-		msgs[i] = err.Error()
-	}
-	return strings.Join(msgs, "\n  ")
-}
-
-func (e indented) Unwrap() []error { return e }
-
-// apiError carries the API server's message and keeps the original error
-// for errors.As (retry decisions look at its status code).
-type apiError struct {
-	msg string
-	err error
-}
-
-func (e *apiError) Error() string { return e.msg }
-func (e *apiError) Unwrap() error { return e.err }
-
-// patch server-side applies t's object. A conflict only with fields last
-// changed by hand through kubectl (edit, scale, patch, client-side apply) is
-// drift, and is taken back; a conflict with any other manager is reported
-// unless ForceConflicts is set.
-func (s *Syncer) patch(ctx context.Context, t *target, dryRun bool) (*unstructured.Unstructured, error) {
-	body, err := json.Marshal(t.item.Object.Object)
 	if err != nil {
-		return nil, err
+		err = fmt.Errorf("%w%s", err, hint(s.opts.Hints.WaitForLock))
+		return s.result(cs, err, false), r.redactError(err)
 	}
-	opts := metav1.PatchOptions{FieldManager: inventory.FieldManager, Force: &s.opts.ForceConflicts}
-	if dryRun {
-		opts.DryRun = []string{metav1.DryRunAll}
+	defer release()
+
+	// Another sync may have run between the comparison and the lock: its
+	// changes would make our verdicts stale. Compare again, under the lock.
+	state, err := inventory.Load(ctx, s.c, inv)
+	if err != nil {
+		return s.result(cs, err, false), r.redactError(err)
 	}
-	if t.item.Options.NoValidate {
-		opts.FieldValidation = "Ignore"
-	} else {
-		opts.FieldValidation = "Strict"
-	}
-	ri := s.c.Dynamic.Resource(t.gvr).Namespace(t.item.Object.GetNamespace())
-	out, err := ri.Patch(ctx, t.item.Object.GetName(), types.ApplyPatchType, body, opts)
-	if managers := conflictManagers(err); len(managers) > 0 && !s.opts.ForceConflicts {
-		if allHumanDrift(managers) {
-			force := true
-			opts.Force = &force
-			out, err = ri.Patch(ctx, t.item.Object.GetName(), types.ApplyPatchType, body, opts)
-		} else {
-			return nil, &apiError{fmt.Sprintf("fields are owned by another manager (%s): %v; pass --force-conflicts to take them", strings.Join(managers, ", "), apiMessage(err)), err}
+	if state.ResourceVersion != cs.state.ResourceVersion {
+		fresh, err := s.compare(ctx, r, cs.in)
+		if fresh == nil {
+			return s.result(cs, err, false), r.redactError(err)
+		}
+		*cs = *fresh
+		if err != nil {
+			return s.record(ctx, cs, inv, err)
 		}
 	}
-	if err != nil {
-		if isImmutable(err) {
-			return nil, &apiError{apiMessage(err) + "; the field is immutable: add the sync option Replace=true to the object (or pass --sync-option Replace=true) to delete and recreate it", err}
-		}
-		return nil, &apiError{apiMessage(err), err}
-	}
-	return out, nil
+	syncErr := s.execute(ctx, cs, inv)
+	return s.record(ctx, cs, inv, syncErr)
 }
 
-// dryRunReplace checks an object that Replace=true will delete and
-// recreate. Applying over the live object would judge the wrong thing (an
-// immutable field is the usual reason for Replace), so the server judges a
-// create of the object under a generated name instead.
-func (s *Syncer) dryRunReplace(ctx context.Context, t *target) error {
-	probe := t.item.Object.DeepCopy()
-	name := probe.GetName()
-	if len(name) > 50 {
-		name = name[:50]
+// finish records a change set that could not be applied, under the lock,
+// and returns its result.
+func (s *Syncer) finish(ctx context.Context, cs *ChangeSet, inv inventory.Inventory, cause error) (*Result, error) {
+	r := cs.run
+	if err := inventory.EnsureNamespace(ctx, s.c, inv.Namespace); err != nil {
+		return s.result(cs, cause, false), r.redactError(cause)
 	}
-	probe.SetName("")
-	probe.SetGenerateName(name + "-")
-	opts := metav1.CreateOptions{FieldManager: inventory.FieldManager, DryRun: []string{metav1.DryRunAll}, FieldValidation: "Strict"}
-	if t.item.Options.NoValidate {
-		opts.FieldValidation = "Ignore"
-	}
-	_, err := s.c.Dynamic.Resource(t.gvr).Namespace(probe.GetNamespace()).Create(ctx, probe, opts)
+	release, err := lock.Acquire(ctx, s.c.Kube, lock.Options{Namespace: inv.Namespace, Name: inv.ParentName(), Duration: s.opts.LockDuration, Wait: s.opts.WaitForLock})
 	if err != nil {
-		return &apiError{"dry-run of the replacement: " + apiMessage(err), err}
+		// Another sync holds the app; it records its own outcome.
+		return s.result(cs, cause, false), r.redactError(cause)
 	}
-	return nil
+	defer release()
+	state, err := inventory.Load(ctx, s.c, inv)
+	if err != nil {
+		return s.result(cs, cause, false), r.redactError(errors.Join(cause, err))
+	}
+	cs.state = state
+	return s.record(ctx, cs, inv, cause)
 }
 
-// conflictManagers lists the managers named in an apply conflict.
-func conflictManagers(err error) []string {
-	var status apierrors.APIStatus
-	if !errors.As(err, &status) || !apierrors.IsConflict(err) {
-		return nil
+// execute widens the inventory, applies wave after wave with health gates,
+// and prunes.
+func (s *Syncer) execute(ctx context.Context, cs *ChangeSet, inv inventory.Inventory) error {
+	r := cs.run
+	state := cs.state
+	// Record the union of old and new members before writing any, so an
+	// interrupted sync leaves no member the inventory does not cover.
+	gks, nss := cs.membership(inv)
+	covered := &inventory.State{
+		GroupKinds: uniqueGKs(append(append([]schema.GroupKind{}, state.GroupKinds...), gks...)),
+		Namespaces: uniqueStrings(append(append([]string{}, state.Namespaces...), nss...)),
+		History:    state.History,
 	}
-	seen := map[string]bool{}
-	var out []string
-	details := status.Status().Details
-	if details == nil {
-		return nil
-	}
-	for _, c := range details.Causes {
-		if c.Type != metav1.CauseTypeFieldManagerConflict {
-			continue
+	if !state.Exists || !slices.Equal(covered.GroupKinds, uniqueGKs(state.GroupKinds)) || !slices.Equal(covered.Namespaces, uniqueStrings(state.Namespaces)) {
+		if err := inventory.Save(ctx, s.c, inv, covered); err != nil {
+			return err
 		}
-		// "conflict with \"kubectl-edit\" using apps/v1" or "... with \"m\": .spec"
-		msg := c.Message
-		if i := strings.Index(msg, `"`); i >= 0 {
-			if j := strings.Index(msg[i+1:], `"`); j >= 0 {
-				m := msg[i+1 : i+1+j]
-				if !seen[m] {
-					seen[m] = true
-					out = append(out, m)
+	}
+	cs.state = covered
+	if cs.createDest {
+		if err := inventory.EnsureNamespace(ctx, s.c, s.opts.DestNamespace); err != nil {
+			return err
+		}
+	}
+	for _, w := range cs.waves {
+		r.emit(Event{Type: EventWaveStarted, Phase: w.phase, Wave: w.wave})
+		for i, step := range w.steps {
+			if err := s.applyStep(ctx, r, step); err != nil {
+				return err
+			}
+			if i == 0 && len(w.steps) > 1 {
+				if err := s.waitServed(ctx, w.steps[1]); err != nil {
+					return err
 				}
 			}
 		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// allHumanDrift reports whether every manager is kubectl used by hand.
-func allHumanDrift(managers []string) bool {
-	for _, m := range managers {
-		if m != "kubectl" && m != "before-first-apply" && !(strings.HasPrefix(m, "kubectl-") && m != inventory.FieldManager) {
-			return false
-		}
-	}
-	return true
-}
-
-func isImmutable(err error) bool {
-	if !apierrors.IsInvalid(err) {
-		return false
-	}
-	return strings.Contains(strings.ToLower(err.Error()), "immutable")
-}
-
-// apiMessage is the API server's own message for err.
-func apiMessage(err error) string {
-	var status apierrors.APIStatus
-	if errors.As(err, &status) && status.Status().Message != "" {
-		return status.Status().Message
-	}
-	return err.Error()
-}
-
-// sameObject compares a live object with the result of applying to it,
-// ignoring what every write changes (resourceVersion, managedFields times).
-func sameObject(live, applied *unstructured.Unstructured) bool {
-	return reflect.DeepEqual(comparable(live), comparable(applied))
-}
-
-func comparable(u *unstructured.Unstructured) map[string]any {
-	c := u.DeepCopy()
-	unstructured.RemoveNestedField(c.Object, "metadata", "resourceVersion")
-	unstructured.RemoveNestedField(c.Object, "metadata", "generation")
-	if mf, ok, _ := unstructured.NestedSlice(c.Object, "metadata", "managedFields"); ok {
-		for _, e := range mf {
-			if m, ok := e.(map[string]any); ok {
-				delete(m, "time")
+		for _, c := range w.all {
+			if c.Action == ChangeUnchanged {
+				c.applied = true
+				r.emit(Event{Type: EventObjectApplied, Phase: c.Phase, Wave: c.Wave, Object: c.snapshot(Unchanged)})
 			}
-		}
-		_ = unstructured.SetNestedSlice(c.Object, mf, "metadata", "managedFields")
-	}
-	return c.Object
-}
-
-// applyWaves applies wave after wave, waiting for health between them.
-func (s *Syncer) applyWaves(ctx context.Context, p *plan.Plan, targets []*target) error {
-	byItem := map[*plan.Item]*target{}
-	for _, t := range targets {
-		byItem[t.item] = t
-	}
-	for _, w := range p.Waves {
-		var wave []*target
-		for _, it := range w.Items {
-			wave = append(wave, byItem[it])
-		}
-		s.emit(Event{Type: EventWaveStarted, Phase: w.Phase, Wave: w.Wave})
-		if err := s.applyWave(ctx, wave); err != nil {
-			return err
 		}
 		if !s.opts.Wait {
 			continue
 		}
-		if err := s.waitHealthy(ctx, wave); err != nil {
+		if err := s.waitHealthy(ctx, r, w.all); err != nil {
 			return err
 		}
-		s.emit(Event{Type: EventWaveHealthy, Phase: w.Phase, Wave: w.Wave})
+		r.emit(Event{Type: EventWaveHealthy, Phase: w.phase, Wave: w.wave})
 	}
+	if err := s.prune(ctx, r, cs.prunes); err != nil {
+		return err
+	}
+	// Members now: what was applied, and what left Git but was kept.
+	gks, nss = cs.membership(inv)
+	for _, c := range cs.prunes {
+		if c.result.Action != Pruned {
+			gks = append(gks, schema.GroupKind{Group: c.Group, Kind: c.Kind})
+			nss = append(nss, c.Namespace)
+		}
+	}
+	covered.GroupKinds, covered.Namespaces = uniqueGKs(gks), uniqueStrings(nss)
 	return nil
 }
 
-// applyWave applies one wave: Namespaces and CustomResourceDefinitions
-// first (waiting until the definitions are served), then the rest, each
-// group with bounded concurrency.
-func (s *Syncer) applyWave(ctx context.Context, wave []*target) error {
-	var first, rest []*target
-	for _, t := range wave {
-		switch t.item.Object.GetKind() {
-		case "Namespace", "CustomResourceDefinition":
-			first = append(first, t)
-		default:
-			rest = append(rest, t)
+// membership is the group-kinds and namespaces of the objects to apply and
+// of the Skip-hook objects that are members already (kept, so still covered).
+func (cs *ChangeSet) membership(inv inventory.Inventory) ([]schema.GroupKind, []string) {
+	var gks []schema.GroupKind
+	var nss []string
+	for _, c := range cs.Changes {
+		isSkipHook := c.Action == ChangeSkip && c.Desired != nil
+		if c.item == nil && !(isSkipHook && c.Live != nil && inv.Owns(c.Live)) {
+			continue
 		}
+		gks = append(gks, schema.GroupKind{Group: c.Group, Kind: c.Kind})
+		nss = append(nss, c.Namespace)
 	}
-	for i, group := range [][]*target{first, rest} {
-		if err := s.applyGroup(ctx, group); err != nil {
-			return err
-		}
-		if i == 0 {
-			if err := s.waitServed(ctx, rest); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return uniqueGKs(gks), uniqueStrings(nss)
 }
 
-func (s *Syncer) applyGroup(ctx context.Context, group []*target) error {
-	var mu gosync.Mutex
+// applyStep writes one step's changes together.
+func (s *Syncer) applyStep(ctx context.Context, r *run, step []*Change) error {
 	var errs []error
-	forEach(group, s.opts.Concurrency, func(t *target) {
-		err := s.applyOne(ctx, t)
+	var mu gosync.Mutex
+	forEach(step, s.opts.Concurrency, func(c *Change) {
+		err := s.applyOne(ctx, c)
 		if err != nil {
-			t.result.Action, t.result.Message = Failed, err.Error()
+			c.result.Action, c.result.Message = Failed, err.Error()
 			mu.Lock()
-			errs = append(errs, fmt.Errorf("%s: %w", t.ref(), err))
+			errs = append(errs, fmt.Errorf("%s: %w", c.Ref(), err))
 			mu.Unlock()
 		}
-		s.emit(Event{Type: EventObjectApplied, Phase: t.item.Phase, Wave: t.item.Wave, Object: snapshot(t.result)})
+		r.emit(Event{Type: EventObjectApplied, Phase: c.Phase, Wave: c.Wave, Object: c.snapshot("")})
 	})
 	if len(errs) > 0 {
 		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
@@ -331,83 +187,112 @@ func (s *Syncer) applyGroup(ctx context.Context, group []*target) error {
 	return nil
 }
 
-func (s *Syncer) applyOne(ctx context.Context, t *target) (err error) {
-	defer func() { t.applied = err == nil }()
-	if t.result.Action == Unchanged {
-		return nil
-	}
-	if t.item.Options.Replace && t.live != nil {
-		ri := s.c.Dynamic.Resource(t.gvr).Namespace(t.item.Object.GetNamespace())
+func (s *Syncer) applyOne(ctx context.Context, c *Change) error {
+	ri := s.c.Dynamic.Resource(c.gvr).Namespace(c.Namespace)
+	switch c.Action {
+	case ChangeRecreate:
 		fg := metav1.DeletePropagationForeground
-		if err := ri.Delete(ctx, t.item.Object.GetName(), metav1.DeleteOptions{PropagationPolicy: &fg}); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("replace: delete: %s", apiMessage(err))
+		if err := ri.Delete(ctx, c.Name, metav1.DeleteOptions{PropagationPolicy: &fg}); err != nil && !apierrors.IsNotFound(err) {
+			return &apiError{"recreate: delete: " + apiMessage(err), err}
 		}
 		if err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-			_, err := ri.Get(ctx, t.item.Object.GetName(), metav1.GetOptions{})
+			_, err := ri.Get(ctx, c.Name, metav1.GetOptions{})
 			return apierrors.IsNotFound(err), nil
 		}); err != nil {
-			return fmt.Errorf("replace: waiting for the old object to be deleted: %w", err)
+			return fmt.Errorf("recreate: waiting for the old object to be deleted: %w", err)
 		}
-		t.result.Action = Replaced
+		if c.opts.Replace {
+			out, err := ri.Create(ctx, c.Desired, metav1.CreateOptions{FieldManager: inventory.FieldManager, FieldValidation: validation(c)})
+			if err != nil {
+				return &apiError{"recreate: create: " + apiMessage(err), err}
+			}
+			c.current = out
+		} else {
+			out, err := s.patch(ctx, c, false)
+			if err != nil {
+				return err
+			}
+			c.current = out
+		}
+		c.result.Action = Replaced
+	case ChangeReplace:
+		obj := c.Desired.DeepCopy()
+		obj.SetResourceVersion(c.Live.GetResourceVersion())
+		out, err := ri.Update(ctx, obj, metav1.UpdateOptions{FieldManager: inventory.FieldManager, FieldValidation: validation(c)})
+		if err != nil {
+			return &apiError{"replace: " + apiMessage(err), err}
+		}
+		c.current, c.result.Action = out, Replaced
+	case ChangeCreate, ChangeConfigure:
+		if c.opts.Replace && c.Live == nil {
+			created, err := ri.Create(ctx, c.Desired, metav1.CreateOptions{FieldManager: inventory.FieldManager, FieldValidation: validation(c)})
+			if err != nil {
+				return &apiError{apiMessage(err), err}
+			}
+			c.current = created
+		} else {
+			applied, err := s.patch(ctx, c, false)
+			if err != nil {
+				return err
+			}
+			c.current = applied
+		}
+		c.result.Action = Created
+		if c.Action == ChangeConfigure {
+			c.result.Action = Configured
+		}
+	default:
+		return nil
 	}
-	out, err := s.patch(ctx, t, false)
-	if err != nil {
-		return err
-	}
-	t.live = out
-	t.result.Message = "" // a dry-run note no longer applies
+	c.applied = true
 	return nil
 }
 
-// waitServed waits until the custom resources in ts are served (their
-// definitions were just applied).
-func (s *Syncer) waitServed(ctx context.Context, ts []*target) error {
-	for _, t := range ts {
-		if t.served {
+// waitServed waits until the custom resources among cs are served (their
+// definitions were just applied). Rediscovery is shared and rate-limited by
+// the client.
+func (s *Syncer) waitServed(ctx context.Context, cs []*Change) error {
+	for _, c := range cs {
+		if c.served {
 			continue
 		}
-		gvk := t.item.Object.GroupVersionKind()
+		gvk := schema.GroupVersionKind{Group: c.Group, Version: c.Version, Kind: c.Kind}
 		err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(context.Context) (bool, error) {
 			gvr, _, err := s.c.Resource(gvk)
 			if err != nil {
 				return false, nil
 			}
-			t.gvr, t.served = gvr, true
+			c.gvr, c.served = gvr, true
 			return true, nil
 		})
 		if err != nil {
-			return fmt.Errorf("%s: its kind is not served yet (CustomResourceDefinition not established): %w", t.ref(), err)
+			return fmt.Errorf("%s: its kind is not served yet (CustomResourceDefinition not established): %w", c.Ref(), err)
 		}
 	}
 	return nil
 }
 
-func (s *Syncer) emit(e Event) {
-	if s.opts.OnEvent != nil {
-		e.Time = time.Now()
-		if e.Object != nil {
-			e.Object.Message = s.redactor.String(e.Object.Message)
-		}
-		s.opts.OnEvent(e)
+// snapshot is the change's result as an event reports it; action, when
+// set, is the action to report.
+func (c *Change) snapshot(action Action) *ObjectResult {
+	out := c.result
+	if action != "" {
+		out.Action = action
 	}
+	return &out
 }
 
-func snapshot(r *ObjectResult) *ObjectResult {
-	c := *r
-	return &c
-}
-
-// healthOf records and reports an object's health.
-func (s *Syncer) healthOf(t *target, live *unstructured.Unstructured) health.Result {
-	h := health.Assess(live)
-	if t.result.Health != h.Status {
-		t.result.Health = h.Status
+// healthOf records and reports an object's health (obj nil: missing).
+func healthOf(r *run, c *Change, obj *unstructured.Unstructured) health.Result {
+	h := health.Assess(obj)
+	if c.result.Health != h.Status {
+		c.result.Health = h.Status
 		if h.Status != health.Healthy {
-			t.result.Message = h.Message
-		} else if t.result.Action != Failed {
-			t.result.Message = ""
+			c.result.Message = h.Message
+		} else if c.result.Action != Failed {
+			c.result.Message = ""
 		}
-		s.emit(Event{Type: EventObjectHealth, Phase: t.item.Phase, Wave: t.item.Wave, Object: snapshot(t.result)})
+		r.emit(Event{Type: EventObjectHealth, Phase: c.Phase, Wave: c.Wave, Object: c.snapshot("")})
 	}
 	return h
 }

@@ -19,12 +19,13 @@ import (
 
 // benchApp writes services × 6 objects in 3 waves: a ConfigMap and a
 // ServiceAccount in wave 0, a Deployment and a Service in wave 1, a
-// HorizontalPodAutoscaler and a PodDisruptionBudget in wave 2.
-func benchApp(services int, tag func(i int) string) string {
+// HorizontalPodAutoscaler and a PodDisruptionBudget in wave 2. ns(i) is
+// service i's namespace ("" leaves it to the destination namespace).
+func benchApp(services int, tag func(i int) string, ns func(i int) string) string {
 	var b strings.Builder
 	for i := 0; i < services; i++ {
 		n := fmt.Sprintf("svc-%03d", i)
-		fmt.Fprintf(&b, `apiVersion: v1
+		doc := fmt.Sprintf(`apiVersion: v1
 kind: ConfigMap
 metadata: {name: %[1]s, annotations: {argocd.argoproj.io/sync-wave: "0"}}
 data: {LOG_LEVEL: info}
@@ -61,6 +62,10 @@ metadata: {name: %[1]s, annotations: {argocd.argoproj.io/sync-wave: "2"}}
 spec: {minAvailable: 0, selector: {matchLabels: {app: %[1]s}}}
 ---
 `, n, tag(i))
+		if namespace := ns(i); namespace != "" {
+			doc = strings.ReplaceAll(doc, "metadata: {name: "+n+",", "metadata: {name: "+n+", namespace: "+namespace+",")
+		}
+		b.WriteString(doc)
 	}
 	return b.String()
 }
@@ -131,12 +136,23 @@ func tail(s string) string {
 
 // BenchmarkSync100Services compares kubectl-gitops sync with kubectl apply
 // --server-side (with an ApplySet, so that it can prune) on an app of 100
-// services × 6 objects in 3 waves: (a) first sync, (b) no-op re-sync, (c)
-// one image changed, (d) 10 services removed. Run with -benchtime=1x: each
-// step is one operation on a live cluster. kubectl applies everything at
-// once and waits for nothing; kubectl-gitops dry-runs first and gates each
-// wave on health.
+// services × 6 objects in 3 waves, in one namespace: (a) first sync, (b)
+// no-op re-sync, (c) one image changed, (d) 10 services removed. Run with
+// -benchtime=1x: each step is one operation on a live cluster. kubectl
+// applies everything at once and waits for nothing; kubectl-gitops judges
+// everything first and gates each wave on health.
 func BenchmarkSync100Services(b *testing.B) {
+	benchSync(b, 1)
+}
+
+// BenchmarkSync100Services10Namespaces is the same app with its services
+// spread over 10 namespaces, as real apps span namespaces: reads grow with
+// kinds × namespaces.
+func BenchmarkSync100Services10Namespaces(b *testing.B) {
+	benchSync(b, 10)
+}
+
+func benchSync(b *testing.B, namespaces int) {
 	toolsDir := testcluster.ToolsDir(b)
 	kubectl := filepath.Join(toolsDir, tools.Kubectl)
 	binDir := b.TempDir()
@@ -144,42 +160,61 @@ func BenchmarkSync100Services(b *testing.B) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/kubectl-gitops").CombinedOutput(); err != nil {
 		b.Fatalf("build: %v\n%s", err, out)
 	}
+	// Each tool gets namespaces of its own; with one namespace, objects
+	// name none and take the destination namespace.
+	var nsG, nsK []string
+	for i := 0; i < namespaces; i++ {
+		nsG = append(nsG, testcluster.Namespace(b, lc))
+		nsK = append(nsK, testcluster.Namespace(b, lc))
+	}
+	in := func(list []string) func(int) string {
+		if len(list) == 1 {
+			return func(int) string { return "" }
+		}
+		return func(i int) string { return list[i%len(list)] }
+	}
 	const services = 100
-	initial := benchApp(services, func(int) string { return "1.0" })
-	bumped := benchApp(services, func(i int) string {
+	one := func(i int) string {
 		if i == 0 {
 			return "1.1"
 		}
 		return "1.0"
-	})
-	fewer := benchApp(services-10, func(i int) string {
-		if i == 0 {
-			return "1.1"
-		}
-		return "1.0"
-	})
-	steps := []struct{ name, yaml string }{{"a-first-sync", initial}, {"b-noop-resync", initial}, {"c-one-image-change", bumped}, {"d-prune-10-services", fewer}}
-
+	}
+	steps := []struct {
+		name     string
+		services int
+		tag      func(int) string
+	}{
+		{"a-first-sync", services, func(int) string { return "1.0" }},
+		{"b-noop-resync", services, func(int) string { return "1.0" }},
+		{"c-one-image-change", services, one},
+		{"d-prune-10-services", services - 10, one},
+	}
 	repo := testrepo.New(b)
-	nsG := testcluster.Namespace(b, lc)
-	nsK := testcluster.Namespace(b, lc)
 	manifest := filepath.Join(b.TempDir(), "app.yaml")
+	applySet := fmt.Sprintf("configmaps/bench-set-%d", namespaces)
 	for _, step := range steps {
-		repo.Commit(step.name, map[string]string{"app/all.yaml": step.yaml})
+		repo.Commit(step.name, map[string]string{"app/all.yaml": benchApp(step.services, step.tag, in(nsG))})
 		b.Run(step.name+"/kubectl-gitops", func(b *testing.B) {
 			var m measured
 			for i := 0; i < b.N; i++ {
-				m = runGitops(b, bin, "sync", "bench", "--repo", repo.Dir, "--path", "app", "--dest-namespace", nsG, "--inventory-namespace", nsG, "--timeout", "5m")
+				m = runGitops(b, bin, "sync", "bench", "--repo", repo.Dir, "--path", "app", "--dest-namespace", nsG[0], "--inventory-namespace", nsG[0], "--timeout", "5m")
 			}
 			m.report(b)
 		})
-		if err := os.WriteFile(manifest, []byte(step.yaml), 0o644); err != nil {
+		if err := os.WriteFile(manifest, []byte(benchApp(step.services, step.tag, in(nsK))), 0o644); err != nil {
 			b.Fatal(err)
 		}
 		b.Run(step.name+"/kubectl-apply-server-side", func(b *testing.B) {
 			var m measured
 			for i := 0; i < b.N; i++ {
-				m = runKubectl(b, kubectl, "apply", "--server-side", "-n", nsK, "--prune", "--applyset=configmaps/bench-set", "-f", manifest)
+				args := []string{"apply", "--server-side", "--prune", "--applyset=" + applySet, "-f", manifest}
+				if namespaces == 1 {
+					// Objects name no namespace; with several, each names
+					// its own and the parent lives in the default one.
+					args = append(args, "-n", nsK[0])
+				}
+				m = runKubectl(b, kubectl, args...)
 			}
 			m.report(b)
 		})

@@ -2,23 +2,15 @@ package sync
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
-	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
-	"github.com/kubectl-gitops/kubectl-gitops/pkg/lock"
-	"github.com/kubectl-gitops/kubectl-gitops/pkg/plan"
-	"github.com/kubectl-gitops/kubectl-gitops/pkg/redact"
 )
 
 // Options tune a sync. Use DefaultOptions and change what you need.
@@ -29,7 +21,8 @@ type Options struct {
 	DestNamespace string
 	// SyncOptions are app-wide Argo CD sync options (Key=value).
 	SyncOptions []string
-	// DryRun plans and dry-runs on the server, and writes nothing.
+	// DryRun compares (dry-running on the server what cannot be proven
+	// locally) and writes nothing, not even the lock.
 	DryRun bool
 	// Prune deletes members that left Git; false reports them as orphaned.
 	Prune bool
@@ -51,8 +44,38 @@ type Options struct {
 	LockDuration time.Duration
 	// PollInterval is how often health is checked.
 	PollInterval time.Duration
-	// OnEvent receives events as they happen; nil drops them.
+	// OnEvent receives events as they happen; nil drops them. It may be
+	// called from several goroutines at once.
 	OnEvent func(Event)
+	// Hints end engine errors with what the caller's user can do (the CLI
+	// names its flags; an agent names its app fields). Empty hints leave
+	// the errors neutral.
+	Hints Hints
+}
+
+// Hints are appended to the errors that a user fixes with a setting.
+type Hints struct {
+	// ForceConflicts follows a field-ownership conflict.
+	ForceConflicts string
+	// AllowEmpty follows the refusal to prune every member.
+	AllowEmpty string
+	// Timeout follows a deadline reached.
+	Timeout string
+	// Replace follows an immutable-field refusal.
+	Replace string
+	// DestNamespace follows a namespaced object without namespace.
+	DestNamespace string
+	// AgeKey follows an object still SOPS-encrypted.
+	AgeKey string
+	// WaitForLock follows a lock held by another sync.
+	WaitForLock string
+}
+
+func hint(h string) string {
+	if h == "" {
+		return ""
+	}
+	return "; " + h
 }
 
 // DefaultOptions are the command's defaults.
@@ -69,25 +92,28 @@ func DefaultOptions() Options {
 	}
 }
 
-// Input is what to sync.
+// Input is what to sync. The engine does not change it.
 type Input struct {
 	// App names the app; it keys the inventory.
 	App string
 	// Objects are the rendered objects.
 	Objects []*unstructured.Unstructured
-	// Repo, Path, Revision and Commit describe the source, for history.
-	Repo, Path, Revision, Commit string
+	// Repo, Origin, Path, Revision and Commit describe the source, for
+	// history: Repo a URL without credentials or a local repository's
+	// absolute path, Origin that repository's origin remote.
+	Repo, Origin, Path, Revision, Commit string
 	// SecretValues are more values to mask in everything reported (those
 	// decrypted from SOPS files), beyond the Secrets among Objects.
 	SecretValues []string
 }
 
-// Syncer runs syncs against one cluster, one at a time (make one Syncer per
-// concurrent sync).
+// Syncer compares and syncs apps on one cluster. It holds what lasts (the
+// client, the options); everything of one run lives in that run, so one
+// Syncer, or many Syncers sharing a cluster.Client, can run syncs of
+// different apps at once.
 type Syncer struct {
-	c        *cluster.Client
-	opts     Options
-	redactor *redact.Redactor
+	c    *cluster.Client
+	opts Options
 }
 
 // redactedError carries a message with Secret values masked, and keeps the
@@ -114,206 +140,42 @@ func New(c *cluster.Client, opts Options) *Syncer {
 	return &Syncer{c: c, opts: opts}
 }
 
-// target is one planned object with what the cluster says about it.
-type target struct {
-	item       *plan.Item
-	gvr        schema.GroupVersionResource
-	namespaced bool
-	// served is false for a custom resource whose definition is not
-	// served yet (its CRD is in this sync).
-	served bool
-	live   *unstructured.Unstructured
-	result *ObjectResult
-	// applied is set once the object was written (or found unchanged).
-	applied bool
-}
-
-func (t *target) ref() string { return t.item.Ref() }
-
-// Run syncs in. It returns a Result in every case where it got as far as a
-// plan; the error says why the sync failed.
+// Run compares in with the cluster and applies the change set (only
+// compares with DryRun). It returns a Result in every case where it got as
+// far as a plan; the error says why the sync failed.
 func (s *Syncer) Run(ctx context.Context, in Input) (*Result, error) {
-	res := &Result{App: in.App, Repo: in.Repo, Path: in.Path, Revision: in.Revision, Commit: in.Commit,
-		DryRun: s.opts.DryRun, StartedAt: time.Now().UTC(), Counts: map[Action]int{}}
-	r0, w0, d0 := s.c.Requests.Counts()
-	// Secret values must not reach a message: the API server may echo a
-	// value it rejects.
-	red := redact.NewFromObjects(in.Objects)
-	red.Add(in.SecretValues...)
-	s.redactor = red
-	err := s.run(ctx, in, res)
-	if err != nil {
-		err = &redactedError{msg: red.String(err.Error()), err: err}
-	}
-	for i := range res.Objects {
-		res.Objects[i].Message = red.String(res.Objects[i].Message)
-	}
-	r1, w1, d1 := s.c.Requests.Counts()
-	res.Requests = Requests{Reads: r1 - r0, Writes: w1 - w0, DryRuns: d1 - d0}
-	res.FinishedAt = time.Now().UTC()
-	for _, o := range res.Objects {
-		res.Counts[o.Action]++
-	}
-	if err != nil {
-		res.Phase, res.Message = PhaseFailed, err.Error()
-		return res, err
-	}
-	res.Phase = PhaseSucceeded
-	return res, nil
-}
-
-func (s *Syncer) run(ctx context.Context, in Input, res *Result) error {
-	if err := validateAppName(in.App); err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	appOpts, err := plan.SyncOptions{}.Apply(s.opts.SyncOptions...)
-	if err != nil {
-		return fmt.Errorf("--sync-option: %w", err)
+	r := s.newRun(in)
+	cs, err := s.compare(r.context(ctx), r, in)
+	if cs == nil {
+		return r.failedResult(in, err), r.redactError(err)
 	}
-	inv := inventory.Inventory{App: in.App, Namespace: s.opts.InventoryNamespace}
-
-	targets, p, err := s.resolve(in.Objects, appOpts)
-	if err != nil {
-		return err
-	}
-	// Whatever happens next, the result lists every planned object and
-	// every member that left Git, with what happened to each.
-	var leftGit []ObjectResult
-	defer func() {
-		res.Objects = res.Objects[:0]
-		for _, t := range targets {
-			if !s.opts.DryRun && !t.applied {
-				switch t.result.Action {
-				case Created, Configured, Replaced:
-					t.result.Action = Pending
-					t.result.Message = "not applied: the sync stopped before this object's turn"
-				}
-			}
-			res.Objects = append(res.Objects, *t.result)
-		}
-		res.Objects = append(res.Objects, leftGit...)
-	}()
-	for _, t := range targets {
-		inv.Mark(t.item.Object)
-	}
-
-	if !s.opts.DryRun {
-		if err := inventory.EnsureNamespace(ctx, s.c, inv.Namespace); err != nil {
-			return err
-		}
-		release, err := lock.Acquire(ctx, s.c.Kube, lock.Options{
-			Namespace: inv.Namespace, Name: inv.ParentName(), Duration: s.opts.LockDuration, Wait: s.opts.WaitForLock,
-		})
-		if err != nil {
-			return err
-		}
-		defer release()
-	}
-
-	state, err := inventory.Load(ctx, s.c, inv)
-	if err != nil {
-		return err
-	}
-	if len(targets) == 0 && len(state.GroupKinds) > 0 && !s.opts.AllowEmpty {
-		return fmt.Errorf("the render is empty but app %s has members in the cluster; refusing to prune them all (pass --allow-empty if that is what you want)", in.App)
-	}
-	if err := s.fetchLive(ctx, targets); err != nil {
-		return err
-	}
-	newNamespaces, createDest, err := s.namespacesToCreate(ctx, targets, appOpts)
-	if err != nil {
-		return err
-	}
-	if err := s.dryRun(ctx, targets, newNamespaces); err != nil {
-		return err
-	}
-	if s.opts.DryRun {
-		prunable, err := s.findPrunable(ctx, inv, state, targets)
-		if err != nil {
-			return err
-		}
-		for _, pr := range prunable {
-			if pr.result.Action == Pruned {
-				pr.result.Message = "would be pruned"
-			}
-			leftGit = append(leftGit, pr.result)
-		}
-		return nil
-	}
-
-	// Record the union of old and new members before writing any, so an
-	// interrupted sync leaves no member the inventory does not cover.
-	gks, nss := membership(targets)
-	covered := &inventory.State{
-		GroupKinds: uniqueGKs(append(append([]schema.GroupKind{}, state.GroupKinds...), gks...)),
-		Namespaces: uniqueStrings(append(append([]string{}, state.Namespaces...), nss...)),
-		History:    state.History,
-	}
-	if !state.Exists || !slices.Equal(covered.GroupKinds, uniqueGKs(state.GroupKinds)) || !slices.Equal(covered.Namespaces, uniqueStrings(state.Namespaces)) {
-		if err := inventory.Save(ctx, s.c, inv, covered); err != nil {
-			return err
-		}
-	}
-
-	if createDest {
-		if err := inventory.EnsureNamespace(ctx, s.c, s.opts.DestNamespace); err != nil {
-			return err
-		}
-	}
-	record := inventory.Record{Repo: in.Repo, Path: in.Path, Revision: in.Revision, Commit: in.Commit, StartedAt: res.StartedAt}
-	syncErr := s.applyWaves(ctx, p, targets)
-	var pruned []prunable
-	if syncErr == nil {
-		pruned, syncErr = s.prune(ctx, inv, state, targets)
-	}
-	for _, pr := range pruned {
-		leftGit = append(leftGit, pr.result)
-	}
-	if syncErr == nil {
-		// Members now: what was applied, and what left Git but was kept.
-		covered.GroupKinds = uniqueGKs(append(gks, keptGroupKinds(pruned)...))
-		covered.Namespaces = uniqueStrings(append(nss, keptNamespaces(pruned)...))
-	}
-	record.FinishedAt = time.Now().UTC()
-	record.Phase, record.Counts = PhaseSucceeded, map[string]int{}
-	if syncErr != nil {
-		record.Phase, record.Message = PhaseFailed, syncErr.Error()
-	}
-	for _, t := range targets {
-		record.Counts[string(t.result.Action)]++
-	}
-	for _, pr := range pruned {
-		record.Counts[string(pr.result.Action)]++
-	}
-	record.ID = 1
-	if n := len(state.History); n > 0 {
-		record.ID = state.History[n-1].ID + 1
-	}
-	covered.History = append(covered.History, record)
-	if limit := s.opts.HistoryLimit; limit > 0 && len(covered.History) > limit {
-		covered.History = covered.History[len(covered.History)-limit:]
-	}
-	// Saving history must not be cancelled by the sync's own timeout.
-	saveCtx, cancelSave := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancelSave()
-	if err := inventory.Save(saveCtx, s.c, inv, covered); err != nil {
-		return errors.Join(syncErr, err)
-	}
-	return syncErr
+	return s.apply(ctx, cs)
 }
 
-func membership(targets []*target) ([]schema.GroupKind, []string) {
-	var gks []schema.GroupKind
-	var nss []string
-	for _, t := range targets {
-		gks = append(gks, t.item.Object.GroupVersionKind().GroupKind())
-		if ns := t.item.Object.GetNamespace(); ns != "" {
-			nss = append(nss, ns)
-		}
-	}
-	return uniqueGKs(gks), uniqueStrings(nss)
+// Compare renders nothing and writes nothing: it reads the inventory and the
+// live objects (one LIST per resource and namespace), proves locally what it
+// can, dry-runs the rest on the server, and finds the members that left Git.
+// The error, also kept in ChangeSet.Err, says why the change set cannot be
+// applied; the change set is nil only when there is no plan at all.
+func (s *Syncer) Compare(ctx context.Context, in Input) (*ChangeSet, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	r := s.newRun(in)
+	cs, err := s.compare(r.context(ctx), r, in)
+	return cs, r.redactError(err)
+}
+
+// Apply takes the app's lock, checks that the inventory did not change
+// since cs was compared (and compares again if it did), records the members,
+// runs the waves, prunes and records the sync in the history. A change set
+// with an error is not applied (the failure is recorded). Apply is what sync
+// does after Compare; with DryRun it writes nothing.
+func (s *Syncer) Apply(ctx context.Context, cs *ChangeSet) (*Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	return s.apply(ctx, cs)
 }
 
 func uniqueGKs(in []schema.GroupKind) []schema.GroupKind {
@@ -348,26 +210,4 @@ func validateAppName(app string) error {
 		return fmt.Errorf("app name %q is not valid: use at most 57 lowercase letters, digits and '-', starting and ending with a letter or digit", app)
 	}
 	return nil
-}
-
-// namespacesToCreate returns the namespaces this sync creates: Namespace
-// objects not yet in the cluster, and the destination namespace under
-// CreateNamespace=true (createDest) when it is missing.
-func (s *Syncer) namespacesToCreate(ctx context.Context, targets []*target, appOpts plan.SyncOptions) (map[string]bool, bool, error) {
-	out := map[string]bool{}
-	for _, t := range targets {
-		o := t.item.Object
-		if o.GetKind() == "Namespace" && o.GroupVersionKind().Group == "" && t.live == nil {
-			out[o.GetName()] = true
-		}
-	}
-	if !appOpts.CreateNamespace || s.opts.DestNamespace == "" || out[s.opts.DestNamespace] {
-		return out, false, nil
-	}
-	_, err := s.c.Kube.CoreV1().Namespaces().Get(ctx, s.opts.DestNamespace, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		out[s.opts.DestNamespace] = true
-		return out, true, nil
-	}
-	return out, false, err
 }

@@ -59,6 +59,7 @@ func (f *fixture) options() gsync.Options {
 	o.DestNamespace = f.ns
 	o.Timeout = 90 * time.Second
 	o.PollInterval = 100 * time.Millisecond
+	o.Hints = testHints
 	o.OnEvent = func(e gsync.Event) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -111,6 +112,13 @@ spec:
 
 func configMapYAML(name, wave, extra string) string {
 	return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n  annotations: {argocd.argoproj.io/sync-wave: \"%s\"%s}\ndata: {k: v}\n", name, wave, extra)
+}
+
+// testHints stand in for the command's flag hints, so tests see that the
+// engine uses them.
+var testHints = gsync.Hints{
+	ForceConflicts: "hint:force-conflicts", AllowEmpty: "hint:allow-empty", Timeout: "hint:timeout",
+	Replace: "hint:replace", DestNamespace: "hint:dest-namespace", AgeKey: "hint:age-key", WaitForLock: "hint:wait-for-lock",
 }
 
 func join(docs ...string) string { return strings.Join(docs, "---\n") }
@@ -335,8 +343,8 @@ func TestPrune(t *testing.T) {
 	}
 
 	// An empty render is refused while members remain...
-	if _, err := f.sync("", f.options()); err == nil || !strings.Contains(err.Error(), "--allow-empty") {
-		t.Errorf("empty render: got %v, want a refusal naming --allow-empty", err)
+	if _, err := f.sync("", f.options()); err == nil || !strings.Contains(err.Error(), "refusing to prune them all; hint:allow-empty") {
+		t.Errorf("empty render: got %v, want a refusal with the allow-empty hint", err)
 	}
 	if !f.exists("ConfigMap/keep") {
 		t.Errorf("the refused empty sync deleted a member")
@@ -396,7 +404,7 @@ func TestDriftIsRevertedAndConflictsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = f.sync(doc, f.options())
-	if err == nil || !strings.Contains(err.Error(), "owned by another manager (other-tool)") || !strings.Contains(err.Error(), "--force-conflicts") {
+	if err == nil || !strings.Contains(err.Error(), "owned by another manager (other-tool)") || !strings.Contains(err.Error(), "hint:force-conflicts") {
 		t.Fatalf("got %v, want a conflict naming other-tool", err)
 	}
 	o := f.options()
@@ -419,7 +427,7 @@ func TestConcurrentSyncIsLockedOut(t *testing.T) {
 	}
 	_, err = f.sync(configMapYAML("a", "0", ""), f.options())
 	var held *lock.HeldError
-	if !errors.As(err, &held) || held.Holder != "alice@laptop:42" || !strings.Contains(err.Error(), "--wait-for-lock") {
+	if !errors.As(err, &held) || held.Holder != "alice@laptop:42" || !strings.Contains(err.Error(), "hint:wait-for-lock") {
 		t.Fatalf("got %v, want a lock error naming alice@laptop:42", err)
 	}
 	if f.exists("ConfigMap/a") {
@@ -429,7 +437,8 @@ func TestConcurrentSyncIsLockedOut(t *testing.T) {
 	f.mustSync(configMapYAML("a", "0", ""), f.options())
 }
 
-// The inventory is an ApplySet parent that records history.
+// The inventory is an ApplySet parent that records history; no-op syncs
+// are recorded, but folded together and never push real changes out.
 func TestInventoryAndHistory(t *testing.T) {
 	f := newFixture(t)
 	for i := 0; i < 3; i++ {
@@ -440,8 +449,14 @@ func TestInventoryAndHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.History) != 3 || st.History[2].ID != 3 || st.History[2].Phase != gsync.PhaseSucceeded || st.History[2].Commit != "abc" {
+	// The first sync created; the second and third changed nothing, and
+	// the third is folded into the second.
+	if len(st.History) != 2 || st.History[0].NoOp || !st.History[1].NoOp || st.History[1].Repeats != 1 || st.History[1].ID != 2 ||
+		st.History[1].Phase != gsync.PhaseSucceeded || st.History[1].Commit != "abc" {
 		t.Errorf("history %+v", st.History)
+	}
+	if h := st.History[0]; h.DestNamespace != f.ns || !h.Prune || h.Repo != "test" || h.Path != "." || h.Revision != "HEAD" {
+		t.Errorf("the record lacks the app's source and options: %+v", h)
 	}
 	cm, err := f.kube.CoreV1().ConfigMaps(f.ns).Get(context.Background(), "a", metav1.GetOptions{})
 	if err != nil {
@@ -457,27 +472,38 @@ func TestInventoryAndHistory(t *testing.T) {
 	if parent.Labels[inventory.LabelID] != inv.ID() || parent.Annotations[inventory.AnnotationContainsGroupKind] != "ConfigMap" || !strings.HasPrefix(parent.Annotations[inventory.AnnotationTooling], "kubectl-gitops/") {
 		t.Errorf("parent metadata: labels %v annotations %v", parent.Labels, parent.Annotations)
 	}
+	// With room for two records, a real change supersedes the no-op
+	// record, and a later no-op is kept beside both real records.
 	o := f.options()
 	o.HistoryLimit = 2
-	f.mustSync(configMapYAML("a", "0", ""), o)
+	f.mustSync(strings.Replace(configMapYAML("a", "0", ""), "{k: v}", "{k: v2}", 1), o)
 	st, _ = inventory.Load(context.Background(), f.client, inv)
-	if len(st.History) != 2 || st.History[1].ID != 4 {
-		t.Errorf("history after limit 2: %+v", st.History)
+	if len(st.History) != 2 || st.History[0].ID != 1 || st.History[1].ID != 3 || st.History[1].NoOp {
+		t.Errorf("history after a change with limit 2: %+v", st.History)
+	}
+	objs, _ := render.Decode([]byte(strings.Replace(configMapYAML("a", "0", ""), "{k: v}", "{k: v2}", 1)))
+	if _, err := gsync.New(f.client, o).Run(context.Background(), gsync.Input{App: f.app, Objects: objs, Commit: "def"}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = inventory.Load(context.Background(), f.client, inv)
+	if len(st.History) != 3 || st.History[0].ID != 1 || st.History[1].ID != 3 || st.History[2].ID != 4 || !st.History[2].NoOp {
+		t.Errorf("history after a no-op with limit 2: %+v; want both real records and the no-op", st.History)
 	}
 }
 
-// failFirstWrites answers the first n non-dry-run PATCH requests with 503
-// Service Unavailable, as an API server under load or restarting would; all
-// other requests reach the real API server.
+// failFirstWrites answers the first n non-dry-run PATCH requests of the
+// object named name with 503 Service Unavailable, as an API server under load
+// or restarting would; all other requests reach the real API server.
 type failFirstWrites struct {
 	next http.RoundTripper
+	name string
 	mu   gosync.Mutex
 	left int
 }
 
 func (f *failFirstWrites) RoundTrip(req *http.Request) (*http.Response, error) {
 	f.mu.Lock()
-	fail := req.Method == http.MethodPatch && req.URL.Query().Get("dryRun") == "" && f.left > 0
+	fail := req.Method == http.MethodPatch && req.URL.Query().Get("dryRun") == "" && strings.HasSuffix(req.URL.Path, "/"+f.name) && f.left > 0
 	if fail {
 		f.left--
 	}
@@ -492,7 +518,7 @@ func (f *failFirstWrites) RoundTrip(req *http.Request) (*http.Response, error) {
 func TestRetryOnTransientErrors(t *testing.T) {
 	f := newFixture(t)
 	cfg := rest.CopyConfig(lc.Config)
-	faults := &failFirstWrites{left: 2}
+	faults := &failFirstWrites{left: 2, name: "retried"}
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { faults.next = rt; return faults })
 	c, err := cluster.New(cfg)
 	if err != nil {
@@ -522,26 +548,57 @@ func TestRetryOnTransientErrors(t *testing.T) {
 	}
 }
 
-// An immutable field change fails with a pointer to Replace=true, and
-// Replace=true recreates the object.
+// An immutable field change fails with a pointer to Force=true, and
+// Replace=true,Force=true recreates the object. Replace=true alone replaces
+// in place (a PUT), and leaves an unchanged object untouched.
 func TestImmutableFieldAndReplace(t *testing.T) {
 	f := newFixture(t)
 	f.mustSync(deploymentYAML("web", "0", "registry.example/web:1"), f.options())
 	changed := strings.ReplaceAll(deploymentYAML("web", "0", "registry.example/web:1"), "{app: web}", "{app: web2}")
 	_, err := f.sync(changed, f.options())
-	if err == nil || !strings.Contains(err.Error(), "immutable") || !strings.Contains(err.Error(), "Replace=true") {
-		t.Fatalf("got %v, want an immutable-field error pointing to Replace=true", err)
+	if err == nil || !strings.Contains(err.Error(), "immutable") || !strings.Contains(err.Error(), "Force=true") || !strings.Contains(err.Error(), "hint:replace") {
+		t.Fatalf("got %v, want an immutable-field error pointing to Force=true", err)
 	}
 	before, _ := f.kube.AppsV1().Deployments(f.ns).Get(context.Background(), "web", metav1.GetOptions{})
+
+	// Replace=true on an unchanged object touches nothing.
 	o := f.options()
 	o.SyncOptions = []string{"Replace=true"}
-	res := f.mustSync(changed, o)
+	res := f.mustSync(deploymentYAML("web", "0", "registry.example/web:1"), o)
+	same, _ := f.kube.AppsV1().Deployments(f.ns).Get(context.Background(), "web", metav1.GetOptions{})
+	if a := actions(res)["Deployment/"+f.ns+"/web"]; a != gsync.Unchanged || same.ResourceVersion != before.ResourceVersion {
+		t.Errorf("Replace=true, nothing changed: %s, resourceVersion %s → %s; want unchanged and untouched", a, before.ResourceVersion, same.ResourceVersion)
+	}
+	// Replace=true with a mutable change replaces in place: same object.
+	res = f.mustSync(deploymentYAML("web", "0", "registry.example/web:2"), o)
+	inPlace, _ := f.kube.AppsV1().Deployments(f.ns).Get(context.Background(), "web", metav1.GetOptions{})
+	if a := actions(res)["Deployment/"+f.ns+"/web"]; a != gsync.Replaced || inPlace.UID != before.UID || inPlace.Spec.Template.Spec.Containers[0].Image != "registry.example/web:2" {
+		t.Errorf("Replace=true, image changed: %s, same UID %v, image %s", a, inPlace.UID == before.UID, inPlace.Spec.Template.Spec.Containers[0].Image)
+	}
+	// ...and an unchanged re-sync after the replace is still untouched.
+	res = f.mustSync(deploymentYAML("web", "0", "registry.example/web:2"), o)
+	if a := actions(res)["Deployment/"+f.ns+"/web"]; a != gsync.Unchanged {
+		t.Errorf("Replace=true re-sync after a replace: %s, want unchanged", a)
+	}
+	// Replace=true alone cannot change an immutable field.
+	changed = strings.ReplaceAll(deploymentYAML("web", "0", "registry.example/web:2"), "{app: web}", "{app: web2}")
+	if _, err := f.sync(changed, o); err == nil || !strings.Contains(err.Error(), "Force=true") {
+		t.Fatalf("Replace=true on an immutable change: got %v, want a pointer to Force=true", err)
+	}
+	o.SyncOptions = []string{"Replace=true,Force=true"}
+	res = f.mustSync(changed, o)
 	if a := actions(res)["Deployment/"+f.ns+"/web"]; a != gsync.Replaced {
 		t.Errorf("action %s, want replaced", a)
 	}
 	after, err := f.kube.AppsV1().Deployments(f.ns).Get(context.Background(), "web", metav1.GetOptions{})
 	if err != nil || after.UID == before.UID || after.Spec.Selector.MatchLabels["app"] != "web2" {
-		t.Errorf("after Replace: err %v, same UID %v, selector %v", err, after.UID == before.UID, after.Spec.Selector)
+		t.Errorf("after Replace,Force: err %v, same UID %v, selector %v", err, after.UID == before.UID, after.Spec.Selector)
+	}
+	// Replace=true,Force=true on an unchanged object touches nothing.
+	res = f.mustSync(changed, o)
+	again, _ := f.kube.AppsV1().Deployments(f.ns).Get(context.Background(), "web", metav1.GetOptions{})
+	if a := actions(res)["Deployment/"+f.ns+"/web"]; a != gsync.Unchanged || again.UID != after.UID {
+		t.Errorf("Replace,Force re-sync: %s, recreated %v; want unchanged", a, again.UID != after.UID)
 	}
 }
 

@@ -3,7 +3,11 @@ package sync
 import (
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/health"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/plan"
 )
 
@@ -65,6 +69,7 @@ type Requests struct {
 type Result struct {
 	App        string         `json:"app"`
 	Repo       string         `json:"repo,omitempty"`
+	Origin     string         `json:"origin,omitempty"`
 	Path       string         `json:"path,omitempty"`
 	Revision   string         `json:"revision,omitempty"`
 	Commit     string         `json:"commit,omitempty"`
@@ -98,4 +103,151 @@ type Event struct {
 	Phase  plan.Phase
 	Wave   int
 	Object *ObjectResult // nil for wave events
+}
+
+// ChangeAction is what a sync would do to an object: the verdict of Compare.
+type ChangeAction string
+
+// Change actions.
+const (
+	ChangeCreate    ChangeAction = "create"
+	ChangeConfigure ChangeAction = "configure"
+	ChangeUnchanged ChangeAction = "unchanged"
+	// ChangeReplace replaces the object in place (Replace=true).
+	ChangeReplace ChangeAction = "replace"
+	// ChangeRecreate deletes the object and creates it again (Force=true).
+	ChangeRecreate ChangeAction = "recreate"
+	ChangePrune    ChangeAction = "prune"
+	// ChangeOrphan is a member that left Git and is kept (prune off).
+	ChangeOrphan ChangeAction = "orphan"
+	// ChangeSkip is not touched: the Skip hook, or Prune=false on a member
+	// that left Git.
+	ChangeSkip ChangeAction = "skip"
+)
+
+// Judgement says how a change's action was decided.
+type Judgement string
+
+// Judgements.
+const (
+	// JudgedLocally: proven unchanged from the live object's managedFields,
+	// without a request (see docs/design.md).
+	JudgedLocally Judgement = "local"
+	// JudgedByServer: a server-side dry-run.
+	JudgedByServer Judgement = "server"
+	// NotJudged: the server cannot judge it before the sync runs (its
+	// CustomResourceDefinition is in the sync, or
+	// SkipDryRunOnMissingResource=true), or there is nothing to judge
+	// (prune, orphan, skip).
+	NotJudged Judgement = "none"
+)
+
+// Change is one object in a ChangeSet.
+type Change struct {
+	Group     string     `json:"group,omitempty"`
+	Version   string     `json:"version"`
+	Kind      string     `json:"kind"`
+	Namespace string     `json:"namespace,omitempty"`
+	Name      string     `json:"name"`
+	Phase     plan.Phase `json:"phase,omitempty"`
+	Wave      int        `json:"wave"`
+	// Step orders execution: Apply runs steps in increasing order, the
+	// changes of one step together; 0 means not executed (unchanged,
+	// orphan, skip).
+	Step   int          `json:"step"`
+	Action ChangeAction `json:"action"`
+	Judged Judgement    `json:"judged"`
+	// Reason explains the action or the judgement, when there is more to
+	// say than the action.
+	Reason string `json:"reason,omitempty"`
+	// Error is the server's refusal in the dry-run; a ChangeSet with any
+	// error cannot be applied.
+	Error string `json:"error,omitempty"`
+	// Diff lists the fields (JSON paths) a configure or replace would
+	// change, live against what the server would store. No values: the
+	// objects carry them.
+	Diff []string `json:"diff,omitempty"`
+
+	// Desired is the object to apply (with its inventory marks), Live the
+	// object in the cluster (nil when missing), Merged what the server
+	// would store (from the dry-run; nil when it was not asked). They may
+	// hold Secret values: mask them before showing them.
+	Desired *unstructured.Unstructured `json:"-"`
+	Live    *unstructured.Unstructured `json:"-"`
+	Merged  *unstructured.Unstructured `json:"-"`
+
+	item       *plan.Item
+	opts       plan.SyncOptions
+	gvr        schema.GroupVersionResource
+	namespaced bool
+	// served is false for a custom resource whose definition is not served
+	// yet (it is in this sync).
+	served bool
+	// current is the last state seen: Live, then what a write returned.
+	current *unstructured.Unstructured
+	result  ObjectResult
+	applied bool
+}
+
+// Ref names the object (Kind/namespace/name).
+func (c *Change) Ref() string {
+	if c.Namespace != "" {
+		return c.Kind + "/" + c.Namespace + "/" + c.Name
+	}
+	return c.Kind + "/" + c.Name
+}
+
+// ChangeSet is what Compare found: every rendered object and every member
+// that left Git, each with its verdict, in the order Apply would act.
+type ChangeSet struct {
+	App    string `json:"app"`
+	Source Source `json:"source"`
+	// Changes are in execution order: the waves (in each wave Namespaces
+	// and CustomResourceDefinitions first), then prunes in prune order, then
+	// what is not executed.
+	Changes    []*Change `json:"changes"`
+	ComparedAt time.Time `json:"comparedAt"`
+	// Requests are the API requests the comparison made.
+	Requests Requests `json:"requests"`
+
+	run        *run
+	in         Input
+	state      *inventory.State
+	waves      []waveSteps
+	prunes     []*Change
+	createDest bool
+	err        error
+}
+
+// Source says what was rendered.
+type Source struct {
+	Repo     string `json:"repo,omitempty"`
+	Origin   string `json:"origin,omitempty"`
+	Path     string `json:"path,omitempty"`
+	Revision string `json:"revision,omitempty"`
+	Commit   string `json:"commit,omitempty"`
+}
+
+// waveSteps are a wave's changes in the groups that run together.
+type waveSteps struct {
+	phase plan.Phase
+	wave  int
+	all   []*Change
+	steps [][]*Change
+}
+
+// Err is why the change set cannot be applied (the dry-run refused
+// objects, the render is empty, ...), or nil.
+func (cs *ChangeSet) Err() error { return cs.err }
+
+// InSync reports whether applying the change set would change nothing.
+func (cs *ChangeSet) InSync() bool {
+	for _, c := range cs.Changes {
+		switch c.Action {
+		case ChangeUnchanged, ChangeSkip:
+		default:
+			return false
+		}
+	}
+	return cs.err == nil
 }

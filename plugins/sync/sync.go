@@ -43,13 +43,16 @@ type Options struct {
 // NewCommand returns the sync command.
 func NewCommand(kubeFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{Sync: gsync.DefaultOptions(), Retry: gsync.DefaultRetryOptions(), kubeFlags: kubeFlags, IOStreams: streams}
+	o.Sync.Hints = Hints
 	cmd := &cobra.Command{
 		Use:   "sync [APP] --repo URL|PATH [--revision REV] [--path DIR]",
 		Short: "Sync a Git path into the cluster: wave-ordered server-side apply, health gates, prune",
 		Long: `Sync renders a path of a Git repository and makes the cluster match it, with
 Argo CD's semantics:
 
-  - every object is dry-run on the server first; if any fails, nothing is applied;
+  - every object is judged before anything is written: proven unchanged from
+    the fields this tool owns in the live object, else dry-run on the server;
+    if any is refused, nothing is applied (the failure is recorded);
   - objects are applied with server-side apply (field manager kubectl-gitops)
     by phase, sync wave (argocd.argoproj.io/sync-wave), kind and name, and each
     wave waits until the previous one is healthy; Degraded fails the sync;
@@ -61,8 +64,8 @@ Argo CD's semantics:
 Per-object options come from the argocd.argoproj.io/sync-options annotation;
 --sync-option sets them for the whole app: Prune=false, PruneLast=true,
 CreateNamespace=true, PrunePropagationPolicy=foreground|background|orphan,
-Replace=true, Validate=false, SkipDryRunOnMissingResource=true,
-ServerSideApply=true.
+Replace=true (replace instead of apply), Force=true (delete and recreate),
+Validate=false, SkipDryRunOnMissingResource=true, ServerSideApply=true.
 
 Fields last changed by hand with kubectl (edit, scale, patch, client-side
 apply) are taken back; fields owned by any other manager are a conflict,
@@ -103,11 +106,11 @@ Exit codes: 0 synced and healthy, 1 the sync failed, 2 the command line was wron
 	f.StringVar(&o.Sync.DestNamespace, "dest-namespace", "", "Namespace for namespaced objects that name none")
 	f.StringVar(&o.Sync.InventoryNamespace, "inventory-namespace", o.Sync.InventoryNamespace, "Namespace of the inventory ConfigMap and the sync lock (created if missing)")
 	f.StringArrayVar(&o.Sync.SyncOptions, "sync-option", nil, "App-wide sync option Key=value (repeatable; see above)")
-	f.BoolVar(&o.Sync.DryRun, "dry-run", false, "Print the plan and the server's dry-run verdicts; write nothing")
+	f.BoolVar(&o.Sync.DryRun, "dry-run", false, "Print the plan and each object's verdict (proven locally or dry-run on the server); write nothing")
 	f.BoolVar(&o.Sync.Prune, "prune", true, "Delete members that left Git (false: report them as orphaned)")
 	f.BoolVar(&o.Sync.AllowEmpty, "allow-empty", false, "Allow an empty render to prune every member")
 	f.BoolVar(&o.Sync.ForceConflicts, "force-conflicts", false, "Take fields owned by other field managers")
-	f.BoolVar(&o.Replace, "replace", false, "Delete and recreate objects instead of applying (as Replace=true)")
+	f.BoolVar(&o.Replace, "replace", false, "Replace objects instead of applying them, when they changed (as Replace=true)")
 	f.BoolVar(&o.Sync.Wait, "wait", true, "Wait for each wave to be healthy before the next (false: apply all waves at once)")
 	f.DurationVar(&o.Sync.Timeout, "timeout", o.Sync.Timeout, "Bound on the whole sync")
 	f.IntVar(&o.Sync.Concurrency, "concurrency", o.Sync.Concurrency, "Parallel API requests within a wave")
@@ -177,7 +180,7 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	if err := c.Ping(ctx); err != nil {
-		return err
+		return fmt.Errorf("%w; check --kubeconfig and --context", err)
 	}
 	r, err := o.Source.Render(ctx, nil, c.Kube, o.ErrOut)
 	if err != nil {
@@ -281,6 +284,17 @@ func shortSHA(sha string) string {
 		return sha[:7]
 	}
 	return sha
+}
+
+// Hints are the engine's hints in this command's flags.
+var Hints = gsync.Hints{
+	ForceConflicts: "pass --force-conflicts to take them",
+	AllowEmpty:     "pass --allow-empty if that is what you want",
+	Timeout:        "--timeout",
+	Replace:        "or pass --sync-option Replace=true,Force=true",
+	DestNamespace:  "or pass --dest-namespace",
+	AgeKey:         "give the age key with --age-key-file, --age-key-secret NAMESPACE/NAME, $SOPS_AGE_KEY_FILE or $SOPS_AGE_KEY",
+	WaitForLock:    "wait for it, or pass --wait-for-lock",
 }
 
 // containerDirs are path segments that name a layout, not an app.

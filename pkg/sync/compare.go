@@ -1,0 +1,552 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	gosync "sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/sets"
+
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/plan"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/sops"
+)
+
+// compare builds the change set. It only reads, and dry-runs.
+func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, error) {
+	if err := validateAppName(in.App); err != nil {
+		return nil, err
+	}
+	appOpts, err := plan.SyncOptions{}.Apply(s.opts.SyncOptions...)
+	if err != nil {
+		return nil, fmt.Errorf("app sync options: %w", err)
+	}
+	inv := inventory.Inventory{App: in.App, Namespace: s.opts.InventoryNamespace}
+	state, err := inventory.Load(ctx, s.c, inv)
+	if err != nil {
+		return nil, err
+	}
+	cs := &ChangeSet{App: in.App, ComparedAt: time.Now().UTC(), run: r, in: in, state: state,
+		Source: Source{Repo: in.Repo, Origin: in.Origin, Path: in.Path, Revision: in.Revision, Commit: in.Commit}}
+	defer func() { cs.Requests = r.requests() }()
+	fail := func(err error) (*ChangeSet, error) {
+		cs.err = err
+		return cs, err
+	}
+
+	// The input is not ours to change: resolve fills in namespaces and
+	// marks members on copies.
+	objs := make([]*unstructured.Unstructured, len(in.Objects))
+	for i, o := range in.Objects {
+		objs[i] = o.DeepCopy()
+	}
+	changes, skipped, p, err := s.resolve(objs, appOpts)
+	if err != nil {
+		return fail(err)
+	}
+	for _, c := range changes {
+		inv.Mark(c.Desired)
+		if c.opts.Replace {
+			ann := c.Desired.GetAnnotations()
+			ann[AnnotationReplaceHash] = replaceHash(c.Desired)
+			c.Desired.SetAnnotations(ann)
+		}
+	}
+	if len(changes) == 0 && len(state.GroupKinds) > 0 && !s.opts.AllowEmpty {
+		return fail(fmt.Errorf("the render is empty but app %s has members in the cluster; refusing to prune them all%s", in.App, hint(s.opts.Hints.AllowEmpty)))
+	}
+	lists, err := s.fetchLive(ctx, append(append([]*Change{}, changes...), skipped...))
+	if err != nil {
+		return fail(err)
+	}
+	newNamespaces, createDest, err := s.namespacesToCreate(ctx, changes, appOpts)
+	if err != nil {
+		return fail(err)
+	}
+	cs.createDest = createDest
+	judgeErr := s.judge(ctx, r, changes, newNamespaces)
+
+	prunes, err := s.findPrunable(ctx, inv, state, appOpts, changes, skipped, lists)
+	if err != nil {
+		return fail(errors.Join(judgeErr, err))
+	}
+	cs.prunes = prunes
+
+	// Execution order: per wave, Namespaces and CRDs, then the rest; then
+	// prunes one at a time.
+	byItem := map[*plan.Item]*Change{}
+	for _, c := range changes {
+		byItem[c.item] = c
+	}
+	step := 0
+	for _, w := range p.Waves {
+		ws := waveSteps{phase: w.Phase, wave: w.Wave}
+		var first, rest []*Change
+		for _, it := range w.Items {
+			c := byItem[it]
+			ws.all = append(ws.all, c)
+			switch it.Object.GetKind() {
+			case "Namespace", "CustomResourceDefinition":
+				first = append(first, c)
+			default:
+				rest = append(rest, c)
+			}
+		}
+		for _, group := range [][]*Change{first, rest} {
+			if len(group) == 0 {
+				continue
+			}
+			step++
+			var exec []*Change
+			for _, c := range group {
+				cs.Changes = append(cs.Changes, c)
+				if c.Action != ChangeUnchanged {
+					c.Step = step
+					exec = append(exec, c)
+				}
+			}
+			ws.steps = append(ws.steps, exec)
+		}
+		cs.waves = append(cs.waves, ws)
+	}
+	for _, c := range prunes {
+		if c.Action == ChangePrune {
+			step++
+			c.Step = step
+		}
+		cs.Changes = append(cs.Changes, c)
+	}
+	cs.Changes = append(cs.Changes, skipped...)
+	if judgeErr != nil {
+		return fail(judgeErr)
+	}
+	return cs, nil
+}
+
+// resolve maps every object to its resource, fills in the destination
+// namespace, and orders the set. Custom resources whose definition is in the
+// set but not served yet take their scope from that definition. Objects with
+// the Skip hook are returned apart: never applied, never pruned.
+func (s *Syncer) resolve(objs []*unstructured.Unstructured, appOpts plan.SyncOptions) (changes, skipped []*Change, p *plan.Plan, err error) {
+	crdScope := map[schema.GroupKind]bool{} // namespaced?
+	crdPlural := map[schema.GroupKind]string{}
+	for _, o := range objs {
+		if o.GetKind() == "CustomResourceDefinition" && o.GroupVersionKind().Group == "apiextensions.k8s.io" {
+			group, _, _ := unstructured.NestedString(o.Object, "spec", "group")
+			kind, _, _ := unstructured.NestedString(o.Object, "spec", "names", "kind")
+			plural, _, _ := unstructured.NestedString(o.Object, "spec", "names", "plural")
+			scope, _, _ := unstructured.NestedString(o.Object, "spec", "scope")
+			gk := schema.GroupKind{Group: group, Kind: kind}
+			crdScope[gk] = scope != "Cluster"
+			crdPlural[gk] = plural
+		}
+	}
+
+	byObject := map[*unstructured.Unstructured]*Change{}
+	seen := sets.New[string]()
+	var errs []error
+	var planned []*unstructured.Unstructured
+	for _, o := range objs {
+		skip := plan.IsSkipHook(o)
+		if enc, recipients := sops.ObjectEncrypted(o.Object); enc && !skip {
+			why := "it holds ENC[...] values"
+			if len(recipients) > 0 {
+				why = "for age recipients " + strings.Join(recipients, ", ") + "; no key given opened it"
+			}
+			errs = append(errs, fmt.Errorf("%s: still SOPS-encrypted (%s)%s", plan.Ref(o), why, hint(s.opts.Hints.AgeKey)))
+			continue
+		}
+		gvk := o.GroupVersionKind()
+		gvr, namespaced, err := s.c.Resource(gvk)
+		served := true
+		var notServed *cluster.NotServedError
+		if errors.As(err, &notServed) {
+			if ns, ok := crdScope[gvk.GroupKind()]; ok {
+				gvr = gvk.GroupVersion().WithResource(crdPlural[gvk.GroupKind()])
+				namespaced, served, err = ns, false, nil
+			}
+		}
+		if err != nil && skip {
+			// Never applied: its kind need not be served.
+			skipped = append(skipped, newChange(o, ChangeSkip, "argocd.argoproj.io/hook: Skip: never applied"))
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", plan.Ref(o), err))
+			continue
+		}
+		switch {
+		case namespaced && o.GetNamespace() == "" && s.opts.DestNamespace != "":
+			o.SetNamespace(s.opts.DestNamespace)
+		case namespaced && o.GetNamespace() == "":
+			errs = append(errs, fmt.Errorf("%s: namespaced object without a namespace; set metadata.namespace (or namespace: in the kustomization)%s", plan.Ref(o), hint(s.opts.Hints.DestNamespace)))
+			continue
+		case !namespaced && o.GetNamespace() != "":
+			o.SetNamespace("") // as the API server would ignore it
+		}
+		if o.GetName() == "" {
+			errs = append(errs, fmt.Errorf("%s: metadata.name is required (generateName is not supported for synced objects)", plan.Ref(o)))
+			continue
+		}
+		key := objectKey(gvk.GroupKind(), o.GetNamespace(), o.GetName())
+		if seen.Has(key) {
+			errs = append(errs, fmt.Errorf("%s: rendered twice; each object must appear once", plan.Ref(o)))
+			continue
+		}
+		seen.Insert(key)
+		c := newChange(o, "", "")
+		c.gvr, c.namespaced, c.served = gvr, namespaced, served
+		if skip {
+			c.Action, c.Judged, c.Reason = ChangeSkip, NotJudged, "argocd.argoproj.io/hook: Skip: never applied, and kept"
+			skipped = append(skipped, c)
+			continue
+		}
+		byObject[o] = c
+		planned = append(planned, o)
+	}
+	if len(errs) > 0 {
+		return nil, nil, nil, errors.Join(errs...)
+	}
+	p, err = plan.New(planned, appOpts)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, w := range p.Waves {
+		for _, it := range w.Items {
+			c := byObject[it.Object]
+			c.item, c.opts, c.Phase, c.Wave = it, it.Options, it.Phase, it.Wave
+			c.result.Phase, c.result.Wave = it.Phase, it.Wave
+			changes = append(changes, c)
+		}
+	}
+	return changes, skipped, p, nil
+}
+
+func newChange(o *unstructured.Unstructured, action ChangeAction, reason string) *Change {
+	gvk := o.GroupVersionKind()
+	c := &Change{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind, Namespace: o.GetNamespace(), Name: o.GetName(),
+		Action: action, Judged: NotJudged, Reason: reason, Desired: o}
+	c.result = ObjectResult{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind, Namespace: o.GetNamespace(), Name: o.GetName(), Action: Pending}
+	return c
+}
+
+func objectKey(gk schema.GroupKind, ns, name string) string {
+	return gk.String() + "/" + ns + "/" + name
+}
+
+// resourceKey is a resource in one namespace ("" for cluster scope): what one
+// LIST reads.
+type resourceKey struct {
+	gvr schema.GroupVersionResource
+	ns  string
+}
+
+// byResource groups served changes by resource and namespace.
+func byResource(changes []*Change) map[resourceKey][]*Change {
+	groups := map[resourceKey][]*Change{}
+	for _, c := range changes {
+		if c.served && c.gvr.Resource != "" {
+			k := resourceKey{c.gvr, c.Namespace}
+			groups[k] = append(groups[k], c)
+		}
+	}
+	return groups
+}
+
+// fetchLive reads the live state of every change with one LIST per
+// resource and namespace (Concurrency at once), so reads grow with kinds and
+// namespaces, not with objects. The lists are returned for finding members
+// without reading again.
+func (s *Syncer) fetchLive(ctx context.Context, changes []*Change) (map[resourceKey][]*unstructured.Unstructured, error) {
+	groups := byResource(changes)
+	keys := make([]resourceKey, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	lists := make(map[resourceKey][]*unstructured.Unstructured, len(keys))
+	var mu gosync.Mutex
+	var errs []error
+	sem := make(chan struct{}, s.opts.Concurrency)
+	var wg gosync.WaitGroup
+	for _, k := range keys {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(k resourceKey) {
+			defer func() { <-sem; wg.Done() }()
+			list, err := s.c.Dynamic.Resource(k.gvr).Namespace(k.ns).List(ctx, metav1.ListOptions{})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("list %s in %q: %w", k.gvr.Resource, k.ns, err))
+				return
+			}
+			byName := make(map[string]*unstructured.Unstructured, len(list.Items))
+			objs := make([]*unstructured.Unstructured, len(list.Items))
+			for i := range list.Items {
+				objs[i] = &list.Items[i]
+				byName[list.Items[i].GetName()] = &list.Items[i]
+			}
+			lists[k] = objs
+			for _, c := range groups[k] {
+				c.Live = byName[c.Name]
+				c.current = c.Live
+			}
+		}(k)
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+		return nil, errors.Join(errs...)
+	}
+	return lists, nil
+}
+
+// namespacesToCreate returns the namespaces this sync creates: Namespace
+// objects not yet in the cluster, and the destination namespace under
+// CreateNamespace=true (createDest) when it is missing.
+func (s *Syncer) namespacesToCreate(ctx context.Context, changes []*Change, appOpts plan.SyncOptions) (map[string]bool, bool, error) {
+	out := map[string]bool{}
+	for _, c := range changes {
+		if c.Kind == "Namespace" && c.Group == "" && c.Live == nil {
+			out[c.Name] = true
+		}
+	}
+	if !appOpts.CreateNamespace || s.opts.DestNamespace == "" || out[s.opts.DestNamespace] {
+		return out, false, nil
+	}
+	_, err := s.c.Kube.CoreV1().Namespaces().Get(ctx, s.opts.DestNamespace, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		out[s.opts.DestNamespace] = true
+		return out, true, nil
+	}
+	return out, false, err
+}
+
+// judge decides every change's action: proven unchanged locally where the
+// live object's managedFields allow it, else by a server-side dry-run.
+// Objects in a namespace this sync creates are judged by a dry-run create in
+// an existing namespace. Every refusal is collected; any fails the whole
+// change set.
+func (s *Syncer) judge(ctx context.Context, r *run, changes []*Change, newNamespaces map[string]bool) error {
+	var mu gosync.Mutex
+	var errs []error
+	forEach(changes, s.opts.Concurrency, func(c *Change) {
+		err := s.judgeOne(ctx, r, c, newNamespaces)
+		if err != nil {
+			c.Error = r.red.String(err.Error())
+			mu.Lock()
+			errs = append(errs, fmt.Errorf("%s: %w", c.Ref(), err))
+			mu.Unlock()
+		}
+	})
+	if len(errs) > 0 {
+		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+		return fmt.Errorf("server-side dry-run failed for %d object(s), nothing was applied:\n  %w", len(errs), indented(errs))
+	}
+	return nil
+}
+
+func (s *Syncer) judgeOne(ctx context.Context, r *run, c *Change, newNamespaces map[string]bool) error {
+	switch {
+	case !c.served:
+		c.Action, c.Judged, c.Reason = ChangeCreate, NotJudged, "not dry-run: its CustomResourceDefinition is applied in this sync"
+		return nil
+	case c.opts.SkipDryRunOnMissingResource && c.Live == nil:
+		c.Action, c.Judged, c.Reason = ChangeCreate, NotJudged, "not dry-run (SkipDryRunOnMissingResource=true)"
+		return nil
+	}
+	c.Judged = JudgedByServer
+	var unproven string
+	if c.Live != nil && !c.opts.Replace {
+		if ok, why := proveUnchanged(c.Live, c.Desired); ok {
+			c.Action, c.Judged = ChangeUnchanged, JudgedLocally
+			return nil
+		} else {
+			unproven = why
+		}
+	}
+	if c.namespaced && newNamespaces[c.Namespace] {
+		ns, err := r.probeNamespace(ctx, s)
+		if err != nil {
+			return err
+		}
+		if err := s.dryRunCreateIn(ctx, c, ns); err != nil {
+			return err
+		}
+		c.Action, c.Reason = ChangeCreate, fmt.Sprintf("judged by a dry-run create in namespace %s: its own namespace is created by this sync", ns)
+		return nil
+	}
+	if c.opts.Replace {
+		return s.judgeReplace(ctx, c)
+	}
+	out, err := s.patch(ctx, c, true)
+	if err != nil {
+		if c.opts.Force && c.Live != nil && isImmutable(err) {
+			if perr := s.dryRunCreateIn(ctx, c, c.Namespace); perr != nil {
+				return perr
+			}
+			c.Action, c.Reason = ChangeRecreate, "Force=true: an immutable field changed; deleted and created again"
+			return nil
+		}
+		return err
+	}
+	c.Merged = out
+	switch {
+	case c.Live == nil:
+		c.Action = ChangeCreate
+	case sameObject(c.Live, out):
+		c.Action = ChangeUnchanged
+		if unproven != "" {
+			c.Reason = "the server found no change (not provable locally: " + unproven + ")"
+		}
+	default:
+		c.Action = ChangeConfigure
+		c.Diff = fieldDiff(c.Live, out)
+	}
+	return nil
+}
+
+// judgeReplace judges a Replace=true object: a dry-run create when it is
+// missing, else a dry-run update (replace) of the whole object.
+func (s *Syncer) judgeReplace(ctx context.Context, c *Change) error {
+	ri := s.c.Dynamic.Resource(c.gvr).Namespace(c.Namespace)
+	if c.Live == nil {
+		out, err := ri.Create(ctx, c.Desired, metav1.CreateOptions{FieldManager: inventory.FieldManager, DryRun: []string{metav1.DryRunAll}, FieldValidation: validation(c)})
+		if err != nil {
+			return &apiError{apiMessage(err), err}
+		}
+		c.Action, c.Merged = ChangeCreate, out
+		return nil
+	}
+	obj := c.Desired.DeepCopy()
+	obj.SetResourceVersion(c.Live.GetResourceVersion())
+	out, err := ri.Update(ctx, obj, metav1.UpdateOptions{FieldManager: inventory.FieldManager, DryRun: []string{metav1.DryRunAll}, FieldValidation: validation(c)})
+	if err != nil {
+		if c.opts.Force && isImmutable(err) {
+			if perr := s.dryRunCreateIn(ctx, c, c.Namespace); perr != nil {
+				return perr
+			}
+			c.Action, c.Reason = ChangeRecreate, "Replace=true,Force=true: deleted and created again"
+			return nil
+		}
+		msg := apiMessage(err)
+		if isImmutable(err) {
+			msg += "; the field is immutable: add the sync option Force=true next to Replace=true to delete and recreate the object"
+		}
+		return &apiError{msg, err}
+	}
+	c.Merged = out
+	switch {
+	case sameObject(c.Live, out), replaceUnchanged(c.Live, c.Desired, out):
+		c.Action = ChangeUnchanged
+	case c.opts.Force:
+		c.Action, c.Reason = ChangeRecreate, "Replace=true,Force=true: deleted and created again"
+		c.Diff = fieldDiff(c.Live, out)
+	default:
+		c.Action = ChangeReplace
+		c.Diff = fieldDiff(c.Live, out)
+	}
+	return nil
+}
+
+// probeNamespace finds an existing namespace to judge objects of new
+// namespaces in: the inventory namespace, else default.
+func (r *run) probeNamespace(ctx context.Context, s *Syncer) (string, error) {
+	r.probeOnce.Do(func() {
+		for _, ns := range []string{s.opts.InventoryNamespace, "default"} {
+			_, err := s.c.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+			if err == nil {
+				r.probeNS = ns
+				return
+			}
+			if !apierrors.IsNotFound(err) {
+				r.probeErr = err
+				return
+			}
+		}
+		r.probeErr = fmt.Errorf("no existing namespace (%s or default) to judge the objects of new namespaces in", s.opts.InventoryNamespace)
+	})
+	return r.probeNS, r.probeErr
+}
+
+// findPrunable lists the members of the inventory that the render no
+// longer has, and decides for each: prune, orphan (prune off) or skip
+// (Prune=false, or options that cannot be read), in prune order.
+func (s *Syncer) findPrunable(ctx context.Context, inv inventory.Inventory, state *inventory.State, appOpts plan.SyncOptions, changes, skipped []*Change, lists map[resourceKey][]*unstructured.Unstructured) ([]*Change, error) {
+	desired := map[string]bool{}
+	gks := append([]schema.GroupKind{}, state.GroupKinds...)
+	namespaces := append([]string{inv.Namespace}, state.Namespaces...)
+	for _, c := range append(append([]*Change{}, changes...), skipped...) {
+		gk := schema.GroupKind{Group: c.Group, Kind: c.Kind}
+		desired[objectKey(gk, c.Namespace, c.Name)] = true
+		gks = append(gks, gk)
+		namespaces = append(namespaces, c.Namespace)
+	}
+	members, err := inventory.ListMembers(ctx, s.c, inv, gks, namespaces, func(gvr schema.GroupVersionResource, ns string) ([]*unstructured.Unstructured, bool) {
+		objs, ok := lists[resourceKey{gvr, ns}]
+		return objs, ok
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find members that left Git: %w", err)
+	}
+	var out []*Change
+	for _, m := range members {
+		live := m.Object
+		if desired[objectKey(live.GroupVersionKind().GroupKind(), live.GetNamespace(), live.GetName())] {
+			continue
+		}
+		c := newChange(live, ChangePrune, "")
+		c.Desired, c.Live, c.current, c.gvr, c.served = nil, live, live, m.Resource, true
+		opts, optErr := appOpts.Apply(live.GetAnnotations()[plan.AnnotationSyncOptions])
+		c.opts = opts
+		wave, _ := strconv.Atoi(strings.TrimSpace(live.GetAnnotations()[plan.AnnotationSyncWave]))
+		c.Wave, c.result.Wave = wave, wave
+		switch {
+		case optErr != nil:
+			// Defaults lean toward deleting; an annotation we cannot read
+			// may have said Prune=false.
+			c.Action, c.Reason = ChangeSkip, fmt.Sprintf("kept: its %s annotation cannot be read (%v); fix the annotation", plan.AnnotationSyncOptions, optErr)
+		case opts.NoPrune:
+			c.Action, c.Reason = ChangeSkip, "Prune=false: kept although it left Git"
+		case !s.opts.Prune:
+			c.Action, c.Reason = ChangeOrphan, "left Git; not pruned (pruning is off)"
+		}
+		out = append(out, c)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return pruneBefore(out[i], out[j]) })
+	return out, nil
+}
+
+// pruneBefore orders deletions: PruneLast objects at the very end, then
+// reverse wave order, reverse kind order, and name.
+func pruneBefore(a, b *Change) bool {
+	if a.opts.PruneLast != b.opts.PruneLast {
+		return !a.opts.PruneLast
+	}
+	if a.Wave != b.Wave {
+		return a.Wave > b.Wave
+	}
+	ka, kb := plan.KindRank(a.Kind), plan.KindRank(b.Kind)
+	if ka != kb {
+		return ka > kb
+	}
+	if a.Namespace != b.Namespace {
+		return a.Namespace < b.Namespace
+	}
+	return a.Name < b.Name
+}
+
+// proveUnchanged is the local proof that applying desired changes nothing.
+var proveUnchanged = func(live, desired *unstructured.Unstructured) (bool, string) {
+	return false, "no local proof"
+}

@@ -1,0 +1,374 @@
+package sync_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	gosync "sync"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/render"
+	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
+)
+
+func (f *fixture) input(stream string) gsync.Input {
+	f.t.Helper()
+	objs, err := render.Decode([]byte(strings.ReplaceAll(stream, "{{ns}}", f.ns)))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return gsync.Input{App: f.app, Objects: objs, Repo: "test", Path: ".", Revision: "HEAD", Commit: "abc"}
+}
+
+func (f *fixture) history() []inventory.Record {
+	f.t.Helper()
+	st, err := inventory.Load(context.Background(), f.client, inventory.Inventory{App: f.app, Namespace: f.ns})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return st.History
+}
+
+// Compare writes nothing, not even the inventory namespace or the lock, and
+// returns the whole order: waves with their steps, then prunes in order.
+func TestCompareIsReadOnlyAndOrdered(t *testing.T) {
+	f := newFixture(t)
+	f.mustSync(join(configMapYAML("old-a", "0", ""), configMapYAML("old-b", "3", ""), configMapYAML("stays", "0", "")), f.options())
+
+	in := f.input(join(
+		`apiVersion: v1
+kind: Namespace
+metadata: {name: {{ns}}-extra, annotations: {argocd.argoproj.io/sync-wave: "1"}}
+`,
+		configMapYAML("stays", "0", ""),
+		deploymentYAML("web", "1", "registry.example/web:1"),
+	))
+	before := in.Objects[1].DeepCopy()
+	c, _ := cluster.New(lc.Config)
+	cs, err := gsync.New(c, f.options()).Compare(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs.Requests.Writes != 0 {
+		t.Errorf("Compare made %d writes", cs.Requests.Writes)
+	}
+	if _, err := f.kube.CoreV1().Namespaces().Get(context.Background(), f.ns+"-extra", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("Compare created the namespace: %v", err)
+	}
+	if fmt.Sprint(in.Objects[1].Object) != fmt.Sprint(before.Object) {
+		t.Errorf("Compare changed its input")
+	}
+	var got []string
+	for _, ch := range cs.Changes {
+		got = append(got, fmt.Sprintf("%d %s %s/%s", ch.Step, ch.Action, ch.Kind, ch.Name))
+	}
+	want := []string{
+		"0 unchanged ConfigMap/stays",
+		"2 create Namespace/" + f.ns + "-extra",
+		"3 create Deployment/web",
+		"4 prune ConfigMap/old-b", // reverse waves
+		"5 prune ConfigMap/old-a",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("change set:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// The Deployment lives in the default namespace; the Namespace's own
+	// objects would be judged in an existing one.
+	for _, ch := range cs.Changes {
+		if ch.Action == gsync.ChangeCreate && ch.Judged != gsync.JudgedByServer {
+			t.Errorf("%s judged %s, want by the server", ch.Ref(), ch.Judged)
+		}
+	}
+}
+
+// Two apps synced at once by one process on one shared client: each result
+// is right and counts only its own requests.
+func TestConcurrentAppsOnSharedClient(t *testing.T) {
+	f := newFixture(t)
+	other := newFixture(t)
+	shared, err := cluster.New(lc.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docsA, docsB []string
+	for i := 0; i < 3; i++ {
+		docsA = append(docsA, configMapYAML(fmt.Sprintf("a-%d", i), "0", ""))
+	}
+	for i := 0; i < 12; i++ {
+		docsB = append(docsB, configMapYAML(fmt.Sprintf("b-%d", i), fmt.Sprint(i%3), ""))
+	}
+	var wg gosync.WaitGroup
+	var resA, resB *gsync.Result
+	var errA, errB error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		resA, errA = gsync.New(shared, f.options()).Run(context.Background(), f.input(join(docsA...)))
+	}()
+	go func() {
+		defer wg.Done()
+		resB, errB = gsync.New(shared, other.options()).Run(context.Background(), other.input(join(docsB...)))
+	}()
+	wg.Wait()
+	if errA != nil || errB != nil {
+		t.Fatalf("syncs: %v; %v", errA, errB)
+	}
+	if resA.Counts[gsync.Created] != 3 || resB.Counts[gsync.Created] != 12 || len(resA.Objects) != 3 || len(resB.Objects) != 12 {
+		t.Errorf("counts: %v and %v", resA.Counts, resB.Counts)
+	}
+	// A first sync dry-runs each object once and writes it once, plus four
+	// bookkeeping writes: lock, inventory members, history, lock release.
+	if resA.Requests.DryRuns != 3 || resA.Requests.Writes != 3+4 {
+		t.Errorf("app A requests %+v, want 3 dry-runs and 7 writes", resA.Requests)
+	}
+	if resB.Requests.DryRuns != 12 || resB.Requests.Writes != 12+4 {
+		t.Errorf("app B requests %+v, want 12 dry-runs and 16 writes", resB.Requests)
+	}
+	_, writes, dryRuns := shared.Requests.Counts()
+	if writes != resA.Requests.Writes+resB.Requests.Writes || dryRuns != 15 {
+		t.Errorf("client total: %d writes, %d dry-runs; the runs account for %d and 15", writes, dryRuns, resA.Requests.Writes+resB.Requests.Writes)
+	}
+}
+
+// Defect: a failed sync's history message was stored unmasked, and some
+// failed syncs were not recorded at all.
+func TestFailedSyncIsRecordedMasked(t *testing.T) {
+	f := newFixture(t)
+	const plaintext = "hunter2 is the password"
+	secret := fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\nstringData: {password: %q}\n", plaintext)
+	// A label value the API server rejects, echoing it.
+	bad := fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bad, labels: {note: %q}}\ndata: {k: v}\n", plaintext)
+	res, err := f.sync(join(secret, bad), f.options())
+	if err == nil {
+		t.Fatal("the sync passed")
+	}
+	h := f.history()
+	if len(h) != 1 || h[0].Phase != gsync.PhaseFailed {
+		t.Fatalf("history %+v, want one failed record", h)
+	}
+	for what, text := range map[string]string{"history message": h[0].Message, "error": err.Error(), "result message": res.Message} {
+		if strings.Contains(text, plaintext) || strings.Contains(text, "hunter2") {
+			t.Errorf("%s holds the secret value: %s", what, text)
+		}
+	}
+	if !strings.Contains(h[0].Message, "ConfigMap/"+f.ns+"/bad") {
+		t.Errorf("history message %q does not name the object", h[0].Message)
+	}
+	if f.exists("ConfigMap/bad") {
+		t.Errorf("an object was applied after a failed dry-run")
+	}
+
+	// A destination namespace that does not exist fails the dry-run; that
+	// sync is recorded too.
+	o := f.options()
+	o.DestNamespace = f.ns + "-missing"
+	if _, err := f.sync(configMapYAML("elsewhere", "0", ""), o); err == nil || !strings.Contains(err.Error(), "CreateNamespace=true") {
+		t.Fatalf("missing destination namespace: got %v, want a hint to CreateNamespace=true", err)
+	}
+	if h := f.history(); len(h) != 2 || h[1].Phase != gsync.PhaseFailed {
+		t.Errorf("history %+v, want the second failure recorded", h)
+	}
+}
+
+// blockHealthLists holds every LIST by label selector (the health polls)
+// until its request's context ends, as a slow API server would at the
+// deadline.
+type blockHealthLists struct{ next http.RoundTripper }
+
+func (b *blockHealthLists) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodGet && req.URL.Query().Get("labelSelector") != "" {
+		<-req.Context().Done()
+		return nil, req.Context().Err()
+	}
+	return b.next.RoundTrip(req)
+}
+
+// Defect: a deadline reached while polling health ended the wave as
+// healthy, and the next wave ran. The failed sync's history counted objects
+// never reached as created.
+func TestHealthDeadlineFailsTheWave(t *testing.T) {
+	f := newFixture(t)
+	cfg := rest.CopyConfig(lc.Config)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &blockHealthLists{next: rt} })
+	c, err := cluster.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := f.options()
+	o.Timeout = 3 * time.Second
+	in := f.input(join(configMapYAML("first", "0", ""), deploymentYAML("web", "1", "registry.example/web:1"), configMapYAML("after", "2", "")))
+	res, err := gsync.New(c, o).Run(context.Background(), in)
+	var timeout *gsync.HealthTimeoutError
+	if !errors.As(err, &timeout) || !strings.Contains(err.Error(), "hint:timeout") {
+		t.Fatalf("got %v, want a health timeout", err)
+	}
+	if res.Phase != gsync.PhaseFailed {
+		t.Errorf("phase %s", res.Phase)
+	}
+	if f.exists("ConfigMap/after") {
+		t.Errorf("wave 2 ran after wave 1 timed out")
+	}
+	if a := actions(res)["ConfigMap/"+f.ns+"/after"]; a != gsync.Pending {
+		t.Errorf("ConfigMap/after %s, want pending", a)
+	}
+	h := f.history()
+	if len(h) != 1 || h[0].Counts["created"] != 2 || h[0].Counts["pending"] != 1 {
+		t.Errorf("history %+v, want 2 created and 1 pending", h)
+	}
+}
+
+// failDeletes answers DELETE requests for one object with 503.
+type failDeletes struct {
+	next http.RoundTripper
+	name string
+}
+
+func (d *failDeletes) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodDelete && strings.HasSuffix(req.URL.Path, "/"+d.name) {
+		body := `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"the server is currently unable to handle the request","reason":"ServiceUnavailable","code":503}`
+		return &http.Response{StatusCode: 503, Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
+	}
+	return d.next.RoundTrip(req)
+}
+
+// Defect: a failed prune reported the later candidates as pruned and
+// dropped the API status, so the failure was never retried.
+func TestFailedPruneStopsAndIsRetried(t *testing.T) {
+	f := newFixture(t)
+	f.mustSync(join(configMapYAML("keep", "0", ""), configMapYAML("p-1", "0", ""), configMapYAML("p-2", "0", ""), configMapYAML("p-3", "0", "")), f.options())
+	cfg := rest.CopyConfig(lc.Config)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &failDeletes{next: rt, name: "p-2"} })
+	c, err := cluster.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := gsync.New(c, f.options()).Run(context.Background(), f.input(configMapYAML("keep", "0", "")))
+	if err == nil || !gsync.IsTransient(err) {
+		t.Fatalf("got %v, want a transient prune failure", err)
+	}
+	got := actions(res)
+	if got["ConfigMap/"+f.ns+"/p-1"] != gsync.Pruned || got["ConfigMap/"+f.ns+"/p-2"] != gsync.Failed || got["ConfigMap/"+f.ns+"/p-3"] != gsync.Pending {
+		t.Errorf("actions %v, want p-1 pruned, p-2 failed, p-3 pending", got)
+	}
+	if !f.exists("ConfigMap/p-3") {
+		t.Errorf("p-3 was deleted after the prune stopped")
+	}
+	// The next sync (or a retry) prunes the rest.
+	res = f.mustSync(configMapYAML("keep", "0", ""), f.options())
+	if got := actions(res); got["ConfigMap/"+f.ns+"/p-2"] != gsync.Pruned || got["ConfigMap/"+f.ns+"/p-3"] != gsync.Pruned {
+		t.Errorf("second sync: %v", got)
+	}
+}
+
+// Defect: objects with the Skip hook were left out of the desired set and
+// then pruned. They are reported as skipped and kept. An unreadable
+// sync-options annotation on a member never falls back to pruning it.
+func TestSkipHookAndUnreadableOptionsAreKept(t *testing.T) {
+	f := newFixture(t)
+	f.mustSync(join(configMapYAML("hooked", "0", ""), configMapYAML("odd", "0", ""), configMapYAML("keep", "0", "")), f.options())
+	skipped := strings.Replace(configMapYAML("hooked", "0", ""), `"0"}`, `"0", argocd.argoproj.io/hook: Skip}`, 1)
+	never := strings.Replace(configMapYAML("never", "0", ""), `"0"}`, `"0", argocd.argoproj.io/hook: Skip}`, 1)
+	// Someone wrote a sync-options value we cannot read on the live member.
+	cm, err := f.kube.CoreV1().ConfigMaps(f.ns).Get(context.Background(), "odd", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm.Annotations["argocd.argoproj.io/sync-options"] = "Prune=maybe"
+	if _, err := f.kube.CoreV1().ConfigMaps(f.ns).Update(context.Background(), cm, metav1.UpdateOptions{FieldManager: "kubectl-annotate"}); err != nil {
+		t.Fatal(err)
+	}
+	res := f.mustSync(join(skipped, never, configMapYAML("keep", "0", "")), f.options())
+	got := actions(res)
+	if got["ConfigMap/"+f.ns+"/hooked"] != gsync.Skipped || got["ConfigMap/"+f.ns+"/never"] != gsync.Skipped || got["ConfigMap/"+f.ns+"/odd"] != gsync.Skipped {
+		t.Errorf("actions %v, want hooked, never and odd skipped", got)
+	}
+	if !f.exists("ConfigMap/hooked") || !f.exists("ConfigMap/odd") {
+		t.Errorf("a skipped member was pruned")
+	}
+	if f.exists("ConfigMap/never") {
+		t.Errorf("a Skip hook was applied")
+	}
+}
+
+// Objects in a namespace the sync creates are judged before the first
+// write: an invalid one fails the sync and nothing, not even the namespace,
+// is written.
+func TestNewNamespaceObjectsAreJudgedFirst(t *testing.T) {
+	f := newFixture(t)
+	newNS := f.ns + "-new"
+	t.Cleanup(func() { _ = f.kube.CoreV1().Namespaces().Delete(context.Background(), newNS, metav1.DeleteOptions{}) })
+	nsDoc := fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n", newNS)
+	good := fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: good, namespace: %s}\ndata: {k: v}\n", newNS)
+	bad := strings.Replace(deploymentYAML("bad", "0", "registry.example/x:1"), "replicas: 2", "replicas: -3", 1)
+	bad = strings.Replace(bad, "metadata:\n  name: bad", "metadata:\n  name: bad\n  namespace: "+newNS, 1)
+	_, err := f.sync(join(nsDoc, good, bad), f.options())
+	if err == nil || !strings.Contains(err.Error(), "Deployment/"+newNS+"/bad") || !strings.Contains(err.Error(), "spec.replicas") {
+		t.Fatalf("got %v, want the invalid Deployment refused before any write", err)
+	}
+	if _, err := f.kube.CoreV1().Namespaces().Get(context.Background(), newNS, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the namespace was created although the dry-run failed: %v", err)
+	}
+	// Valid, the same set syncs, the objects judged in an existing namespace.
+	res := f.mustSync(join(nsDoc, good), f.options())
+	if got := actions(res); got["ConfigMap/"+newNS+"/good"] != gsync.Created || got["Namespace/"+newNS] != gsync.Created {
+		t.Errorf("actions %v", got)
+	}
+}
+
+// Apply re-checks: when another sync wrote the app between Compare and
+// Apply, the verdicts are made again under the lock.
+func TestApplyRecomparesAfterAnotherSync(t *testing.T) {
+	f := newFixture(t)
+	v1 := configMapYAML("c", "0", "")
+	v2 := strings.Replace(v1, "{k: v}", "{k: v2}", 1)
+	f.mustSync(v1, f.options())
+	s := gsync.New(f.client, f.options())
+	cs, err := s.Compare(context.Background(), f.input(v1))
+	if err != nil || !cs.InSync() {
+		t.Fatalf("compare: %v, in sync %v", err, cs.InSync())
+	}
+	f.mustSync(v2, f.options()) // another sync in between
+	res, err := s.Apply(context.Background(), cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := actions(res)["ConfigMap/"+f.ns+"/c"]; a != gsync.Configured {
+		t.Errorf("stale change set applied as %s, want configured after a fresh comparison", a)
+	}
+	cm, _ := f.kube.CoreV1().ConfigMaps(f.ns).Get(context.Background(), "c", metav1.GetOptions{})
+	if cm.Data["k"] != "v" {
+		t.Errorf("data %v, want the compared revision", cm.Data)
+	}
+}
+
+// Objects of a kind the cluster does not serve cost one rediscovery, not
+// one per object.
+func TestUnknownKindRediscoversOnce(t *testing.T) {
+	f := newFixture(t)
+	c, err := cluster.New(lc.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []string
+	for i := 0; i < 50; i++ {
+		docs = append(docs, fmt.Sprintf("apiVersion: nowhere.example.com/v1\nkind: Gadget\nmetadata: {name: g-%d}\n", i))
+	}
+	_, err = gsync.New(c, f.options()).Compare(context.Background(), f.input(join(docs...)))
+	if err == nil || strings.Count(err.Error(), "does not serve Gadget") != 50 {
+		t.Fatalf("got %v, want 50 errors naming the kind", err)
+	}
+	// Discovery (about 3 reads), one rediscovery, the inventory read.
+	if reads, _, _ := c.Requests.Counts(); reads > 10 {
+		t.Errorf("%d reads for 50 objects of an unknown kind; want one rediscovery", reads)
+	}
+}

@@ -1,0 +1,172 @@
+package sync
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// noise are fields that change on every write or belong to the server: they
+// never count as a difference.
+var noise = [][]string{
+	{"metadata", "managedFields"},
+	{"metadata", "resourceVersion"},
+	{"metadata", "generation"},
+	{"metadata", "uid"},
+	{"metadata", "creationTimestamp"},
+	{"metadata", "selfLink"},
+	{"status"},
+}
+
+// path is a field path: string elements are map keys, int elements list
+// indices.
+type path []any
+
+// String renders a path as .key, ["odd.key"] and [i].
+func (p path) String() string {
+	var b strings.Builder
+	for _, e := range p {
+		switch v := e.(type) {
+		case int:
+			fmt.Fprintf(&b, "[%d]", v)
+		case string:
+			if strings.ContainsAny(v, ".[]\" ") || v == "" {
+				fmt.Fprintf(&b, "[%q]", v)
+			} else {
+				b.WriteString("." + v)
+			}
+		}
+	}
+	if b.Len() == 0 {
+		return "."
+	}
+	return b.String()
+}
+
+// fieldDiff lists the paths whose values differ between live and merged
+// (what the server would store), noise left out, sorted. Lists of different
+// lengths differ as a whole.
+func fieldDiff(live, merged *unstructured.Unstructured) []string {
+	paths := diffPaths(live, merged)
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = p.String()
+	}
+	sort.Strings(out)
+	return out
+}
+
+func diffPaths(live, merged *unstructured.Unstructured) []path {
+	a, b := live.DeepCopy().Object, merged.DeepCopy().Object
+	for _, f := range noise {
+		unstructured.RemoveNestedField(a, f...)
+		unstructured.RemoveNestedField(b, f...)
+	}
+	var out []path
+	diffValues(nil, a, b, &out)
+	return out
+}
+
+func diffValues(p path, a, b any, out *[]path) {
+	at := func(e any) path { return append(append(path{}, p...), e) }
+	switch av := a.(type) {
+	case map[string]any:
+		bv, ok := b.(map[string]any)
+		if !ok {
+			*out = append(*out, p)
+			return
+		}
+		keys := map[string]bool{}
+		for k := range av {
+			keys[k] = true
+		}
+		for k := range bv {
+			keys[k] = true
+		}
+		for k := range keys {
+			diffValues(at(k), av[k], bv[k], out)
+		}
+	case []any:
+		bv, ok := b.([]any)
+		if !ok || len(av) != len(bv) {
+			*out = append(*out, p)
+			return
+		}
+		for i := range av {
+			diffValues(at(i), av[i], bv[i], out)
+		}
+	default:
+		if !reflect.DeepEqual(a, b) {
+			*out = append(*out, p)
+		}
+	}
+}
+
+// setIn reports whether obj sets the field at p (or a field inside it).
+func setIn(obj map[string]any, p path) bool {
+	var v any = obj
+	for _, e := range p {
+		switch k := e.(type) {
+		case string:
+			m, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if v, ok = m[k]; !ok {
+				return false
+			}
+		case int:
+			l, ok := v.([]any)
+			if !ok || k >= len(l) {
+				return false
+			}
+			v = l[k]
+		}
+	}
+	return true
+}
+
+// AnnotationReplaceHash records, on a Replace=true object, a digest of the
+// object as last replaced from Git, so that a field removed from Git is a
+// change even where the server's copy carries fields Git never set.
+const AnnotationReplaceHash = "gitops.kubectl-gitops.dev/replace-hash"
+
+// replaceHash digests desired without its own hash annotation.
+func replaceHash(desired *unstructured.Unstructured) string {
+	c := desired.DeepCopy()
+	unstructured.RemoveNestedField(c.Object, "metadata", "annotations", AnnotationReplaceHash)
+	b, _ := json.Marshal(c.Object)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
+}
+
+// replaceUnchanged reports whether replacing live with desired (merged is
+// the server's dry-run of the replace) changes nothing Git says: the live
+// object was last replaced from this very desired object (or, never
+// replaced yet, was server-side applied from it: the local proof holds), and
+// every field the replace would change is one Git does not set (an
+// annotation a controller added, say).
+func replaceUnchanged(live, desired, merged *unstructured.Unstructured) bool {
+	switch h := live.GetAnnotations()[AnnotationReplaceHash]; {
+	case h != "" && h != replaceHash(desired):
+		return false
+	case h == "":
+		applied := desired.DeepCopy()
+		unstructured.RemoveNestedField(applied.Object, "metadata", "annotations", AnnotationReplaceHash)
+		if ok, _ := proveUnchanged(live, applied); !ok {
+			return false
+		}
+	}
+	for _, p := range diffPaths(live, merged) {
+		if setIn(desired.Object, p) {
+			return false
+		}
+	}
+	return true
+}

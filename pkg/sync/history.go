@@ -1,0 +1,95 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
+)
+
+// record closes a sync: objects never reached become pending, the result is
+// built from the change set's final state, and the sync is added to the
+// inventory's history (with its message masked), success or failure.
+func (s *Syncer) record(ctx context.Context, cs *ChangeSet, inv inventory.Inventory, syncErr error) (*Result, error) {
+	r := cs.run
+	res := s.result(cs, syncErr, false)
+	rec := inventory.Record{
+		Repo: cs.Source.Repo, Origin: cs.Source.Origin, Path: cs.Source.Path, Revision: cs.Source.Revision, Commit: cs.Source.Commit,
+		DestNamespace: s.opts.DestNamespace, SyncOptions: append([]string(nil), s.opts.SyncOptions...), Prune: s.opts.Prune,
+		StartedAt: res.StartedAt, FinishedAt: time.Now().UTC(), Phase: res.Phase, Message: res.Message, Counts: map[string]int{},
+	}
+	noop := syncErr == nil
+	for a, n := range res.Counts {
+		rec.Counts[string(a)] = n
+		switch a {
+		case Unchanged, Skipped, Orphaned:
+		default:
+			noop = false
+		}
+	}
+	rec.NoOp = noop
+	st := *cs.state
+	st.History = inventory.AppendHistory(cs.state.History, rec, s.opts.HistoryLimit)
+	// Saving history must not be cancelled by the sync's own timeout.
+	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	err := syncErr
+	if serr := inventory.Save(saveCtx, s.c, inv, &st); serr != nil {
+		err = errors.Join(syncErr, serr)
+		res.Phase, res.Message = PhaseFailed, r.red.String(err.Error())
+	}
+	res.Requests = r.requests()
+	res.FinishedAt = time.Now().UTC()
+	return res, r.redactError(err)
+}
+
+// result builds the Result of cs: every object in execution order with
+// what happened to it (with dryRun, what would happen), messages masked.
+func (s *Syncer) result(cs *ChangeSet, err error, dryRun bool) *Result {
+	r := cs.run
+	res := &Result{App: cs.App, Repo: cs.Source.Repo, Origin: cs.Source.Origin, Path: cs.Source.Path, Revision: cs.Source.Revision, Commit: cs.Source.Commit,
+		DryRun: dryRun, StartedAt: r.started, Counts: map[Action]int{}, Phase: PhaseSucceeded}
+	for _, c := range cs.Changes {
+		o := outcome(c, dryRun)
+		o.Message = r.red.String(o.Message)
+		res.Objects = append(res.Objects, o)
+		res.Counts[o.Action]++
+	}
+	if err != nil {
+		res.Phase, res.Message = PhaseFailed, r.red.String(err.Error())
+	}
+	res.Requests = r.requests()
+	res.FinishedAt = time.Now().UTC()
+	return res
+}
+
+// planned is the action each change verdict reports before it runs.
+var planned = map[ChangeAction]Action{
+	ChangeCreate: Created, ChangeConfigure: Configured, ChangeUnchanged: Unchanged, ChangeReplace: Replaced,
+	ChangeRecreate: Replaced, ChangePrune: Pruned, ChangeOrphan: Orphaned, ChangeSkip: Skipped,
+}
+
+// outcome is one change's entry in the result.
+func outcome(c *Change, dryRun bool) ObjectResult {
+	o := c.result
+	switch {
+	case c.Error != "":
+		o.Action, o.Message = Failed, c.Error
+	case c.Action == ChangeUnchanged:
+		o.Action = Unchanged
+	case c.Action == ChangeSkip, c.Action == ChangeOrphan:
+		o.Action, o.Message = planned[c.Action], c.Reason
+	case dryRun && c.Action == ChangePrune:
+		o.Action, o.Message = Pruned, "would be pruned"
+	case dryRun:
+		o.Action, o.Message = planned[c.Action], c.Reason
+	case c.Action == ChangePrune:
+		if o.Action == Pending && o.Message == "" {
+			o.Message = "not pruned: the sync stopped before pruning"
+		}
+	case !c.applied && o.Action != Failed:
+		o.Action, o.Message = Pending, "not applied: the sync stopped before this object's turn"
+	}
+	return o
+}
