@@ -27,12 +27,16 @@ type Auth struct {
 	KnownHostsFiles []string
 	// InsecureSkipHostKeyCheck accepts any ssh host key.
 	InsecureSkipHostKeyCheck bool
+
+	// allowEmptyPassword sends Username alone (a token given as the user
+	// of an https URL).
+	allowEmptyPassword bool
 }
 
 func (a Auth) method(ep *transport.Endpoint) (transport.AuthMethod, error) {
 	switch ep.Protocol {
 	case "http", "https":
-		if a.Token == "" {
+		if a.Token == "" && !(a.allowEmptyPassword && a.Username != "") {
 			return nil, nil
 		}
 		user := a.Username

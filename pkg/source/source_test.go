@@ -39,7 +39,6 @@ func TestFetchLocalRevisions(t *testing.T) {
 		{r.Dir, first, first, "v1"},
 		{r.Dir, first[:8], first, "v1"},
 		{"file://" + r.Dir, "main", second, "v2"},
-		{filepath.Join(r.Dir, "app"), "v1", first, "v1"}, // a path inside the work tree
 	} {
 		co, err := Fetch(context.Background(), Request{Repo: tt.repo, Revision: tt.rev}, Options{})
 		if err != nil {
