@@ -143,7 +143,7 @@ func TestRenderErrors(t *testing.T) {
 		{"kbad", `kustomize build kbad: `},
 		{"klink", `security; file`}, // kustomize's own load restriction, links followed
 		{"plainlink", `"plainlink/link.yaml" is a symbolic link that leaves the repository`},
-		{"exec", `kustomize build exec: the kustomization runs exec KRM functions, which execute programs named by the repository: Stamp/stamp in exec/fn.yaml (exec ./fn.sh); pass --enable-exec if you trust this repository`},
+		{"exec", `kustomize build exec: the kustomization runs exec KRM functions, which execute programs named by the repository: Stamp/stamp in exec/fn.yaml (exec ./fn.sh)`},
 	}
 	for _, tt := range tests {
 		_, err := Render(root, tt.path, Options{})
