@@ -105,10 +105,10 @@ func Render(root, path string, opts Options) ([]*unstructured.Unstructured, erro
 	}
 	info, err := os.Stat(dir)
 	if err != nil {
-		return nil, fmt.Errorf("path %q: %w; pass --path with a directory of the repository", path, errors.Unwrap(err))
+		return nil, fmt.Errorf("path %q: %w; use a directory of the repository", path, errors.Unwrap(err))
 	}
 	if !info.IsDir() {
-		return nil, fmt.Errorf("path %q is a file; pass --path with a directory (a kustomization or manifests)", path)
+		return nil, fmt.Errorf("path %q is a file; use a directory (a kustomization or manifests)", path)
 	}
 	if hasKustomization(dir) {
 		return kustomize(root, dir, path, opts)
@@ -120,11 +120,11 @@ func Render(root, path string, opts Options) ([]*unstructured.Unstructured, erro
 // symbolic link followed, is root or below it.
 func resolveInside(root, path string) (string, error) {
 	if filepath.IsAbs(path) {
-		return "", fmt.Errorf("path %q is absolute; pass --path relative to the repository root", path)
+		return "", fmt.Errorf("path %q is absolute; use a path relative to the repository root", path)
 	}
 	clean := filepath.Clean(filepath.FromSlash(path))
 	if clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
-		return "", fmt.Errorf("path %q leaves the repository; pass --path relative to the repository root, without ../", path)
+		return "", fmt.Errorf("path %q leaves the repository; use a path relative to the repository root, without ../", path)
 	}
 	realRoot, err := filepath.EvalSymlinks(root)
 	if err != nil {

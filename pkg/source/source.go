@@ -84,7 +84,7 @@ var ErrUnknownRevision = errors.New("unknown revision")
 // temporary directory. The caller must Close the result.
 func Fetch(ctx context.Context, req Request, opts Options) (*Checkout, error) {
 	if req.Repo == "" {
-		return nil, errors.New("no repository given; pass --repo with a path or URL")
+		return nil, errors.New("no repository given: a local path or a URL is needed")
 	}
 	if req.Revision == "" {
 		req.Revision = "HEAD"
@@ -376,9 +376,9 @@ func readBlob(tree *object.Tree, name string) ([]byte, error) {
 func explain(err error) error {
 	switch {
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
-		return fmt.Errorf("%w; set GIT_TOKEN or pass --git-token-file (https), or --ssh-key-file (ssh)", err)
+		return fmt.Errorf("%w; the repository wants credentials: a token or password (https) or an ssh key (ssh)", err)
 	case errors.Is(err, transport.ErrRepositoryNotFound):
-		return fmt.Errorf("%w; check the --repo URL", err)
+		return fmt.Errorf("%w; check the repository URL", err)
 	}
 	return err
 }

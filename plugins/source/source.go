@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
 
@@ -133,6 +134,9 @@ func Hint(err error) error {
 			flags = append(flags, "--enable-container-functions")
 		}
 		return fmt.Errorf("%w; pass %s if you trust this repository", err, strings.Join(flags, " and "))
+	}
+	if errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed) {
+		return fmt.Errorf("%w: set $"+EnvToken+" or pass --git-token-file (https), or --ssh-key-file (ssh)", err)
 	}
 	var encrypted *app.EncryptedError
 	if errors.As(err, &encrypted) {
