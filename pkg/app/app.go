@@ -179,6 +179,19 @@ func Render(ctx context.Context, src Source, opts Options) (*Rendered, error) {
 		warn(fmt.Sprintf("%s is a directory inside a repository: repository root is %s; rendering path %s (nothing outside %s is read)", src.Repo, co.Root, info.Path, co.Subdir))
 	}
 
+	// Before the render: a render that fails may fail for want of them.
+	files, total, err := co.Uncommitted(p, MaxUncommitted)
+	switch {
+	case err != nil:
+		warn(fmt.Sprintf("cannot tell whether %s has uncommitted changes: %v", co.Root, err))
+	case total > 0:
+		more := ""
+		if total > len(files) {
+			more = fmt.Sprintf(" and %d more", total-len(files))
+		}
+		warn(fmt.Sprintf("%d uncommitted changes under %s in %s are not part of this render, which reads commit %s: %s%s; commit them to include them", total, info.Path, co.Root, short(co.Commit), strings.Join(files, ", "), more))
+	}
+
 	ropts := render.Options{
 		EnableExec: src.EnableExec, EnableContainerFunctions: src.EnableContainerFunctions,
 		Self: opts.Self, OwnFunctions: opts.OwnFunctions, Keys: src.Keys, Warn: warn,
@@ -211,17 +224,6 @@ func Render(ctx context.Context, src Source, opts Options) (*Rendered, error) {
 	}
 	out.Objects = objs
 
-	files, total, err := co.Uncommitted(p, MaxUncommitted)
-	switch {
-	case err != nil:
-		warn(fmt.Sprintf("cannot tell whether %s has uncommitted changes: %v", co.Root, err))
-	case total > 0:
-		more := ""
-		if total > len(files) {
-			more = fmt.Sprintf(" and %d more", total-len(files))
-		}
-		warn(fmt.Sprintf("%d uncommitted changes under %s in %s are not part of this render, which is of commit %s: %s%s; commit them to include them", total, info.Path, co.Root, short(co.Commit), strings.Join(files, ", "), more))
-	}
 	return out, nil
 }
 

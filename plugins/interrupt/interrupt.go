@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Signals are the signals that remove the registered directories before
@@ -63,10 +64,14 @@ func (c *Cleaner) wait(signals chan os.Signal, stop chan struct{}) {
 			os.RemoveAll(dir)
 		}
 		c.mu.Unlock()
-		// Die of the signal, as without the handler.
+		// Die of the signal, as without the handler: with the default
+		// disposition back, the signal sent again ends the process. The
+		// exit below is for a signal that was ignored when we started.
 		signal.Stop(signals)
 		if sys, ok := s.(syscall.Signal); ok {
+			signal.Reset(sys)
 			_ = syscall.Kill(os.Getpid(), sys)
+			time.Sleep(time.Second)
 		}
 		os.Exit(1)
 	case <-stop:
