@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fluxcd/pkg/gittestserver"
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -167,4 +168,38 @@ func writeFile(t *testing.T, name, body string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// A remote repository is described without the credentials its URL
+// carried, which still authenticate.
+func TestRenderRemoteSourceInfo(t *testing.T) {
+	r := testrepo.New(t)
+	commit := r.Commit("first", map[string]string{"apps/web/cm.yaml": configMap("web")})
+	srv, err := gittestserver.NewTempGitServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(srv.Root())
+	if out, err := exec.Command("git", "clone", "--bare", "-q", r.Dir, filepath.Join(srv.Root(), "config.git")).CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	const password = "url-pa55word"
+	srv.Auth("ci", password)
+	if err := srv.StartHTTP(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.StopHTTP()
+	host := strings.TrimPrefix(srv.HTTPAddress(), "http://")
+	got, err := Render(context.Background(), Source{Repo: "http://ci:" + password + "@" + host + "/config.git", Revision: "main", Path: "apps/web"}, Options{CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := SourceInfo{Repo: "http://" + host + "/config.git", Path: "apps/web", Revision: "main", Commit: commit, Message: "first"}
+	if diff := cmp.Diff(want, got.Source); diff != "" {
+		t.Errorf("source (-want +got)\n%s", diff)
+	}
+	_, err = Render(context.Background(), Source{Repo: "http://ci:" + password + "@" + host + "/config.git", Revision: "main", Path: "apps/nope"}, Options{CacheDir: t.TempDir()})
+	if err == nil || strings.Contains(err.Error(), password) || !strings.Contains(err.Error(), "render http://"+host+"/config.git at ") {
+		t.Errorf("failing render: %v", err)
+	}
 }
