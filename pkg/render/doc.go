@@ -5,8 +5,14 @@
 // KRM functions listed in a kustomization run with the semantics of
 // `kustomize build --enable-alpha-plugins --enable-exec`, except that an exec
 // function (which runs whatever program the repository names) needs
-// Options.EnableExec: without it the render fails, naming the function,
-// instead of skipping it silently as kustomize does.
+// Options.EnableExec, and a container function (an image kustomize runs
+// with docker, handing it the host environment variables it names)
+// Options.EnableContainerFunctions: without them the render fails with an
+// *UntrustedFunctionsError naming each function, before any ran, instead
+// of skipping exec functions silently and running containers as kustomize
+// does. Exec and Go plugins of the kustomize plugin home never run (render
+// points $KUSTOMIZE_PLUGIN_HOME at an empty place for the process), nor
+// does helm (helmCharts).
 //
 // The path and every file the build reads must stay inside the repository:
 // `..` and symbolic links that lead out are refused.

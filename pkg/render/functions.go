@@ -15,11 +15,20 @@ import (
 // (the second is the older spelling kustomize still reads).
 var functionAnnotations = []string{"config.kubernetes.io/function", "config.k8s.io/function"}
 
-// execFunction is a KRM function configured to run a local program.
+// execFunction is a KRM function configured to run a local program
+// (Path) or, when Image is set, a container (kustomize prefers the
+// container when a config names both).
 type execFunction struct {
 	File, Kind, Name, Path string
 	Args                   []string
+	// Image and Envs are a container function's image and the host
+	// environment variables it is given.
+	Image string
+	Envs  []string
 }
+
+// container reports whether f runs a container image.
+func (f execFunction) container() bool { return f.Image != "" }
 
 // own returns the name of our own function that f runs (`kubectl-gitops fn
 // NAME`, or a function binary named NAME), or "".
@@ -35,12 +44,20 @@ func (f execFunction) own(names map[string]bool) string {
 }
 
 func (f execFunction) String() string {
+	if f.container() {
+		s := fmt.Sprintf("%s/%s in %s (image %s", f.Kind, f.Name, f.File, f.Image)
+		if len(f.Envs) > 0 {
+			s += ", given the host environment variables " + strings.Join(f.Envs, ", ")
+		}
+		return s + ")"
+	}
 	return fmt.Sprintf("%s/%s in %s (exec %s)", f.Kind, f.Name, f.File, f.Path)
 }
 
-// findExecFunctions returns the exec functions configured anywhere in a YAML
-// stream: as documents (a transformer config file) or nested in one (inline
-// entries of a kustomization's transformers, generators or validators).
+// findExecFunctions returns the exec and container functions configured
+// anywhere in a YAML stream: as documents (a transformer config file) or
+// nested in one (inline entries of a kustomization's transformers,
+// generators or validators).
 func findExecFunctions(data []byte, file string) []execFunction {
 	var out []execFunction
 	reader := utilyaml.NewYAMLReader(bufioReader(data))
@@ -61,9 +78,11 @@ func findExecFunctions(data []byte, file string) []execFunction {
 				if !ok {
 					continue
 				}
-				if ex := parseExec(spec); ex != nil {
-					kind, _ := m["kind"].(string)
-					name, _ := meta["name"].(string)
+				kind, _ := m["kind"].(string)
+				name, _ := meta["name"].(string)
+				if c := parseContainer(spec); c != nil && c.Image != "" {
+					out = append(out, execFunction{File: file, Kind: kind, Name: name, Image: c.Image, Envs: c.Envs})
+				} else if ex := parseExec(spec); ex != nil {
 					out = append(out, execFunction{File: file, Kind: kind, Name: name, Path: ex.Path, Args: ex.Args})
 				}
 			}
@@ -75,6 +94,28 @@ type execSpec struct {
 	Path string   `json:"path"`
 	Args []string `json:"args,omitempty"`
 }
+
+type containerSpec struct {
+	Image string   `json:"image"`
+	Envs  []string `json:"envs,omitempty"`
+}
+
+// parseContainer reads the container part of a function annotation, if
+// any.
+func parseContainer(spec string) *containerSpec {
+	var fn struct {
+		Container *containerSpec `json:"container"`
+	}
+	if yaml.Unmarshal([]byte(spec), &fn) != nil {
+		return nil
+	}
+	return fn.Container
+}
+
+// disabledFunction replaces a container function's annotation in the
+// first build pass: an exec spec, which that pass skips (exec is off
+// there), so that kustomize runs no container before we decided.
+const disabledFunction = "exec:\n  path: kubectl-gitops-container-function-not-run\n"
 
 // parseExec reads the exec part of a function annotation, if any.
 func parseExec(spec string) *execSpec {
@@ -116,6 +157,45 @@ func walk(v any, visit func(map[string]any)) {
 // functions come back unchanged. Comments in rewritten files are lost; they
 // only feed this build.
 func rewriteOwn(data []byte, names map[string]bool, self string, args func(string) []string) ([]byte, bool) {
+	return rewriteFunctions(data, func(spec string) (string, bool) {
+		ex := parseExec(spec)
+		if ex == nil {
+			return "", false
+		}
+		if c := parseContainer(spec); c != nil && c.Image != "" {
+			return "", false // kustomize runs the container, not the program
+		}
+		name := (execFunction{Path: ex.Path, Args: ex.Args}).own(names)
+		if name == "" {
+			return "", false
+		}
+		fnArgs := []string{"fn", name}
+		if args != nil {
+			fnArgs = append(fnArgs, args(name)...)
+		}
+		b, _ := yaml.Marshal(map[string]any{"exec": execSpec{Path: self, Args: fnArgs}})
+		return string(b), true
+	})
+}
+
+// disableContainers returns data with every container function config
+// turned into one the first pass skips.
+func disableContainers(data []byte) ([]byte, bool) {
+	if !bytes.Contains(data, []byte("container")) {
+		return data, false
+	}
+	return rewriteFunctions(data, func(spec string) (string, bool) {
+		if c := parseContainer(spec); c != nil {
+			return disabledFunction, true
+		}
+		return "", false
+	})
+}
+
+// rewriteFunctions returns data with the function annotations that change
+// returns a new value for replaced; files without such annotations come
+// back unchanged.
+func rewriteFunctions(data []byte, change func(spec string) (string, bool)) ([]byte, bool) {
 	if !bytes.Contains(data, []byte("function")) {
 		return data, false
 	}
@@ -132,7 +212,7 @@ func rewriteOwn(data []byte, names map[string]bool, self string, args func(strin
 			docs = append(docs, raw)
 			continue
 		}
-		doc, c := rewriteValue(doc, names, self, args)
+		doc, c := rewriteValue(doc, change)
 		if !c {
 			docs = append(docs, raw)
 			continue
@@ -150,7 +230,7 @@ func rewriteOwn(data []byte, names map[string]bool, self string, args func(strin
 	return bytes.Join(docs, []byte("---\n")), true
 }
 
-func rewriteValue(v any, names map[string]bool, self string, args func(string) []string) (any, bool) {
+func rewriteValue(v any, change func(string) (string, bool)) (any, bool) {
 	changed := false
 	switch t := v.(type) {
 	case map[string]any:
@@ -161,30 +241,21 @@ func rewriteValue(v any, names map[string]bool, self string, args func(string) [
 					if !ok {
 						continue
 					}
-					ex := parseExec(spec)
-					if ex == nil {
-						continue
-					}
-					if name := (execFunction{Path: ex.Path, Args: ex.Args}).own(names); name != "" {
-						fnArgs := []string{"fn", name}
-						if args != nil {
-							fnArgs = append(fnArgs, args(name)...)
-						}
-						b, _ := yaml.Marshal(map[string]any{"exec": execSpec{Path: self, Args: fnArgs}})
-						ann[key] = string(b)
+					if nv, ok := change(spec); ok {
+						ann[key] = nv
 						changed = true
 					}
 				}
 			}
 		}
 		for k, child := range t {
-			if nv, c := rewriteValue(child, names, self, args); c {
+			if nv, c := rewriteValue(child, change); c {
 				t[k], changed = nv, true
 			}
 		}
 	case []any:
 		for i, child := range t {
-			if nv, c := rewriteValue(child, names, self, args); c {
+			if nv, c := rewriteValue(child, change); c {
 				t[i], changed = nv, true
 			}
 		}
@@ -192,7 +263,7 @@ func rewriteValue(v any, names map[string]bool, self string, args func(string) [
 		if strings.Contains(t, "config.kubernetes.io/function") || strings.Contains(t, "config.k8s.io/function") {
 			var inner any
 			if yaml.Unmarshal([]byte(t), &inner) == nil {
-				if nv, c := rewriteValue(inner, names, self, args); c {
+				if nv, c := rewriteValue(inner, change); c {
 					if b, err := yaml.Marshal(nv); err == nil {
 						return string(b), true
 					}

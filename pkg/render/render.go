@@ -29,6 +29,10 @@ import (
 type Options struct {
 	// EnableExec lets exec KRM functions named by the repository run.
 	EnableExec bool
+	// EnableContainerFunctions lets container KRM functions named by the
+	// repository run (kustomize runs them with docker, and hands them the
+	// host environment variables their config names).
+	EnableContainerFunctions bool
 	// Self is the path of a kubectl-gitops binary. With it, our own
 	// functions (exec `kubectl-gitops fn NAME`, or a binary named NAME, for
 	// NAME in OwnFunctions) always run, with this binary, whatever PATH
@@ -101,10 +105,10 @@ func Render(root, path string, opts Options) ([]*unstructured.Unstructured, erro
 	}
 	info, err := os.Stat(dir)
 	if err != nil {
-		return nil, fmt.Errorf("path %q: %w; pass --path with a directory of the repository", path, errors.Unwrap(err))
+		return nil, fmt.Errorf("path %q: %w; use a directory of the repository", path, errors.Unwrap(err))
 	}
 	if !info.IsDir() {
-		return nil, fmt.Errorf("path %q is a file; pass --path with a directory (a kustomization or manifests)", path)
+		return nil, fmt.Errorf("path %q is a file; use a directory (a kustomization or manifests)", path)
 	}
 	if hasKustomization(dir) {
 		return kustomize(root, dir, path, opts)
@@ -116,11 +120,11 @@ func Render(root, path string, opts Options) ([]*unstructured.Unstructured, erro
 // symbolic link followed, is root or below it.
 func resolveInside(root, path string) (string, error) {
 	if filepath.IsAbs(path) {
-		return "", fmt.Errorf("path %q is absolute; pass --path relative to the repository root", path)
+		return "", fmt.Errorf("path %q is absolute; use a path relative to the repository root", path)
 	}
 	clean := filepath.Clean(filepath.FromSlash(path))
 	if clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
-		return "", fmt.Errorf("path %q leaves the repository; pass --path relative to the repository root, without ../", path)
+		return "", fmt.Errorf("path %q leaves the repository; use a path relative to the repository root, without ../", path)
 	}
 	realRoot, err := filepath.EvalSymlinks(root)
 	if err != nil {
@@ -279,21 +283,55 @@ func Decode(data []byte) ([]*unstructured.Unstructured, error) {
 
 func bufioReader(data []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(data)) }
 
+// UntrustedFunctionsError is returned when a kustomization names KRM
+// functions that run programs or images of the repository's choosing and
+// the options do not allow them. Nothing ran.
+type UntrustedFunctionsError struct {
+	// Path is the path built.
+	Path string
+	// Exec and Container describe each function not allowed:
+	// "Kind/name in file (exec PATH)", "Kind/name in file (image IMAGE)".
+	Exec, Container []string
+}
+
+func (e *UntrustedFunctionsError) Error() string {
+	var parts []string
+	if len(e.Exec) > 0 {
+		parts = append(parts, "exec KRM functions, which execute programs named by the repository: "+strings.Join(e.Exec, "; "))
+	}
+	if len(e.Container) > 0 {
+		parts = append(parts, "container KRM functions, which run images named by the repository (with docker, given the host environment variables they name): "+strings.Join(e.Container, "; "))
+	}
+	return fmt.Sprintf("kustomize build %s: the kustomization runs %s", e.Path, strings.Join(parts, "; and "))
+}
+
+// ErrLegacyPlugin is returned, wrapped, when a kustomization names a
+// kustomize plugin that is not a KRM function (an exec or Go plugin that
+// kustomize would look up in its plugin home): render never runs those.
+var ErrLegacyPlugin = errors.New("the kustomization names a kustomize plugin that is not a KRM function (an exec or Go plugin of the kustomize plugin home), which render does not run; configure it as a KRM function with the config.kubernetes.io/function annotation")
+
+// ErrHelm is returned when a kustomization inflates Helm charts
+// (helmCharts): that runs a helm binary and fetches charts, which render
+// never does.
+var ErrHelm = errors.New("the kustomization inflates Helm charts (helmCharts), which render does not do (it would run a helm binary); commit the output of helm template to the repository instead")
+
 // kustomize runs krusty over dir. A first pass enables alpha plugins but not
 // exec, which makes kustomize skip exec functions without running them, and
-// records every file it reads. If those files declare exec functions, they
-// must be allowed, and a second pass runs them.
+// rewrites container function configs as it reads them so that it skips
+// those too; it records every file it reads. If those files declare exec
+// or container functions, they must be allowed, and a second pass runs
+// them.
 func kustomize(root, dir, path string, opts Options) ([]*unstructured.Unstructured, error) {
 	realRoot, err := filepath.EvalSymlinks(root)
 	if err != nil {
 		return nil, err
 	}
 	rec := &recordingFS{FileSystem: filesys.MakeFsOnDisk(), read: map[string][]byte{}}
-	out, err := build(rec, dir, false, opts)
+	out, err := build(&noContainersFS{FileSystem: rec}, dir, false, opts)
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build %s: %w", path, err)
 	}
-	var foreign []string
+	var foreign, containers []string
 	own := false
 	for _, f := range rec.files() {
 		rel, _ := filepath.Rel(realRoot, f)
@@ -307,18 +345,28 @@ func kustomize(root, dir, path string, opts Options) ([]*unstructured.Unstructur
 			}
 		}
 		for _, fn := range findExecFunctions(data, rel) {
-			if opts.Self != "" && fn.own(opts.OwnFunctions) != "" {
+			switch {
+			case fn.container():
+				containers = append(containers, fn.String())
+			case opts.Self != "" && fn.own(opts.OwnFunctions) != "":
 				own = true
-			} else {
+			default:
 				foreign = append(foreign, fn.String())
 			}
 		}
 	}
-	if !own && len(foreign) == 0 {
+	if !own && len(foreign) == 0 && len(containers) == 0 {
 		return toObjects(out)
 	}
-	if len(foreign) > 0 && !opts.EnableExec {
-		return nil, fmt.Errorf("kustomize build %s: the kustomization runs exec KRM functions, which execute programs named by the repository: %s; pass --enable-exec if you trust this repository", path, strings.Join(foreign, "; "))
+	refused := &UntrustedFunctionsError{Path: path}
+	if !opts.EnableExec {
+		refused.Exec = foreign
+	}
+	if !opts.EnableContainerFunctions {
+		refused.Container = containers
+	}
+	if len(refused.Exec)+len(refused.Container) > 0 {
+		return nil, refused
 	}
 	var fSys filesys.FileSystem = filesys.MakeFsOnDisk()
 	if own {
@@ -330,6 +378,29 @@ func kustomize(root, dir, path string, opts Options) ([]*unstructured.Unstructur
 	}
 	return toObjects(out)
 }
+
+// noContainersFS turns container function configs into ones the first
+// pass skips, as the build reads them.
+type noContainersFS struct{ filesys.FileSystem }
+
+func (n *noContainersFS) ReadFile(path string) ([]byte, error) {
+	data, err := n.FileSystem.ReadFile(path)
+	if err != nil {
+		return data, err
+	}
+	out, _ := disableContainers(data)
+	return out, nil
+}
+
+// noPluginHome is what kustomize is told its plugin home is: a path that
+// exists (so kustomize looks no further) and holds nothing (every plugin
+// below it fails to load), so that no exec or Go plugin installed in the
+// user's plugin home runs on a repository's say. kustomize reads its
+// plugin home from $KUSTOMIZE_PLUGIN_HOME through the disk, never through
+// the file system a build is given, so the process environment is the only
+// place to say it; every build sets it again, to the same value, in case
+// something changed it.
+var noPluginHome = os.DevNull
 
 // ownFunctionsFS points our own functions at Options.Self as files are read.
 type ownFunctionsFS struct {
@@ -356,9 +427,21 @@ func build(fSys filesys.FileSystem, dir string, exec bool, opts Options) ([]map[
 	ko.Reorder = krusty.ReorderOptionUnspecified
 	pc := types.EnabledPluginConfig(types.BploUseStaticallyLinked)
 	pc.FnpLoadingOptions.EnableExec = exec
+	// helmCharts would run a helm binary from PATH; kustomize build runs
+	// it only with --enable-helm, and render never does.
+	pc.HelmConfig = types.HelmConfig{}
 	ko.PluginConfig = pc
+	if err := os.Setenv(konfig.KustomizePluginHomeEnv, noPluginHome); err != nil {
+		return nil, err
+	}
 	m, err := krusty.MakeKustomizer(ko).Run(fSys, dir)
 	if err != nil {
+		if strings.Contains(err.Error(), noPluginHome+string(filepath.Separator)) {
+			return nil, fmt.Errorf("%w: %v", ErrLegacyPlugin, err)
+		}
+		if strings.Contains(err.Error(), "must specify --enable-helm") {
+			return nil, ErrHelm
+		}
 		return nil, err
 	}
 	var out []map[string]any

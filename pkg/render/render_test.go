@@ -132,18 +132,18 @@ func TestRenderErrors(t *testing.T) {
 	}
 
 	tests := []struct{ path, want string }{
-		{"../x", `path "../x" leaves the repository; pass --path relative to the repository root, without ../`},
+		{"../x", `path "../x" leaves the repository; use a path relative to the repository root, without ../`},
 		{"a/../../x", `path "a/../../x" leaves the repository`},
 		{"/etc", `path "/etc" is absolute`},
 		{"out", `"out" is a symbolic link that leaves the repository`},
-		{"nope", `path "nope": no such file or directory; pass --path with a directory of the repository`},
+		{"nope", `path "nope": no such file or directory; use a directory of the repository`},
 		{"file.yaml", `path "file.yaml" is a file`},
 		{"bad", `bad/x.yaml: document 2: invalid YAML`},
 		{"notobj", `notobj/x.yaml: document 1: not a Kubernetes object (needs apiVersion, kind and metadata.name)`},
 		{"kbad", `kustomize build kbad: `},
 		{"klink", `security; file`}, // kustomize's own load restriction, links followed
 		{"plainlink", `"plainlink/link.yaml" is a symbolic link that leaves the repository`},
-		{"exec", `kustomize build exec: the kustomization runs exec KRM functions, which execute programs named by the repository: Stamp/stamp in exec/fn.yaml (exec ./fn.sh); pass --enable-exec if you trust this repository`},
+		{"exec", `kustomize build exec: the kustomization runs exec KRM functions, which execute programs named by the repository: Stamp/stamp in exec/fn.yaml (exec ./fn.sh)`},
 	}
 	for _, tt := range tests {
 		_, err := Render(root, tt.path, Options{})

@@ -27,12 +27,16 @@ type Auth struct {
 	KnownHostsFiles []string
 	// InsecureSkipHostKeyCheck accepts any ssh host key.
 	InsecureSkipHostKeyCheck bool
+
+	// allowEmptyPassword sends Username alone (a token given as the user
+	// of an https URL).
+	allowEmptyPassword bool
 }
 
 func (a Auth) method(ep *transport.Endpoint) (transport.AuthMethod, error) {
 	switch ep.Protocol {
 	case "http", "https":
-		if a.Token == "" {
+		if a.Token == "" && !(a.allowEmptyPassword && a.Username != "") {
 			return nil, nil
 		}
 		user := a.Username
@@ -61,7 +65,7 @@ func (a Auth) method(ep *transport.Endpoint) (transport.AuthMethod, error) {
 		} else {
 			callback, err = gitssh.NewKnownHostsCallback(a.KnownHostsFiles...)
 			if err != nil {
-				return nil, fmt.Errorf("known_hosts (%s): %w; add the host with ssh-keyscan, pass --known-hosts-file, or --insecure-skip-host-key-check", knownHostsNames(a.KnownHostsFiles), err)
+				return nil, fmt.Errorf("known_hosts (%s): %w; add the host with ssh-keyscan, name a known_hosts file that has it, or (insecurely) skip the host key check", knownHostsNames(a.KnownHostsFiles), err)
 			}
 		}
 		if m != nil {
@@ -70,7 +74,7 @@ func (a Auth) method(ep *transport.Endpoint) (transport.AuthMethod, error) {
 		}
 		agent, err := gitssh.NewSSHAgentAuth(user)
 		if err != nil {
-			return nil, fmt.Errorf("no ssh key: %w; pass --ssh-key-file or start ssh-agent", err)
+			return nil, fmt.Errorf("no ssh key: %w; give a private key file or start ssh-agent", err)
 		}
 		agent.HostKeyCallback = callback
 		return agent, nil

@@ -11,8 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 
+	"github.com/go-git/go-billy/v5"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -52,10 +54,23 @@ type Checkout struct {
 	Commit string
 	// Message is the first line of the commit message.
 	Message string
-	// Repo is the repository as requested.
+	// Repo is the repository as requested, credentials removed
+	// (RedactURL): fit to be shown and stored.
 	Repo string
+	// Root is, for a local repository, the absolute path of its root (the
+	// work tree, or the bare repository); empty for a remote one.
+	Root string
+	// Subdir is, when Repo names a directory inside a work tree, that
+	// directory relative to Root, slash-separated; "" otherwise. Dir then
+	// holds only the files below it.
+	Subdir string
+	// Origin is the URL of a local repository's origin remote, credentials
+	// removed; empty when it has none, and for remote repositories.
+	Origin string
 
-	tmp string
+	tmp  string
+	repo *git.Repository // local repositories only
+	head bool            // Commit is the commit checked out in the work tree
 }
 
 // Close removes the checkout's files.
@@ -69,19 +84,92 @@ var ErrUnknownRevision = errors.New("unknown revision")
 // temporary directory. The caller must Close the result.
 func Fetch(ctx context.Context, req Request, opts Options) (*Checkout, error) {
 	if req.Repo == "" {
-		return nil, errors.New("no repository given; pass --repo with a path or URL")
+		return nil, errors.New("no repository given: a local path or a URL is needed")
 	}
 	if req.Revision == "" {
 		req.Revision = "HEAD"
 	}
 	if local, ok := localPath(req.Repo); ok {
-		repo, err := git.PlainOpenWithOptions(local, &git.PlainOpenOptions{DetectDotGit: true})
-		if err != nil {
-			return nil, fmt.Errorf("repository %s: %w; pass a Git work tree, a bare repository or a URL", req.Repo, err)
-		}
-		return checkout(repo, req)
+		return fetchLocal(local, req)
 	}
 	return fetchRemote(ctx, req, opts)
+}
+
+// fetchLocal opens the repository at local, or the work tree that holds
+// the directory local names.
+func fetchLocal(local string, req Request) (*Checkout, error) {
+	abs, err := filepath.Abs(local)
+	if err != nil {
+		return nil, fmt.Errorf("repository %s: %w", req.Repo, err)
+	}
+	repo, err := git.PlainOpen(abs)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		repo, err = git.PlainOpenWithOptions(abs, &git.PlainOpenOptions{DetectDotGit: true})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("repository %s: %w; name a Git work tree (or a directory in one), a bare repository or a URL", req.Repo, err)
+	}
+	root, bare, err := repoRoot(repo)
+	if err != nil {
+		return nil, fmt.Errorf("repository %s: %w", req.Repo, err)
+	}
+	subdir, err := relativeTo(root, abs)
+	if err != nil {
+		return nil, fmt.Errorf("repository %s: %w", req.Repo, err)
+	}
+	if bare && subdir != "" {
+		return nil, fmt.Errorf("repository %s: a directory inside the bare repository %s; name the repository itself", req.Repo, root)
+	}
+	if subdir == ".git" || strings.HasPrefix(subdir, ".git/") {
+		return nil, fmt.Errorf("repository %s: a directory inside the .git directory of %s; name the work tree", req.Repo, root)
+	}
+	co, err := checkout(repo, req, subdir)
+	if err != nil {
+		return nil, err
+	}
+	co.Root, co.Subdir, co.repo = root, subdir, repo
+	if remote, err := repo.Remote("origin"); err == nil && len(remote.Config().URLs) > 0 {
+		co.Origin = RedactURL(remote.Config().URLs[0])
+	}
+	if head, err := repo.Head(); err == nil && !bare {
+		co.head = head.Hash().String() == co.Commit
+	}
+	return co, nil
+}
+
+// repoRoot returns the absolute root of an opened repository: its work
+// tree, or for a bare repository the repository directory.
+func repoRoot(repo *git.Repository) (string, bool, error) {
+	if wt, err := repo.Worktree(); err == nil {
+		return wt.Filesystem.Root(), false, nil
+	} else if !errors.Is(err, git.ErrIsBareRepository) {
+		return "", false, err
+	}
+	if fs, ok := repo.Storer.(interface{ Filesystem() billy.Filesystem }); ok {
+		return fs.Filesystem().Root(), true, nil
+	}
+	return "", true, errors.New("cannot tell where the bare repository is")
+}
+
+// relativeTo returns dir relative to root, slash-separated, "" for root
+// itself, with symbolic links resolved on both sides.
+func relativeTo(root, dir string) (string, error) {
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return "", err
+	}
+	realDir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", err
+	}
+	rel, err := filepath.Rel(realRoot, realDir)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("%s is not inside the repository %s", dir, root)
+	}
+	if rel == "." {
+		return "", nil
+	}
+	return filepath.ToSlash(rel), nil
 }
 
 // localPath reports whether repo names a local repository, and its path.
@@ -103,13 +191,25 @@ func localPath(repo string) (string, bool) {
 var scpLike = regexp.MustCompile(`^(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+\.[A-Za-z0-9.-]*:[^/\\]|^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:`)
 
 func fetchRemote(ctx context.Context, req Request, opts Options) (*Checkout, error) {
-	ep, err := transport.NewEndpoint(req.Repo)
-	if err != nil {
-		return nil, fmt.Errorf("repository %s: %w", req.Repo, err)
+	shown := RedactURL(req.Repo)
+	// Credentials in an http(s) URL travel as basic auth, never as part
+	// of the URL go-git stores in the mirror or puts in its errors.
+	remoteURL := req.Repo
+	urlAuth := opts.Auth
+	if user, password, clean, ok := urlCredentials(req.Repo); ok {
+		remoteURL = clean
+		if urlAuth.Token == "" {
+			urlAuth.Username, urlAuth.Token = user, password
+			urlAuth.allowEmptyPassword = true
+		}
 	}
-	auth, err := opts.Auth.method(ep)
+	ep, err := transport.NewEndpoint(remoteURL)
 	if err != nil {
-		return nil, fmt.Errorf("repository %s: %w", redact(req.Repo), err)
+		return nil, fmt.Errorf("repository %s: %w", shown, scrub(err, req.Repo))
+	}
+	auth, err := urlAuth.method(ep)
+	if err != nil {
+		return nil, fmt.Errorf("repository %s: %w", shown, err)
 	}
 	cache := opts.CacheDir
 	if cache == "" {
@@ -122,11 +222,11 @@ func fetchRemote(ctx context.Context, req Request, opts Options) (*Checkout, err
 	if err := os.MkdirAll(cache, 0o700); err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256([]byte(redact(req.Repo)))
+	sum := sha256.Sum256([]byte(shown))
 	mirror := filepath.Join(cache, hex.EncodeToString(sum[:12])+".git")
 	unlock, err := flock.Lock(mirror + ".lock")
 	if err != nil {
-		return nil, fmt.Errorf("lock mirror of %s: %w", redact(req.Repo), err)
+		return nil, fmt.Errorf("lock mirror of %s: %w", shown, err)
 	}
 	defer unlock()
 
@@ -139,38 +239,61 @@ func fetchRemote(ctx context.Context, req Request, opts Options) (*Checkout, err
 	if errors.Is(err, git.ErrRepositoryNotExists) {
 		_ = os.RemoveAll(mirror) // a half-made mirror from an interrupted clone
 		repo, err = git.PlainCloneContext(ctx, mirror, true, &git.CloneOptions{
-			URL: req.Repo, Auth: auth, Progress: progress, Mirror: true, Tags: git.AllTags,
+			URL: remoteURL, Auth: auth, Progress: progress, Mirror: true, Tags: git.AllTags,
 		})
 		if err != nil {
 			_ = os.RemoveAll(mirror)
-			return nil, fmt.Errorf("clone %s: %w", redact(req.Repo), explain(err))
+			return nil, fmt.Errorf("clone %s: %w", shown, explain(scrub(err, req.Repo)))
 		}
 	} else if err != nil {
-		return nil, fmt.Errorf("open mirror %s of %s: %w; delete it to start over", mirror, redact(req.Repo), err)
+		return nil, fmt.Errorf("open mirror %s of %s: %w; delete it to start over", mirror, shown, err)
 	} else {
+		forgetCredentials(repo, remoteURL)
 		err = repo.FetchContext(ctx, &git.FetchOptions{
-			RemoteName: "origin", RemoteURL: req.Repo, RefSpecs: refSpecs, Auth: auth, Progress: progress, Force: true, Prune: true, Tags: git.AllTags,
+			RemoteName: "origin", RemoteURL: remoteURL, RefSpecs: refSpecs, Auth: auth, Progress: progress, Force: true, Prune: true, Tags: git.AllTags,
 		})
 		if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-			return nil, fmt.Errorf("fetch %s: %w", redact(req.Repo), explain(err))
+			return nil, fmt.Errorf("fetch %s: %w", shown, explain(scrub(err, req.Repo)))
 		}
 	}
-	return checkout(repo, req)
+	return checkout(repo, req, "")
 }
 
-// checkout resolves the revision and exports its tree.
-func checkout(repo *git.Repository, req Request) (*Checkout, error) {
+// forgetCredentials rewrites the origin URL of a mirror that an earlier
+// version cloned with the credentials in it.
+func forgetCredentials(repo *git.Repository, clean string) {
+	cfg, err := repo.Config()
+	if err != nil {
+		return
+	}
+	origin, ok := cfg.Remotes["origin"]
+	if !ok || len(origin.URLs) == 0 || (len(origin.URLs) == 1 && origin.URLs[0] == clean) || RedactURL(origin.URLs[0]) == origin.URLs[0] {
+		return
+	}
+	origin.URLs = []string{clean}
+	_ = repo.SetConfig(cfg)
+}
+
+// checkout resolves the revision and exports its tree, or only the
+// subtree at subdir.
+func checkout(repo *git.Repository, req Request, subdir string) (*Checkout, error) {
+	shown := RedactURL(req.Repo)
 	hash, err := repo.ResolveRevision(plumbing.Revision(req.Revision))
 	if err != nil {
-		return nil, fmt.Errorf("%w %q in %s: %v; use a branch, tag, commit SHA or HEAD that exists there", ErrUnknownRevision, req.Revision, redact(req.Repo), err)
+		return nil, fmt.Errorf("%w %q in %s: %v; use a branch, tag, commit SHA or HEAD that exists there", ErrUnknownRevision, req.Revision, shown, scrub(err, req.Repo))
 	}
 	commit, err := repo.CommitObject(*hash)
 	if err != nil {
-		return nil, fmt.Errorf("%w %q in %s: %v", ErrUnknownRevision, req.Revision, redact(req.Repo), err)
+		return nil, fmt.Errorf("%w %q in %s: %v", ErrUnknownRevision, req.Revision, shown, scrub(err, req.Repo))
 	}
 	tree, err := commit.Tree()
 	if err != nil {
 		return nil, fmt.Errorf("read tree of %s: %w", hash, err)
+	}
+	if subdir != "" {
+		if tree, err = tree.Tree(subdir); err != nil {
+			return nil, fmt.Errorf("repository %s: directory %s is not in commit %s; commit it, or name the repository root", shown, subdir, hash.String()[:12])
+		}
 	}
 	tmp, err := os.MkdirTemp("", "kubectl-gitops-src-")
 	if err != nil {
@@ -179,7 +302,7 @@ func checkout(repo *git.Repository, req Request) (*Checkout, error) {
 	// The files go one level down, so that a kustomization reaching above
 	// the repository root finds an empty directory, not the host's files.
 	dir := filepath.Join(tmp, "repo")
-	co := &Checkout{Dir: dir, Commit: hash.String(), Repo: req.Repo, tmp: tmp}
+	co := &Checkout{Dir: dir, Commit: hash.String(), Repo: shown, tmp: tmp}
 	co.Message, _, _ = strings.Cut(commit.Message, "\n")
 	if err := export(tree, dir); err != nil {
 		co.Close()
@@ -249,25 +372,51 @@ func readBlob(tree *object.Tree, name string) ([]byte, error) {
 	return io.ReadAll(r)
 }
 
-// redact drops a password or token from a URL before it reaches a message.
-func redact(repo string) string {
-	u, err := url.Parse(repo)
-	if err != nil || u.User == nil {
-		return repo
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "REDACTED")
-	}
-	return u.String()
-}
-
 // explain adds what to do next to the transport errors people meet.
 func explain(err error) error {
 	switch {
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
-		return fmt.Errorf("%w; set GIT_TOKEN or pass --git-token-file (https), or --ssh-key-file (ssh)", err)
+		return fmt.Errorf("%w; the repository wants credentials: a token or password (https) or an ssh key (ssh)", err)
 	case errors.Is(err, transport.ErrRepositoryNotFound):
-		return fmt.Errorf("%w; check the --repo URL", err)
+		return fmt.Errorf("%w; check the repository URL", err)
 	}
 	return err
+}
+
+// Uncommitted lists the files below path (relative to Dir) that differ
+// from the commit checked out in the work tree: modified, staged, deleted
+// or untracked (ignored files excepted), at most limit of them, sorted,
+// relative to Root; total counts them all. It returns nothing for remote
+// and bare repositories and when Commit is not the work tree's HEAD: then
+// the work tree has no bearing on what was fetched.
+func (c *Checkout) Uncommitted(path string, limit int) (files []string, total int, err error) {
+	if c.repo == nil || !c.head {
+		return nil, 0, nil
+	}
+	wt, err := c.repo.Worktree()
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := wt.Status()
+	if err != nil {
+		return nil, 0, fmt.Errorf("status of %s: %w", c.Root, err)
+	}
+	prefix := strings.Trim(filepath.ToSlash(filepath.Join(filepath.FromSlash(c.Subdir), filepath.Clean(path))), "/")
+	if prefix == "." {
+		prefix = ""
+	}
+	var all []string
+	for name, s := range st {
+		if s.Staging == git.Unmodified && s.Worktree == git.Unmodified {
+			continue
+		}
+		if prefix == "" || name == prefix || strings.HasPrefix(name, prefix+"/") {
+			all = append(all, name)
+		}
+	}
+	sort.Strings(all)
+	if limit >= 0 && len(all) > limit {
+		return all[:limit], len(all), nil
+	}
+	return all, len(all), nil
 }

@@ -37,6 +37,13 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 sync would: a kustomize build (with KRM functions) or a directory of plain
 manifests. Nothing is sent to a cluster.
 
+Exec KRM functions named by the repository run only with --enable-exec,
+container KRM functions only with --enable-container-functions; without them
+the render fails, naming each one, before anything runs. A --repo that names
+a directory inside a work tree renders --path below it (a warning names the
+repository root); uncommitted changes under the path are named in a warning,
+as they are not rendered. Credentials in a --repo URL are never printed.
+
 SOPS-encrypted files (age) are decrypted as kustomize reads them, with the
 keys from --age-key-file, $SOPS_AGE_KEY, $SOPS_AGE_KEY_FILE or sops' keys.txt;
 one no key opens stays encrypted, with a warning. The decrypt KRM function

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/plan"
+	gsource "github.com/kubectl-gitops/kubectl-gitops/pkg/source"
 	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/exitcode"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/source"
@@ -129,7 +130,7 @@ func (o *Options) Complete(args []string) error {
 	if len(args) == 1 {
 		o.App = args[0]
 	} else {
-		o.App = AppName(o.Source.Path, o.Source.Repo)
+		o.App = AppName(o.Source.Path, gsource.RedactURL(o.Source.Repo))
 	}
 	if o.Replace {
 		o.Sync.SyncOptions = append(o.Sync.SyncOptions, "Replace=true")
@@ -187,15 +188,15 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	if err := r.RefuseEncrypted(); err != nil {
-		return err
+		return source.Hint(err)
 	}
-	fmt.Fprintf(progress, "app %s: %s@%s (%s) path %s, %d objects\n", o.App, o.Source.Repo, shortSHA(r.Checkout.Commit), r.Checkout.Message, o.Source.Path, len(r.Objects))
+	fmt.Fprintf(progress, "app %s: %s@%s (%s) path %s, %d objects\n", o.App, r.Source.Repo, shortSHA(r.Source.Commit), r.Source.Message, r.Source.Path, len(r.Objects))
 	o.Sync.OnEvent = newProgress(progress).event
 	o.Retry.OnRetry = func(attempt int, wait time.Duration, err error) {
 		fmt.Fprintf(progress, "retry %d in %s after: %v\n", attempt, wait, err)
 	}
 	res, syncErr := gsync.New(c, o.Sync).RunWithRetry(ctx, gsync.Input{
-		App: o.App, Objects: r.Objects, Repo: o.Source.Repo, Path: o.Source.Path, Revision: o.Source.Revision, Commit: r.Checkout.Commit,
+		App: o.App, Objects: r.Objects, Repo: r.Source.Repo, Path: r.Source.Path, Revision: r.Source.Revision, Commit: r.Source.Commit,
 		SecretValues: r.Decrypted,
 	}, o.Retry)
 	if res == nil {
