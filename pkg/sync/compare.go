@@ -20,6 +20,7 @@ import (
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/plan"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/sops"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/source"
 )
 
 // compare builds the change set. It only reads, and dry-runs.
@@ -37,7 +38,7 @@ func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, err
 		return nil, err
 	}
 	cs := &ChangeSet{App: in.App, ComparedAt: time.Now().UTC(), run: r, in: in, state: state,
-		Source: Source{Repo: in.Repo, Origin: in.Origin, Path: in.Path, Revision: in.Revision, Commit: in.Commit}}
+		Source: Source{Repo: source.RedactURL(in.Repo), Origin: source.RedactURL(in.Origin), Path: in.Path, Revision: in.Revision, Commit: in.Commit}}
 	defer func() { cs.Requests = r.requests() }()
 	fail := func(err error) (*ChangeSet, error) {
 		cs.err = err

@@ -372,3 +372,21 @@ func TestUnknownKindRediscoversOnce(t *testing.T) {
 		t.Errorf("%d reads for 50 objects of an unknown kind; want one rediscovery", reads)
 	}
 }
+
+// Defect: credentials in a repository URL were stored in the result and the
+// history. The engine strips them whatever its caller passes.
+func TestRepoCredentialsAreNotStored(t *testing.T) {
+	f := newFixture(t)
+	in := f.input(configMapYAML("c", "0", ""))
+	in.Repo, in.Origin = "https://user:tok3n@git.example/config.git", "https://tok3n@git.example/mirror.git"
+	res, err := gsync.New(f.client, f.options()).Run(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := f.history()
+	for what, text := range map[string]string{"result repo": res.Repo, "result origin": res.Origin, "history repo": h[0].Repo, "history origin": h[0].Origin} {
+		if strings.Contains(text, "tok3n") || !strings.Contains(text, "git.example/") {
+			t.Errorf("%s is %q", what, text)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/redact"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/source"
 )
 
 // run is the state of one sync: its redactor, its request counter and its
@@ -66,7 +67,7 @@ func (r *run) emit(e Event) {
 
 // failedResult is the result of a sync that failed before it had a plan.
 func (r *run) failedResult(in Input, err error) *Result {
-	res := &Result{App: in.App, Repo: in.Repo, Origin: in.Origin, Path: in.Path, Revision: in.Revision, Commit: in.Commit,
+	res := &Result{App: in.App, Repo: source.RedactURL(in.Repo), Origin: source.RedactURL(in.Origin), Path: in.Path, Revision: in.Revision, Commit: in.Commit,
 		DryRun: r.s.opts.DryRun, StartedAt: r.started, FinishedAt: time.Now().UTC(), Counts: map[Action]int{}, Phase: PhaseFailed,
 		Requests: r.requests()}
 	if err != nil {

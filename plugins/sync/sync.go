@@ -196,7 +196,7 @@ func (o *Options) Run(ctx context.Context) error {
 		fmt.Fprintf(progress, "retry %d in %s after: %v\n", attempt, wait, err)
 	}
 	res, syncErr := gsync.New(c, o.Sync).RunWithRetry(ctx, gsync.Input{
-		App: o.App, Objects: r.Objects, Repo: r.Source.Repo, Path: r.Source.Path, Revision: r.Source.Revision, Commit: r.Source.Commit,
+		App: o.App, Objects: r.Objects, Repo: r.Source.Repo, Origin: r.Source.Origin, Path: r.Source.Path, Revision: r.Source.Revision, Commit: r.Source.Commit,
 		SecretValues: r.Decrypted,
 	}, o.Retry)
 	if res == nil {
