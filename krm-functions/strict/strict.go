@@ -27,21 +27,21 @@ func UnknownKeys(node *yaml.RNode, v any, prefix string) []error {
 // namespace, labels and annotations are typed; the rest are accepted as
 // written and not read.
 type ObjectMeta struct {
-	Name                       string            `json:"name,omitempty"`
-	GenerateName               string            `json:"generateName,omitempty"`
-	Namespace                  string            `json:"namespace,omitempty"`
-	Labels                     map[string]string `json:"labels,omitempty"`
-	Annotations                map[string]string `json:"annotations,omitempty"`
-	SelfLink                   any               `json:"selfLink,omitempty"`
-	UID                        any               `json:"uid,omitempty"`
-	ResourceVersion            any               `json:"resourceVersion,omitempty"`
-	Generation                 any               `json:"generation,omitempty"`
-	CreationTimestamp          any               `json:"creationTimestamp,omitempty"`
-	DeletionTimestamp          any               `json:"deletionTimestamp,omitempty"`
-	DeletionGracePeriodSeconds any               `json:"deletionGracePeriodSeconds,omitempty"`
-	OwnerReferences            any               `json:"ownerReferences,omitempty"`
-	Finalizers                 []string          `json:"finalizers,omitempty"`
-	ManagedFields              any               `json:"managedFields,omitempty"`
+	Name                       string            `json:"name,omitempty" yaml:"name,omitempty"`
+	GenerateName               string            `json:"generateName,omitempty" yaml:"generateName,omitempty"`
+	Namespace                  string            `json:"namespace,omitempty" yaml:"namespace,omitempty"`
+	Labels                     map[string]string `json:"labels,omitempty" yaml:"labels,omitempty"`
+	Annotations                map[string]string `json:"annotations,omitempty" yaml:"annotations,omitempty"`
+	SelfLink                   any               `json:"selfLink,omitempty" yaml:"selfLink,omitempty"`
+	UID                        any               `json:"uid,omitempty" yaml:"uid,omitempty"`
+	ResourceVersion            any               `json:"resourceVersion,omitempty" yaml:"resourceVersion,omitempty"`
+	Generation                 any               `json:"generation,omitempty" yaml:"generation,omitempty"`
+	CreationTimestamp          any               `json:"creationTimestamp,omitempty" yaml:"creationTimestamp,omitempty"`
+	DeletionTimestamp          any               `json:"deletionTimestamp,omitempty" yaml:"deletionTimestamp,omitempty"`
+	DeletionGracePeriodSeconds any               `json:"deletionGracePeriodSeconds,omitempty" yaml:"deletionGracePeriodSeconds,omitempty"`
+	OwnerReferences            any               `json:"ownerReferences,omitempty" yaml:"ownerReferences,omitempty"`
+	Finalizers                 []string          `json:"finalizers,omitempty" yaml:"finalizers,omitempty"`
+	ManagedFields              any               `json:"managedFields,omitempty" yaml:"managedFields,omitempty"`
 }
 
 var jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
