@@ -162,7 +162,7 @@ func (s *Syncer) Run(ctx context.Context, in Input) (*Result, error) {
 	return res, nil
 }
 
-func (s *Syncer) run(ctx context.Context, in Input, res *Result) error {
+func (s *Syncer) run(ctx context.Context, in Input, res *Result) (err error) {
 	if err := validateAppName(in.App); err != nil {
 		return err
 	}
@@ -203,13 +203,22 @@ func (s *Syncer) run(ctx context.Context, in Input, res *Result) error {
 		if err := inventory.EnsureNamespace(ctx, s.c, inv.Namespace); err != nil {
 			return err
 		}
-		release, err := lock.Acquire(ctx, s.c.Kube, lock.Options{
+		l, lockErr := lock.Acquire(ctx, s.c.Kube, lock.Options{
 			Namespace: inv.Namespace, Name: inv.ParentName(), Duration: s.opts.LockDuration, Wait: s.opts.WaitForLock,
 		})
-		if err != nil {
-			return err
+		if lockErr != nil {
+			return lockErr
 		}
-		defer release()
+		defer l.Release()
+		// A lost lock stops the rest of the sync, and its error says so.
+		var stop context.CancelFunc
+		ctx, stop = l.Context(ctx)
+		defer stop()
+		defer func() {
+			if lost := l.Err(); lost != nil && err != nil && !errors.Is(err, lost) {
+				err = fmt.Errorf("%w: %w", lost, err)
+			}
+		}()
 	}
 
 	state, err := inventory.Load(ctx, s.c, inv)

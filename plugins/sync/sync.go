@@ -4,6 +4,7 @@ package sync
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/lock"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/plan"
 	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/exitcode"
@@ -195,6 +197,7 @@ func (o *Options) Run(ctx context.Context) error {
 		App: o.App, Objects: r.Objects, Repo: o.Source.Repo, Path: o.Source.Path, Revision: o.Source.Revision, Commit: r.Checkout.Commit,
 		SecretValues: r.Decrypted,
 	}, o.Retry)
+	syncErr = lockHint(syncErr, o.Sync.WaitForLock)
 	if res == nil {
 		return syncErr
 	}
@@ -217,6 +220,16 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 	}
 	return syncErr
+}
+
+// lockHint names the flag that waits, when another sync holds the lock and
+// the command did not wait.
+func lockHint(err error, waited bool) error {
+	var held *lock.HeldError
+	if !waited && errors.As(err, &held) {
+		return fmt.Errorf("%w, or pass --wait-for-lock", err)
+	}
+	return err
 }
 
 func printEvent(w io.Writer, e gsync.Event) {
