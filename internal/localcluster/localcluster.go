@@ -47,6 +47,11 @@ import (
 // left alone, so a real node could join the same cluster.
 const FakeNodeAnnotation = "kwok.x-k8s.io/node"
 
+// ServiceIPRange is the Service ClusterIP range of kube-apiserver and
+// kube-controller-manager: a /16, room for 65,000 Services. (envtest's
+// default, 10.0.0.0/24, is full after about 250.)
+const ServiceIPRange = "10.96.0.0/16"
+
 // Options configure Start.
 type Options struct {
 	// ToolsDir holds the binaries (see package tools). Required.
@@ -146,6 +151,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	kcm, err := c.startProc(ctx, "kube-controller-manager", filepath.Join(opts.ToolsDir, tools.KubeControllerManager),
 		"--kubeconfig="+c.Kubeconfig,
 		"--controllers=*,-serviceaccount-token",
+		"--service-cluster-ip-range="+ServiceIPRange,
 		"--leader-elect=false",
 		"--secure-port=0",
 	)
@@ -215,6 +221,7 @@ func (c *Cluster) startAPIServer(opts Options) error {
 	}
 	env.ControlPlane.Etcd = &envtest.Etcd{DataDir: filepath.Join(c.Dir, "etcd"), Out: etcdLog, Err: etcdLog}
 	env.ControlPlane.APIServer = &envtest.APIServer{CertDir: filepath.Join(c.Dir, "pki"), Out: apiLog, Err: apiLog}
+	env.ControlPlane.APIServer.Configure().Set("service-cluster-ip-range", ServiceIPRange)
 	for _, d := range []string{env.ControlPlane.Etcd.DataDir, env.ControlPlane.APIServer.CertDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return err

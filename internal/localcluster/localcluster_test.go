@@ -2,9 +2,12 @@ package localcluster_test
 
 import (
 	"context"
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,4 +204,65 @@ func TestFakeNodesHeartbeatWithLeases(t *testing.T) {
 		}
 		return l.Spec.RenewTime != nil && time.Since(l.Spec.RenewTime.Time) < time.Minute, nil
 	})
+}
+
+// The Service IP range holds well over a thousand Services: each of 1,100
+// ClusterIP Services gets its own address in ServiceIPRange. (envtest's
+// default /24 runs out after about 250 with "range is full".)
+func TestThousandsOfServicesGetClusterIPs(t *testing.T) {
+	ctx := context.Background()
+	ns := testcluster.Namespace(t, cluster)
+	cs := kubernetes.NewForConfigOrDie(cluster.Config)
+	cidr := netip.MustParsePrefix(localcluster.ServiceIPRange)
+
+	const n, parallel = 1100, 16
+	ips := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, parallel)
+	for i := range n {
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			svc := &corev1.Service{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("svc-%04d", i), Namespace: ns},
+				Spec: corev1.ServiceSpec{
+					Type:     corev1.ServiceTypeClusterIP,
+					Selector: map[string]string{"app": "none"},
+					Ports:    []corev1.ServicePort{{Port: 80}},
+				},
+			}
+			created, err := cs.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			ips[i] = created.Spec.ClusterIP
+		}()
+	}
+	wg.Wait()
+	failed := 0
+	for i, err := range errs {
+		if err != nil {
+			if failed < 3 {
+				t.Errorf("Service svc-%04d: %v", i, err)
+			}
+			failed++
+		}
+	}
+	if failed > 0 {
+		t.Fatalf("%d of %d Services were not created", failed, n)
+	}
+	seen := map[string]bool{}
+	for i, ip := range ips {
+		addr, err := netip.ParseAddr(ip)
+		if err != nil || !cidr.Contains(addr) {
+			t.Fatalf("Service svc-%04d: ClusterIP %q, want one in %s", i, ip, cidr)
+		}
+		if seen[ip] {
+			t.Fatalf("Service svc-%04d: ClusterIP %s given twice", i, ip)
+		}
+		seen[ip] = true
+	}
 }

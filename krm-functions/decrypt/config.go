@@ -10,6 +10,8 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/kubectl-gitops/kubectl-gitops/krm-functions/strict"
 )
 
 // APIVersion and Kind of the function config.
@@ -47,14 +49,16 @@ type SecretSpec struct {
 
 // Config is the function config.
 type Config struct {
-	APIVersion string       `json:"apiVersion"`
-	Kind       string       `json:"kind"`
-	Files      []string     `json:"files,omitempty"`
-	Secrets    []SecretSpec `json:"secrets,omitempty"`
+	APIVersion string            `json:"apiVersion"`
+	Kind       string            `json:"kind"`
+	Metadata   strict.ObjectMeta `json:"metadata"`
+	Files      []string          `json:"files,omitempty"`
+	Secrets    []SecretSpec      `json:"secrets,omitempty"`
 }
 
 // Parse reads and validates the config. An empty config decrypts the
-// stream only.
+// stream only. A key the config does not define, at any level, is an error
+// naming its path: a misspelled files: would leave its Secrets out.
 func Parse(node *yaml.RNode) (*Config, error) {
 	cfg := &Config{}
 	if node == nil || node.IsNilOrEmpty() {
@@ -66,7 +70,11 @@ func Parse(node *yaml.RNode) (*Config, error) {
 	if cfg.APIVersion != APIVersion || cfg.Kind != Kind {
 		return nil, fmt.Errorf("function config is %s %s; want %s %s", cfg.APIVersion, cfg.Kind, APIVersion, Kind)
 	}
-	return cfg, cfg.Validate()
+	errs := strict.UnknownKeys(node, cfg, "")
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return cfg, errors.Join(errs...)
 }
 
 // fileKey splits KEY=PATH; the key defaults to the file name.

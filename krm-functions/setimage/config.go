@@ -3,11 +3,15 @@ package setimage
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/resid"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/kubectl-gitops/kubectl-gitops/krm-functions/strict"
 )
 
 // APIVersion and Kind of the function config.
@@ -41,14 +45,28 @@ type FieldSpec struct {
 
 // Config is the function config.
 type Config struct {
-	APIVersion            string      `json:"apiVersion" yaml:"apiVersion"`
-	Kind                  string      `json:"kind" yaml:"kind"`
-	Images                []Image     `json:"images" yaml:"images"`
-	AdditionalImageFields []FieldSpec `json:"additionalImageFields,omitempty" yaml:"additionalImageFields,omitempty"`
+	APIVersion            string            `json:"apiVersion" yaml:"apiVersion"`
+	Kind                  string            `json:"kind" yaml:"kind"`
+	Metadata              strict.ObjectMeta `json:"metadata,omitempty" yaml:"metadata,omitempty"`
+	Images                []Image           `json:"images" yaml:"images"`
+	AdditionalImageFields []FieldSpec       `json:"additionalImageFields,omitempty" yaml:"additionalImageFields,omitempty"`
 }
 
+// configMap is the ConfigMap form of the config; data holds the image.
+type configMap struct {
+	APIVersion string            `json:"apiVersion"`
+	Kind       string            `json:"kind"`
+	Metadata   strict.ObjectMeta `json:"metadata"`
+	Data       map[string]string `json:"data"`
+	Immutable  any               `json:"immutable,omitempty"`
+}
+
+// configMapKeys are the data keys of the ConfigMap form.
+var configMapKeys = []string{"name", "newName", "newTag", "digest"}
+
 // Parse reads a config: a SetImage object, or a ConfigMap whose data holds
-// one image (name, newName, newTag, digest).
+// one image (name, newName, newTag, digest). A key the config does not
+// define, at any level, is an error naming its path.
 func Parse(node *yaml.RNode) (*Config, error) {
 	if node == nil || node.IsNilOrEmpty() {
 		return nil, errors.New("no function config; give a SetImage (apiVersion " + APIVersion + ") listing images")
@@ -58,15 +76,27 @@ func Parse(node *yaml.RNode) (*Config, error) {
 		return nil, fmt.Errorf("function config: %w", err)
 	}
 	cfg := &Config{}
+	var errs []error
 	switch {
 	case meta.Kind == "ConfigMap" && meta.APIVersion == "v1":
+		unknown := strict.UnknownKeys(node, &configMap{}, "")
 		data := node.GetDataMap()
+		keys := make([]string, 0, len(data))
 		for key := range data {
-			switch key {
-			case "name", "newName", "newTag", "digest":
-			default:
-				return nil, fmt.Errorf("ConfigMap/%s: unknown key %q; use name, newName, newTag and digest", meta.Name, key)
+			keys = append(keys, key)
+		}
+		sort.Strings(keys)
+		for _, key := range keys {
+			if !slices.Contains(configMapKeys, key) {
+				if s := strict.Suggest(key, configMapKeys); s != "" {
+					unknown = append(unknown, fmt.Errorf("data.%s: unknown key; did you mean %s?", key, s))
+				} else {
+					unknown = append(unknown, fmt.Errorf("data.%s: unknown key; use name, newName, newTag and digest", key))
+				}
 			}
+		}
+		for _, err := range unknown {
+			errs = append(errs, fmt.Errorf("ConfigMap/%s: %w", meta.Name, err))
 		}
 		cfg.APIVersion, cfg.Kind = APIVersion, Kind
 		cfg.Images = []Image{{Name: data["name"], NewName: data["newName"], NewTag: data["newTag"], Digest: data["digest"]}}
@@ -74,11 +104,15 @@ func Parse(node *yaml.RNode) (*Config, error) {
 		if err := yaml.Unmarshal([]byte(node.MustString()), cfg); err != nil {
 			return nil, fmt.Errorf("%s/%s: %w", Kind, meta.Name, err)
 		}
+		errs = strict.UnknownKeys(node, cfg, "")
 	default:
 		return nil, fmt.Errorf("function config is %s %s; want %s %s (or a v1 ConfigMap)", meta.APIVersion, meta.Kind, APIVersion, Kind)
 	}
 	cfg.Default()
-	return cfg, cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return cfg, errors.Join(errs...)
 }
 
 // Default trims values and strips a leading "@" or ":" users copy along.

@@ -14,6 +14,7 @@
 //
 // The ConfigMap form of other set-image functions is accepted too: data keys
 // name, newName, newTag and digest, for one image.
+// A key neither form defines, at any level, is an error naming its path.
 //
 // Each changed image is an info result; a configured image that matched
 // nothing is a warning (a typo must not pass silently); a config that sets

@@ -7,6 +7,8 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/kubectl-gitops/kubectl-gitops/krm-functions/strict"
 )
 
 // APIVersion and Kind of the function config.
@@ -30,27 +32,43 @@ type Destination struct {
 	Namespace string `json:"namespace,omitempty"`
 }
 
-// AppProject is the part of Argo CD's AppProject this function reads. A nil
-// list was absent in the manifest; an empty one was written as [].
+// AppProject is Argo CD's AppProject as written. This function reads the
+// destinations and the four resource lists; the other fields of Argo CD's
+// AppProjectSpec are accepted as written and not read (no rule here depends
+// on them). A nil list was absent in the manifest; an empty one was written
+// as [].
 type AppProject struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Metadata   struct {
-		Name string `json:"name"`
-	} `json:"metadata"`
-	Spec struct {
+	APIVersion string            `json:"apiVersion"`
+	Kind       string            `json:"kind"`
+	Metadata   strict.ObjectMeta `json:"metadata"`
+	Spec       struct {
 		Destinations               []Destination    `json:"destinations"`
 		ClusterResourceWhitelist   *[]ResourceEntry `json:"clusterResourceWhitelist"`
 		ClusterResourceBlacklist   *[]ResourceEntry `json:"clusterResourceBlacklist"`
 		NamespaceResourceWhitelist *[]ResourceEntry `json:"namespaceResourceWhitelist"`
 		NamespaceResourceBlacklist *[]ResourceEntry `json:"namespaceResourceBlacklist"`
+
+		// Not read: Argo CD's other AppProjectSpec fields.
+		SourceRepos                     any `json:"sourceRepos,omitempty"`
+		Description                     any `json:"description,omitempty"`
+		Roles                           any `json:"roles,omitempty"`
+		OrphanedResources               any `json:"orphanedResources,omitempty"`
+		SyncWindows                     any `json:"syncWindows,omitempty"`
+		SignatureKeys                   any `json:"signatureKeys,omitempty"`
+		SourceNamespaces                any `json:"sourceNamespaces,omitempty"`
+		PermitOnlyProjectScopedClusters any `json:"permitOnlyProjectScopedClusters,omitempty"`
+		DestinationServiceAccounts      any `json:"destinationServiceAccounts,omitempty"`
+		SourceIntegrity                 any `json:"sourceIntegrity,omitempty"`
 	} `json:"spec"`
+	// Status is what Argo CD writes (kubectl get -o yaml); not read.
+	Status any `json:"status,omitempty"`
 }
 
 // Config is the function config.
 type Config struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
+	APIVersion string            `json:"apiVersion"`
+	Kind       string            `json:"kind"`
+	Metadata   strict.ObjectMeta `json:"metadata"`
 	// Project is the AppProject as written; ProjectFile reads it from a
 	// file instead (relative to the working directory kustomize gives).
 	Project     *AppProject `json:"project,omitempty"`
@@ -64,7 +82,9 @@ type Config struct {
 	NamespacedKinds    []GroupKind `json:"namespacedKinds,omitempty"`
 }
 
-// Parse reads and validates the function config, loading ProjectFile.
+// Parse reads and validates the function config, loading ProjectFile. A
+// key the config or the AppProject does not define, at any level, is an
+// error: ignoring a misspelled rule would let through what it forbids.
 func Parse(node *yaml.RNode) (*Config, error) {
 	if node == nil || node.IsNilOrEmpty() {
 		return nil, errors.New("no function config; give a ValidateProject (apiVersion " + APIVersion + ") with the project and the destination")
@@ -76,17 +96,28 @@ func Parse(node *yaml.RNode) (*Config, error) {
 	if cfg.APIVersion != APIVersion || cfg.Kind != Kind {
 		return nil, fmt.Errorf("function config is %s %s; want %s %s", cfg.APIVersion, cfg.Kind, APIVersion, Kind)
 	}
+	errs := strict.UnknownKeys(node, cfg, "")
 	if cfg.Project == nil && cfg.ProjectFile != "" {
 		data, err := os.ReadFile(cfg.ProjectFile)
 		if err != nil {
-			return nil, fmt.Errorf("projectFile: %w", err)
+			return nil, errors.Join(append(errs, fmt.Errorf("projectFile: %w", err))...)
 		}
 		cfg.Project = &AppProject{}
 		if err := sigsyaml.Unmarshal(data, cfg.Project); err != nil {
-			return nil, fmt.Errorf("projectFile %s: %w", cfg.ProjectFile, err)
+			return nil, errors.Join(append(errs, fmt.Errorf("projectFile %s: %w", cfg.ProjectFile, err))...)
+		}
+		project, err := yaml.Parse(string(data))
+		if err != nil {
+			return nil, errors.Join(append(errs, fmt.Errorf("projectFile %s: %w", cfg.ProjectFile, err))...)
+		}
+		for _, err := range strict.UnknownKeys(project, cfg.Project, "") {
+			errs = append(errs, fmt.Errorf("projectFile %s: %w", cfg.ProjectFile, err))
 		}
 	}
-	return cfg, cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return cfg, errors.Join(errs...)
 }
 
 // Validate reports every problem of the config.

@@ -18,6 +18,10 @@
 //	clusterScopedKinds: [{group: example.com, kind: Tenant}]
 //	namespacedKinds: [{group: example.com, kind: Widget}]
 //
+// A key that neither the config nor Argo CD's AppProject defines, at any
+// level, is an error result naming its path: a misspelled rule must not be
+// silently dropped.
+//
 // Kustomize's validators: field rejects even a function that returns its
 // input unchanged, so list this function as the last transformers: entry.
 package validateproject

@@ -62,8 +62,9 @@ func parseEncrypted(s string) (encrypted, error) {
 			e.typ = v
 			continue
 		}
+		// Strict still skips CR and LF; a canonical value has none.
 		b, err := base64.StdEncoding.Strict().DecodeString(v)
-		if err != nil {
+		if err != nil || strings.ContainsAny(v, "\r\n") {
 			return e, fmt.Errorf("encrypted value: %s is not base64", strings.TrimSuffix(name, ":"))
 		}
 		raw[i] = b

@@ -35,14 +35,17 @@ func (s *Syncer) apply(ctx context.Context, cs *ChangeSet) (*Result, error) {
 	if err := inventory.EnsureNamespace(ctx, s.c, inv.Namespace); err != nil {
 		return s.result(cs, err, false), r.redactError(err)
 	}
-	release, err := lock.Acquire(ctx, s.c.Kube, lock.Options{
+	l, err := lock.Acquire(ctx, s.c.Kube, lock.Options{
 		Namespace: inv.Namespace, Name: inv.ParentName(), Duration: s.opts.LockDuration, Wait: s.opts.WaitForLock,
 	})
 	if err != nil {
-		err = fmt.Errorf("%w%s", err, hint(s.opts.Hints.WaitForLock))
 		return s.result(cs, err, false), r.redactError(err)
 	}
-	defer release()
+	defer l.Release()
+	// A lost lock stops the rest of the sync.
+	ctx, stop := l.Context(ctx)
+	defer stop()
+	r.lock = l
 
 	// Another sync may have run between the comparison and the lock: its
 	// changes would make our verdicts stale. Compare again, under the lock.
@@ -71,12 +74,13 @@ func (s *Syncer) finish(ctx context.Context, cs *ChangeSet, inv inventory.Invent
 	if err := inventory.EnsureNamespace(ctx, s.c, inv.Namespace); err != nil {
 		return s.result(cs, cause, false), r.redactError(cause)
 	}
-	release, err := lock.Acquire(ctx, s.c.Kube, lock.Options{Namespace: inv.Namespace, Name: inv.ParentName(), Duration: s.opts.LockDuration, Wait: s.opts.WaitForLock})
+	l, err := lock.Acquire(ctx, s.c.Kube, lock.Options{Namespace: inv.Namespace, Name: inv.ParentName(), Duration: s.opts.LockDuration, Wait: s.opts.WaitForLock})
 	if err != nil {
 		// Another sync holds the app; it records its own outcome.
 		return s.result(cs, cause, false), r.redactError(cause)
 	}
-	defer release()
+	defer l.Release()
+	r.lock = l
 	state, err := inventory.Load(ctx, s.c, inv)
 	if err != nil {
 		return s.result(cs, cause, false), r.redactError(errors.Join(cause, err))

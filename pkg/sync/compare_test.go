@@ -17,6 +17,7 @@ import (
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/lock"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/render"
 	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
 )
@@ -387,6 +388,50 @@ func TestRepoCredentialsAreNotStored(t *testing.T) {
 	for what, text := range map[string]string{"result repo": res.Repo, "result origin": res.Origin, "history repo": h[0].Repo, "history origin": h[0].Origin} {
 		if strings.Contains(text, "tok3n") || !strings.Contains(text, "git.example/") {
 			t.Errorf("%s is %q", what, text)
+		}
+	}
+}
+
+// A sync that loses its lock stops, says so, and does not record itself
+// over the new holder's inventory.
+func TestLostLockStopsTheSync(t *testing.T) {
+	f := newFixture(t)
+	o := f.options()
+	o.LockDuration = 3 * time.Second
+	stuck := strings.Replace(deploymentYAML("stuck", "0", "registry.example/stuck:1"), "    spec: {containers:", "    spec: {nodeSelector: {no-such-node: \"true\"}, containers:", 1)
+	done := make(chan struct{})
+	var res *gsync.Result
+	var err error
+	go func() {
+		defer close(done)
+		res, err = gsync.New(f.client, o).Run(context.Background(), f.input(join(stuck, configMapYAML("later", "1", ""))))
+	}()
+	inv := inventory.Inventory{App: f.app, Namespace: f.ns}
+	waitFor(t, func() bool {
+		l, err := f.kube.CoordinationV1().Leases(f.ns).Get(context.Background(), inv.ParentName(), metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		other := "mallory@elsewhere:1"
+		l.Spec.HolderIdentity = &other
+		_, err = f.kube.CoordinationV1().Leases(f.ns).Update(context.Background(), l, metav1.UpdateOptions{})
+		return err == nil
+	})
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the sync went on after losing its lock")
+	}
+	var lost *lock.LostError
+	if !errors.As(err, &lost) || !strings.Contains(err.Error(), "not recorded") {
+		t.Fatalf("got %v, want a lost-lock error", err)
+	}
+	if res.Phase != gsync.PhaseFailed || f.exists("ConfigMap/later") {
+		t.Errorf("phase %s; later wave applied: %v", res.Phase, f.exists("ConfigMap/later"))
+	}
+	for _, h := range f.history() {
+		if h.Phase == gsync.PhaseFailed {
+			t.Errorf("the sync that lost its lock recorded itself: %+v", h)
 		}
 	}
 }

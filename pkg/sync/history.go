@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
@@ -29,12 +30,22 @@ func (s *Syncer) record(ctx context.Context, cs *ChangeSet, inv inventory.Invent
 		}
 	}
 	rec.NoOp = noop
+	err := syncErr
+	if lost := r.lostLock(); lost != nil {
+		// Another sync holds the app now: our record would overwrite its
+		// inventory. The lost lock leads the error.
+		if syncErr == nil || !errors.Is(syncErr, lost) {
+			err = fmt.Errorf("%w; this sync is not recorded: %w", lost, orNone(syncErr))
+		}
+		res.Phase, res.Message = PhaseFailed, r.red.String(err.Error())
+		res.Requests, res.FinishedAt = r.requests(), time.Now().UTC()
+		return res, r.redactError(err)
+	}
 	st := *cs.state
 	st.History = inventory.AppendHistory(cs.state.History, rec, s.opts.HistoryLimit)
 	// Saving history must not be cancelled by the sync's own timeout.
 	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	err := syncErr
 	if serr := inventory.Save(saveCtx, s.c, inv, &st); serr != nil {
 		err = errors.Join(syncErr, serr)
 		res.Phase, res.Message = PhaseFailed, r.red.String(err.Error())
@@ -42,6 +53,20 @@ func (s *Syncer) record(ctx context.Context, cs *ChangeSet, inv inventory.Invent
 	res.Requests = r.requests()
 	res.FinishedAt = time.Now().UTC()
 	return res, r.redactError(err)
+}
+
+func (r *run) lostLock() error {
+	if r.lock == nil {
+		return nil
+	}
+	return r.lock.Err()
+}
+
+func orNone(err error) error {
+	if err == nil {
+		return errors.New("no other error")
+	}
+	return err
 }
 
 // result builds the Result of cs: every object in execution order with

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/lock"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/redact"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/source"
 )
@@ -19,6 +20,9 @@ type run struct {
 	started time.Time
 
 	emitMu gosync.Mutex
+
+	// lock is the app's lock once Apply holds it.
+	lock *lock.Lock
 
 	// probeNamespace is an existing namespace in which objects of a
 	// namespace this sync creates are judged (a dry-run create).

@@ -67,8 +67,6 @@ type Hints struct {
 	DestNamespace string
 	// AgeKey follows an object still SOPS-encrypted.
 	AgeKey string
-	// WaitForLock follows a lock held by another sync.
-	WaitForLock string
 }
 
 func hint(h string) string {

@@ -4,6 +4,7 @@ package sync
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/lock"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/plan"
 	gsource "github.com/kubectl-gitops/kubectl-gitops/pkg/source"
 	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
@@ -199,6 +201,7 @@ func (o *Options) Run(ctx context.Context) error {
 		App: o.App, Objects: r.Objects, Repo: r.Source.Repo, Origin: r.Source.Origin, Path: r.Source.Path, Revision: r.Source.Revision, Commit: r.Source.Commit,
 		SecretValues: r.Decrypted,
 	}, o.Retry)
+	syncErr = lockHint(syncErr, o.Sync.WaitForLock)
 	if res == nil {
 		return syncErr
 	}
@@ -221,6 +224,16 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 	}
 	return syncErr
+}
+
+// lockHint names the flag that waits, when another sync holds the lock and
+// the command did not wait.
+func lockHint(err error, waited bool) error {
+	var held *lock.HeldError
+	if !waited && errors.As(err, &held) {
+		return fmt.Errorf("%w, or pass --wait-for-lock", err)
+	}
+	return err
 }
 
 func printEvent(w io.Writer, e gsync.Event) {
@@ -295,7 +308,6 @@ var Hints = gsync.Hints{
 	Replace:        "or pass --sync-option Replace=true,Force=true",
 	DestNamespace:  "or pass --dest-namespace",
 	AgeKey:         "give the age key with --age-key-file, --age-key-secret NAMESPACE/NAME, $SOPS_AGE_KEY_FILE or $SOPS_AGE_KEY",
-	WaitForLock:    "wait for it, or pass --wait-for-lock",
 }
 
 // containerDirs are path segments that name a layout, not an app.

@@ -1,10 +1,14 @@
 package sync
 
 import (
+	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/lock"
 	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
 )
 
@@ -53,5 +57,27 @@ func TestValidate(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
 		}
+	}
+}
+
+// The engine's lock error is neutral; the command adds its flag, unless it
+// was passed.
+func TestLockHint(t *testing.T) {
+	since := time.Now().Add(-time.Minute)
+	held := fmt.Errorf("sync: %w", &lock.HeldError{Lease: "kubectl-gitops/gitops-web", Holder: "alice@laptop:42", Since: since})
+	got := lockHint(held, false)
+	var he *lock.HeldError
+	if !errors.As(got, &he) {
+		t.Errorf("lockHint lost the HeldError: %v", got)
+	}
+	if want := held.Error() + ", or pass --wait-for-lock"; got.Error() != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got := lockHint(held, true); got != held {
+		t.Errorf("with --wait-for-lock: got %q, want it unchanged", got)
+	}
+	other := errors.New("apply failed")
+	if got := lockHint(other, false); got != other {
+		t.Errorf("other error: got %q, want it unchanged", got)
 	}
 }

@@ -1,4 +1,4 @@
-package sops
+package interop_test
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/kubectl-gitops/kubectl-gitops/internal/peakrss"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/sops"
 )
 
 // benchSecret is a Secret manifest with n stringData keys of 64 bytes.
@@ -28,7 +29,7 @@ func BenchmarkDecrypt(b *testing.B) {
 	for _, n := range []int{10, 1000, 10000} {
 		env := newBenchEnv(b)
 		plain := benchSecret(n)
-		enc, err := Encrypt("bench.yaml", plain, YAML, EncryptOptions{Recipients: []string{env.recipient}, Rules: Rules{EncryptedRegex: "^(data|stringData)$"}})
+		enc, err := sops.Encrypt("bench.yaml", plain, sops.YAML, sops.EncryptOptions{Recipients: []string{env.recipient}, Rules: sops.Rules{EncryptedRegex: "^(data|stringData)$"}})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -39,7 +40,7 @@ func BenchmarkDecrypt(b *testing.B) {
 		b.Run(fmt.Sprintf("keys=%d/library", n), func(b *testing.B) {
 			b.SetBytes(int64(len(enc)))
 			for i := 0; i < b.N; i++ {
-				if _, err := Decrypt("bench.yaml", enc, YAML, env.keys); err != nil {
+				if _, err := sops.Decrypt("bench.yaml", enc, sops.YAML, env.keys); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -66,7 +67,7 @@ func BenchmarkEncrypt(b *testing.B) {
 		b.Run(fmt.Sprintf("keys=%d/library", n), func(b *testing.B) {
 			b.SetBytes(int64(len(plain)))
 			for i := 0; i < b.N; i++ {
-				if _, err := Encrypt("bench.yaml", plain, YAML, EncryptOptions{Recipients: []string{env.recipient}, Rules: Rules{EncryptedRegex: "^(data|stringData)$"}}); err != nil {
+				if _, err := sops.Encrypt("bench.yaml", plain, sops.YAML, sops.EncryptOptions{Recipients: []string{env.recipient}, Rules: sops.Rules{EncryptedRegex: "^(data|stringData)$"}}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -1,4 +1,4 @@
-package sops
+package interop_test
 
 import (
 	"bytes"
@@ -11,19 +11,20 @@ import (
 
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/tools"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/sops"
 )
 
 // These tests run the real sops v3.13.2 from hack/tools.
 
 type sopsEnv struct {
 	bin, dir, keyFile, recipient string
-	keys                         *Keys
+	keys                         *sops.Keys
 }
 
 func newSopsEnv(t testing.TB) *sopsEnv {
 	t.Helper()
 	e := &sopsEnv{bin: filepath.Join(testcluster.ToolsDir(t), tools.Sops), dir: t.TempDir()}
-	key, recipient, err := GenerateIdentity("test")
+	key, recipient, err := sops.GenerateIdentity("test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +32,7 @@ func newSopsEnv(t testing.TB) *sopsEnv {
 	if err := os.WriteFile(e.keyFile, key, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e.keys = &Keys{}
+	e.keys = &sops.Keys{}
 	if err := e.keys.AddFile(e.keyFile, true); err != nil {
 		t.Fatal(err)
 	}
@@ -115,24 +116,24 @@ const interopDotenv = "# database\nDB_PASSWORD=s3cr3t-p4ss\nMULTI=line1\\nline2\
 
 type interopCase struct {
 	name, file, input string
-	format            Format
+	format            sops.Format
 	sopsArgs          []string
-	rules             Rules
+	rules             sops.Rules
 }
 
 var interopCases = []interopCase{
-	{name: "yaml", file: "secret.yaml", input: interopYAML, format: YAML},
-	{name: "yaml-multidoc", file: "multi.yaml", input: interopMultiDoc, format: YAML},
-	{name: "yaml-encrypted-regex", file: "regex.yaml", input: interopYAML, format: YAML, sopsArgs: []string{"--encrypted-regex", "^(data|stringData)$"}, rules: Rules{EncryptedRegex: "^(data|stringData)$"}},
-	{name: "yaml-unencrypted-regex", file: "unregex.yaml", input: interopYAML, format: YAML, sopsArgs: []string{"--unencrypted-regex", "^(apiVersion|kind|metadata)$"}, rules: Rules{UnencryptedRegex: "^(apiVersion|kind|metadata)$"}},
-	{name: "yaml-encrypted-suffix", file: "suffix.yaml", input: strings.ReplaceAll(interopYAML, "password:", "password_secret:"), format: YAML, sopsArgs: []string{"--encrypted-suffix", "_secret"}, rules: Rules{EncryptedSuffix: "_secret"}},
-	{name: "yaml-mac-only-encrypted", file: "maconly.yaml", input: interopYAML, format: YAML, sopsArgs: []string{"--encrypted-regex", "^(data|stringData)$", "--mac-only-encrypted"}, rules: Rules{EncryptedRegex: "^(data|stringData)$", MACOnlyEncrypted: true}},
-	{name: "yaml-encrypted-comment-regex", file: "comments.yaml", input: "# sops:enc\npassword: hunter2\nuser: admin\n", format: YAML, sopsArgs: []string{"--encrypted-comment-regex", "sops:enc"}, rules: Rules{EncryptedCommentRegex: "sops:enc"}},
-	{name: "yaml-unencrypted-comment-regex", file: "uncomments.yaml", input: "# sops:plain\npassword: hunter2\n# a comment\nuser: admin\n", format: YAML, sopsArgs: []string{"--unencrypted-comment-regex", "sops:plain"}, rules: Rules{UnencryptedCommentRegex: "sops:plain"}},
-	{name: "json", file: "secret.json", input: interopJSON, format: JSON},
-	{name: "json-encrypted-regex", file: "regex.json", input: interopJSON, format: JSON, sopsArgs: []string{"--encrypted-regex", "^(data|stringData)$"}, rules: Rules{EncryptedRegex: "^(data|stringData)$"}},
-	{name: "dotenv", file: "app.env", input: interopDotenv, format: Dotenv},
-	{name: "binary", file: "tls.key", input: "-----BEGIN KEY-----\n\x00\x01binary\xff\n", format: Binary},
+	{name: "yaml", file: "secret.yaml", input: interopYAML, format: sops.YAML},
+	{name: "yaml-multidoc", file: "multi.yaml", input: interopMultiDoc, format: sops.YAML},
+	{name: "yaml-encrypted-regex", file: "regex.yaml", input: interopYAML, format: sops.YAML, sopsArgs: []string{"--encrypted-regex", "^(data|stringData)$"}, rules: sops.Rules{EncryptedRegex: "^(data|stringData)$"}},
+	{name: "yaml-unencrypted-regex", file: "unregex.yaml", input: interopYAML, format: sops.YAML, sopsArgs: []string{"--unencrypted-regex", "^(apiVersion|kind|metadata)$"}, rules: sops.Rules{UnencryptedRegex: "^(apiVersion|kind|metadata)$"}},
+	{name: "yaml-encrypted-suffix", file: "suffix.yaml", input: strings.ReplaceAll(interopYAML, "password:", "password_secret:"), format: sops.YAML, sopsArgs: []string{"--encrypted-suffix", "_secret"}, rules: sops.Rules{EncryptedSuffix: "_secret"}},
+	{name: "yaml-mac-only-encrypted", file: "maconly.yaml", input: interopYAML, format: sops.YAML, sopsArgs: []string{"--encrypted-regex", "^(data|stringData)$", "--mac-only-encrypted"}, rules: sops.Rules{EncryptedRegex: "^(data|stringData)$", MACOnlyEncrypted: true}},
+	{name: "yaml-encrypted-comment-regex", file: "comments.yaml", input: "# sops:enc\npassword: hunter2\nuser: admin\n", format: sops.YAML, sopsArgs: []string{"--encrypted-comment-regex", "sops:enc"}, rules: sops.Rules{EncryptedCommentRegex: "sops:enc"}},
+	{name: "yaml-unencrypted-comment-regex", file: "uncomments.yaml", input: "# sops:plain\npassword: hunter2\n# a comment\nuser: admin\n", format: sops.YAML, sopsArgs: []string{"--unencrypted-comment-regex", "sops:plain"}, rules: sops.Rules{UnencryptedCommentRegex: "sops:plain"}},
+	{name: "json", file: "secret.json", input: interopJSON, format: sops.JSON},
+	{name: "json-encrypted-regex", file: "regex.json", input: interopJSON, format: sops.JSON, sopsArgs: []string{"--encrypted-regex", "^(data|stringData)$"}, rules: sops.Rules{EncryptedRegex: "^(data|stringData)$"}},
+	{name: "dotenv", file: "app.env", input: interopDotenv, format: sops.Dotenv},
+	{name: "binary", file: "tls.key", input: "-----BEGIN KEY-----\n\x00\x01binary\xff\n", format: sops.Binary},
 }
 
 // TestSopsEncryptsWeDecrypt: files the real sops encrypts decrypt to
@@ -146,7 +147,7 @@ func TestSopsEncryptsWeDecrypt(t *testing.T) {
 			enc := e.sops(t, append(args, plain)...)
 			encPath := e.write(t, "enc-"+tc.file, enc)
 			want := e.sops(t, "-d", "--input-type", tc.format.String(), "--output-type", tc.format.String(), encPath)
-			got, err := Decrypt(tc.file, enc, tc.format, e.keys)
+			got, err := sops.Decrypt(tc.file, enc, tc.format, e.keys)
 			if err != nil {
 				t.Fatalf("Decrypt: %v\n%s", err, enc)
 			}
@@ -163,16 +164,16 @@ func TestWeEncryptSopsDecrypts(t *testing.T) {
 	e := newSopsEnv(t)
 	for _, tc := range interopCases {
 		t.Run(tc.name, func(t *testing.T) {
-			enc, err := Encrypt(tc.file, []byte(tc.input), tc.format, EncryptOptions{Recipients: []string{e.recipient}, Rules: tc.rules})
+			enc, err := sops.Encrypt(tc.file, []byte(tc.input), tc.format, sops.EncryptOptions{Recipients: []string{e.recipient}, Rules: tc.rules})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tc.format != Binary && strings.Contains(string(enc), "s3cr3t-p4ss") {
+			if tc.format != sops.Binary && strings.Contains(string(enc), "s3cr3t-p4ss") {
 				t.Fatalf("plaintext in the encrypted file:\n%s", enc)
 			}
 			encPath := e.write(t, "ours-"+tc.file, enc)
 			fromSops := e.sops(t, "-d", "--input-type", tc.format.String(), "--output-type", tc.format.String(), encPath)
-			ours, err := Decrypt(tc.file, enc, tc.format, e.keys)
+			ours, err := sops.Decrypt(tc.file, enc, tc.format, e.keys)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -197,7 +198,7 @@ func TestEditedAndRotatedFilesDecryptWithSops(t *testing.T) {
 	plain := e.write(t, "secret.yaml", []byte(interopYAML))
 	enc := e.sops(t, "-e", "--age", e.recipient, "--encrypted-regex", "^(data|stringData)$", plain)
 
-	f, err := Parse("secret.yaml", enc, YAML)
+	f, err := sops.Parse("secret.yaml", enc, sops.YAML)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,8 +229,8 @@ func TestEditedAndRotatedFilesDecryptWithSops(t *testing.T) {
 		t.Fatalf("sops -d of the edited file:\n%s", out)
 	}
 
-	_, second, _ := GenerateIdentity("test")
-	f2, _ := Parse("edited.yaml", edited, YAML)
+	_, second, _ := sops.GenerateIdentity("test")
+	f2, _ := sops.Parse("edited.yaml", edited, sops.YAML)
 	if err := f2.Decrypt(e.keys); err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +249,7 @@ func TestEditedAndRotatedFilesDecryptWithSops(t *testing.T) {
 		t.Fatalf("sops -d of the rotated file:\n%s", out)
 	}
 	// Removing our own recipient leaves a file we can no longer open.
-	f3, _ := Parse("rotated.yaml", rotated, YAML)
+	f3, _ := sops.Parse("rotated.yaml", rotated, sops.YAML)
 	if err := f3.Decrypt(e.keys); err != nil {
 		t.Fatal(err)
 	}
@@ -256,8 +257,8 @@ func TestEditedAndRotatedFilesDecryptWithSops(t *testing.T) {
 		t.Fatal(err)
 	}
 	gone, _ := f3.Bytes()
-	var nk *NoKeyError
-	if _, err := Decrypt("gone.yaml", gone, YAML, e.keys); !errors.As(err, &nk) {
+	var nk *sops.NoKeyError
+	if _, err := sops.Decrypt("gone.yaml", gone, sops.YAML, e.keys); !errors.As(err, &nk) {
 		t.Fatalf("decrypt after removing our recipient: %v", err)
 	}
 }
@@ -265,17 +266,17 @@ func TestEditedAndRotatedFilesDecryptWithSops(t *testing.T) {
 // sameAsSops compares our output with sops', byte for byte, except that
 // sops turns an inline comment it decrypts into a comment line above the
 // key, where we keep it inline.
-func sameAsSops(t *testing.T, ours, theirs []byte, format Format) bool {
+func sameAsSops(t *testing.T, ours, theirs []byte, format sops.Format) bool {
 	t.Helper()
 	if bytes.Equal(ours, theirs) {
 		return true
 	}
-	f, err := Parse("ours", ours, format)
+	f, err := sops.Parse("ours", ours, format)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, d := range f.Docs {
-		f.Docs[i] = headComments(d).(Branch)
+		f.Docs[i] = headComments(d).(sops.Branch)
 	}
 	norm, err := f.Bytes()
 	if err != nil {
@@ -287,17 +288,17 @@ func sameAsSops(t *testing.T, ours, theirs []byte, format Format) bool {
 // headComments clears the inline flag of every comment.
 func headComments(v any) any {
 	switch v := v.(type) {
-	case Branch:
+	case sops.Branch:
 		for i, it := range v {
-			if c, ok := it.Key.(Comment); ok {
-				v[i].Key = Comment{Value: c.Value}
+			if c, ok := it.Key.(sops.Comment); ok {
+				v[i].Key = sops.Comment{Value: c.Value}
 			}
 			v[i].Value = headComments(it.Value)
 		}
 	case []any:
 		for i, e := range v {
-			if c, ok := e.(Comment); ok {
-				v[i] = Comment{Value: c.Value}
+			if c, ok := e.(sops.Comment); ok {
+				v[i] = sops.Comment{Value: c.Value}
 			} else {
 				v[i] = headComments(e)
 			}
@@ -306,7 +307,7 @@ func headComments(v any) any {
 	return v
 }
 
-func setValue(t *testing.T, b Branch, path []string, v any) {
+func setValue(t *testing.T, b sops.Branch, path []string, v any) {
 	t.Helper()
 	for i, it := range b {
 		if it.Key != path[0] {
@@ -316,7 +317,7 @@ func setValue(t *testing.T, b Branch, path []string, v any) {
 			b[i].Value = v
 			return
 		}
-		setValue(t, it.Value.(Branch), path[1:], v)
+		setValue(t, it.Value.(sops.Branch), path[1:], v)
 		return
 	}
 	t.Fatalf("no %v", path)
@@ -329,11 +330,11 @@ func setValue(t *testing.T, b Branch, path []string, v any) {
 func TestListCommentsWeEncryptSopsDecrypts(t *testing.T) {
 	e := newSopsEnv(t)
 	in := "list:\n  # a list comment\n  - one\n  - 2\n"
-	enc, err := Encrypt("l.yaml", []byte(in), YAML, EncryptOptions{Recipients: []string{e.recipient}})
+	enc, err := sops.Encrypt("l.yaml", []byte(in), sops.YAML, sops.EncryptOptions{Recipients: []string{e.recipient}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ours, err := Decrypt("l.yaml", enc, YAML, e.keys)
+	ours, err := sops.Decrypt("l.yaml", enc, sops.YAML, e.keys)
 	if err != nil {
 		t.Fatal(err)
 	}
