@@ -41,7 +41,15 @@ func (s *Syncer) apply(ctx context.Context, cs *ChangeSet) (*Result, error) {
 	if err != nil {
 		return s.result(cs, err, false), r.redactError(err)
 	}
-	defer l.Release()
+	res, err := s.applyHeld(ctx, cs, inv, l)
+	l.Release() // before counting: the release is this run's request too
+	res.Requests = r.requests()
+	return res, err
+}
+
+// applyHeld is apply under the lock l.
+func (s *Syncer) applyHeld(ctx context.Context, cs *ChangeSet, inv inventory.Inventory, l *lock.Lock) (*Result, error) {
+	r := cs.run
 	// A lost lock stops the rest of the sync.
 	ctx, stop := l.Context(ctx)
 	defer stop()
@@ -79,11 +87,17 @@ func (s *Syncer) finish(ctx context.Context, cs *ChangeSet, inv inventory.Invent
 		// Another sync holds the app; it records its own outcome.
 		return s.result(cs, cause, false), r.redactError(cause)
 	}
-	defer l.Release()
 	r.lock = l
+	res, err := s.recordFailure(ctx, cs, inv, cause)
+	l.Release()
+	res.Requests = r.requests()
+	return res, err
+}
+
+func (s *Syncer) recordFailure(ctx context.Context, cs *ChangeSet, inv inventory.Inventory, cause error) (*Result, error) {
 	state, err := inventory.Load(ctx, s.c, inv)
 	if err != nil {
-		return s.result(cs, cause, false), r.redactError(errors.Join(cause, err))
+		return s.result(cs, cause, false), cs.run.redactError(errors.Join(cause, err))
 	}
 	cs.state = state
 	return s.record(ctx, cs, inv, cause)
