@@ -230,7 +230,9 @@ func TestProve(t *testing.T) {
 			want: Verdict{Reason: "fields removed from Git: .data.PORT"}},
 		{name: "field owned by another manager", live: deployLive, desired: deployDesired,
 			edits: []edit{
-				entry(0, func(e map[string]any) { delete(e["fieldsV1"].(map[string]any)["f:spec"].(map[string]any), "f:replicas") }),
+				entry(0, func(e map[string]any) {
+					delete(e["fieldsV1"].(map[string]any)["f:spec"].(map[string]any), "f:replicas")
+				}),
 				func(live, _ map[string]any) {
 					meta := live["metadata"].(map[string]any)
 					meta["managedFields"] = append(meta["managedFields"].([]any), map[string]any{"manager": "kubectl-edit", "operation": "Update", "apiVersion": "apps/v1", "fieldsType": "FieldsV1", "fieldsV1": map[string]any{"f:spec": map[string]any{"f:replicas": map[string]any{}}}})
