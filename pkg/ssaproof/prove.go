@@ -290,9 +290,16 @@ func (p *prover) walkMap(d, l, s map[string]any) bool {
 		return p.fail("fields removed from Git: %s", list(removed))
 	}
 	return p.forKeys(d, func(k string) bool {
-		child, ok := s["f:"+k].(map[string]any)
-		if !ok || p.untracked(k) {
-			return true // untracked, or metadata with only untracked fields
+		if p.untracked(k) {
+			return true
+		}
+		raw, ok := s["f:"+k]
+		if !ok {
+			return true // metadata with only untracked fields
+		}
+		child, ok := raw.(map[string]any)
+		if !ok {
+			return p.fail("the field set of %s is malformed at %s.%s", p.manager, p.render(), k)
 		}
 		lv, lok := l[k]
 		p.path = append(p.path, elem{field: k})
