@@ -19,7 +19,7 @@ import (
 // test checks that every entry it meets is a leaf on the real server.
 //
 // Paths are field names joined by dots, with * for a list item.
-var atomicFields = func() map[schema.GroupKind]map[string]bool {
+var atomicFields = func() map[schema.GroupKind][][]string {
 	container := []string{"command", "args", "envFrom"}
 	podSpec := func(prefix string) []string {
 		out := []string{prefix + ".nodeSelector", prefix + ".tolerations"}
@@ -30,14 +30,11 @@ var atomicFields = func() map[schema.GroupKind]map[string]bool {
 		}
 		return out
 	}
-	m := map[schema.GroupKind]map[string]bool{}
+	m := map[schema.GroupKind][][]string{}
 	add := func(group, kind string, paths ...string) {
 		gk := schema.GroupKind{Group: group, Kind: kind}
-		if m[gk] == nil {
-			m[gk] = map[string]bool{}
-		}
 		for _, p := range paths {
-			m[gk][p] = true
+			m[gk] = append(m[gk], strings.Split(p, "."))
 		}
 	}
 	add("", "Pod", podSpec("spec")...)
@@ -58,25 +55,22 @@ var atomicFields = func() map[schema.GroupKind]map[string]bool {
 // atomic reports whether path of a gk object is a known atomic field.
 // autoscaling/v1 has no metrics, so one table serves both versions.
 func atomic(gk schema.GroupKind, path []elem) bool {
-	fields := atomicFields[gk]
-	if fields == nil {
-		return false
-	}
-	var b strings.Builder
-	for i, e := range path {
-		if i > 0 {
-			b.WriteByte('.')
-		}
-		if e.item {
-			b.WriteByte('*')
-		} else {
-			b.WriteString(e.field)
+	for _, pattern := range atomicFields[gk] {
+		if matches(pattern, path) {
+			return true
 		}
 	}
-	return fields[b.String()]
+	return false
 }
 
-// atomicPath reports whether the dotted path (with * for list items) of a
-// gk object is one Prove knows to be atomic. It is for tests that check the
-// table against a real server.
-func atomicPath(gk schema.GroupKind, path string) bool { return atomicFields[gk][path] }
+func matches(pattern []string, path []elem) bool {
+	if len(pattern) != len(path) {
+		return false
+	}
+	for i, e := range path {
+		if e.item != (pattern[i] == "*") || (!e.item && e.field != pattern[i]) {
+			return false
+		}
+	}
+	return true
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -215,28 +216,18 @@ func hasChildren(s map[string]any) bool {
 	return false
 }
 
-// forKeys calls fn for each key of m until fn returns false, in sorted
-// order when the prover is sorted.
-func (p *prover) forKeys(m map[string]any, fn func(k string) bool) bool {
+// sortedKeys returns m's keys in order when the prover is sorted, nil
+// otherwise (the caller then ranges over m).
+func (p *prover) sortedKeys(m map[string]any) []string {
 	if !p.sorted {
-		for k := range m {
-			if !fn(k) {
-				return false
-			}
-		}
-		return true
+		return nil
 	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	for _, k := range keys {
-		if !fn(k) {
-			return false
-		}
-	}
-	return true
+	return keys
 }
 
 // untracked reports the fields the server does not track: apiVersion and
@@ -289,26 +280,43 @@ func (p *prover) walkMap(d, l, s map[string]any) bool {
 		}
 		return p.fail("fields removed from Git: %s", list(removed))
 	}
-	return p.forKeys(d, func(k string) bool {
-		if p.untracked(k) {
-			return true
+	if keys := p.sortedKeys(d); keys != nil {
+		for _, k := range keys {
+			if !p.field(d, l, s, k) {
+				return false
+			}
 		}
-		raw, ok := s["f:"+k]
-		if !ok {
-			return true // metadata with only untracked fields
-		}
-		child, ok := raw.(map[string]any)
-		if !ok {
-			return p.fail("the field set of %s is malformed at %s.%s", p.manager, p.render(), k)
-		}
-		lv, lok := l[k]
-		p.path = append(p.path, elem{field: k})
-		if !p.walkValue(d[k], lv, lok, child) {
+		return true
+	}
+	for k := range d {
+		if !p.field(d, l, s, k) {
 			return false
 		}
-		p.path = p.path[:depth]
+	}
+	return true
+}
+
+// field walks field k of the desired map d.
+func (p *prover) field(d, l, s map[string]any, k string) bool {
+	if p.untracked(k) {
 		return true
-	})
+	}
+	raw, ok := s["f:"+k]
+	if !ok {
+		return true // metadata with only untracked fields
+	}
+	child, ok := raw.(map[string]any)
+	if !ok {
+		return p.fail("the field set of %s is malformed at %s.%s", p.manager, p.render(), k)
+	}
+	lv, lok := l[k]
+	depth := len(p.path)
+	p.path = append(p.path, elem{field: k})
+	if !p.walkValue(d[k], lv, lok, child) {
+		return false
+	}
+	p.path = p.path[:depth]
+	return true
 }
 
 // hasTracked reports whether a desired metadata holds a field the server
@@ -464,10 +472,40 @@ func (p *prover) whole(d, l any, lok bool) bool {
 	if !plain(d) {
 		return p.fail("null or unsupported value below %s", p.render())
 	}
-	if !lok || !reflect.DeepEqual(d, l) {
+	if !lok || !equal(d, l) {
 		return p.fail("value differs at %s", p.render())
 	}
 	return true
+}
+
+// equal compares JSON values strictly, as scalarEqual does scalars.
+func equal(a, b any) bool {
+	switch a := a.(type) {
+	case map[string]any:
+		b, ok := b.(map[string]any)
+		if !ok || len(a) != len(b) {
+			return false
+		}
+		for k, av := range a {
+			bv, ok := b[k]
+			if !ok || !equal(av, bv) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		b, ok := b.([]any)
+		if !ok || len(a) != len(b) {
+			return false
+		}
+		for i := range a {
+			if !equal(a[i], b[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return scalarEqual(a, b)
 }
 
 // plain reports whether v holds only JSON values as decoding makes them,
@@ -619,6 +657,9 @@ func parseItems(s map[string]any) ([]item, error) {
 // decodeJSON decodes as unstructured objects hold values: whole numbers as
 // int64, other numbers as float64.
 func decodeJSON(s string) (any, error) {
+	if v, ok := decodeFlat(s); ok {
+		return v, nil
+	}
 	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
 	var v any
@@ -629,6 +670,74 @@ func decodeJSON(s string) (any, error) {
 		return nil, fmt.Errorf("trailing data")
 	}
 	return numbers(v)
+}
+
+// decodeFlat decodes the common shapes of list keys without allocating a
+// decoder: a string without escapes, a whole number, or a flat object of
+// those. It reports false for anything else, which decodeJSON then decodes
+// in full.
+func decodeFlat(s string) (any, bool) {
+	if s == "" {
+		return nil, false
+	}
+	if s[0] != '{' {
+		v, rest, ok := flatScalar(s)
+		return v, ok && rest == ""
+	}
+	m := map[string]any{}
+	rest := s[1:]
+	for {
+		k, r, ok := flatString(rest)
+		if !ok || r == "" || r[0] != ':' {
+			return nil, false
+		}
+		v, r, ok := flatScalar(r[1:])
+		if !ok || r == "" {
+			return nil, false
+		}
+		m[k] = v
+		switch r[0] {
+		case ',':
+			rest = r[1:]
+		case '}':
+			return m, r == "}"
+		default:
+			return nil, false
+		}
+	}
+}
+
+func flatScalar(s string) (any, string, bool) {
+	if s != "" && s[0] == '"' {
+		return flatString(s)
+	}
+	end := 0
+	for end < len(s) && (s[end] == '-' || (s[end] >= '0' && s[end] <= '9')) {
+		end++
+	}
+	if end == 0 || (end < len(s) && (s[end] == '.' || s[end] == 'e' || s[end] == 'E')) {
+		return nil, s, false
+	}
+	n, err := strconv.ParseInt(s[:end], 10, 64)
+	if err != nil {
+		return nil, s, false
+	}
+	return n, s[end:], true
+}
+
+func flatString(s string) (string, string, bool) {
+	if s == "" || s[0] != '"' {
+		return "", s, false
+	}
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			return "", s, false
+		case '"':
+			return s[1:i], s[i+1:], true
+		}
+	}
+	return "", s, false
 }
 
 func numbers(v any) (any, error) {

@@ -1,6 +1,7 @@
 package ssaproof
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -356,5 +357,35 @@ func BenchmarkProveFixtures(b *testing.B) {
 				b.Fatal("not proven")
 			}
 		}
+	}
+}
+
+func TestDecodeJSON(t *testing.T) {
+	for _, in := range []string{
+		`{"name":"main"}`, `{"containerPort":8000,"protocol":"TCP"}`, `"a"`, `-12`, `1.5`, `1e3`, `true`,
+		`{"a":"x\"y"}`, `{"a":{"b":1}}`, `{"a":null}`, `{}`, `{"a":1,}`, `"unterminated`, `99999999999999999999`,
+	} {
+		t.Run(in, func(t *testing.T) {
+			want, wantErr := func() (any, error) {
+				var v any
+				if err := json.Unmarshal([]byte(in), &v); err != nil {
+					return nil, err
+				}
+				return numbers(func() any {
+					dec := json.NewDecoder(strings.NewReader(in))
+					dec.UseNumber()
+					var v any
+					_ = dec.Decode(&v)
+					return v
+				}())
+			}()
+			got, err := decodeJSON(in)
+			if (err != nil) != (wantErr != nil) {
+				t.Fatalf("error %v, want %v", err, wantErr)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
 	}
 }
