@@ -48,7 +48,9 @@ var atomicFields = func() map[schema.GroupKind][][]string {
 	add("batch", "CronJob", podSpec("spec.jobTemplate.spec.template.spec")...)
 	add("", "Service", "spec.selector")
 	add("policy", "PodDisruptionBudget", "spec.selector")
-	add("autoscaling", "HorizontalPodAutoscaler", "spec.metrics", "spec.behavior.scaleUp.policies", "spec.behavior.scaleDown.policies")
+	// scaleTargetRef carries no marker in the Go types, but the v1.37 server
+	// records a non-empty one as a leaf, which only an atomic field gives.
+	add("autoscaling", "HorizontalPodAutoscaler", "spec.scaleTargetRef", "spec.metrics", "spec.behavior.scaleUp.policies", "spec.behavior.scaleDown.policies")
 	return m
 }()
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -274,7 +273,7 @@ func (p *prover) walkMap(d, l, s map[string]any) bool {
 		for k := range s {
 			if name, ok := strings.CutPrefix(k, "f:"); ok {
 				if _, ok := d[name]; !ok {
-					removed = append(removed, p.render()+"."+name)
+					removed = append(removed, p.child(name))
 				}
 			}
 		}
@@ -307,7 +306,7 @@ func (p *prover) field(d, l, s map[string]any, k string) bool {
 	}
 	child, ok := raw.(map[string]any)
 	if !ok {
-		return p.fail("the field set of %s is malformed at %s.%s", p.manager, p.render(), k)
+		return p.fail("the field set of %s is malformed at %s", p.manager, p.child(k))
 	}
 	lv, lok := l[k]
 	depth := len(p.path)
@@ -346,7 +345,7 @@ func (p *prover) added(names []string) bool {
 	}
 	paths := make([]string, len(names))
 	for i, n := range names {
-		paths[i] = p.render() + "." + n
+		paths[i] = p.child(n)
 	}
 	return p.fail("fields added in Git: %s", list(paths))
 }
@@ -391,7 +390,7 @@ func (p *prover) walkValue(d, l any, lok bool, s map[string]any) bool {
 			return p.fail("value differs at %s", p.render())
 		}
 		return p.walkList(dv, ll, s)
-	case string, bool, int64, float64:
+	case string, bool, int64, int, int32, float64:
 		if children {
 			return p.fail("Git has a scalar at %s, where %s owns fields below it", p.render(), p.manager)
 		}
@@ -408,7 +407,7 @@ func (p *prover) sameScalar(d, l any) bool {
 	if scalarEqual(d, l) {
 		return true
 	}
-	if reflect.TypeOf(d) != reflect.TypeOf(l) {
+	if typeName(d) != typeName(l) {
 		return p.fail("value differs at %s (Git has %s, live %s)", p.render(), typeName(d), typeName(l))
 	}
 	if _, ok := d.(string); ok {
@@ -425,7 +424,7 @@ func typeName(v any) string {
 		return "a string"
 	case bool:
 		return "a boolean"
-	case int64:
+	case int64, int, int32:
 		return "an integer"
 	case float64:
 		return "a float"
@@ -437,8 +436,15 @@ func typeName(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// scalarEqual compares scalars strictly: the same type and value.
+// scalarEqual compares scalars strictly: the same JSON type and value.
+// Integers compare by value whatever their Go type (kustomize's output
+// holds int, JSON decoding int64; both encode alike); an integer never
+// equals a float.
 func scalarEqual(a, b any) bool {
+	if ai, ok := integer(a); ok {
+		bi, ok := integer(b)
+		return ok && ai == bi
+	}
 	switch a := a.(type) {
 	case string:
 		b, ok := b.(string)
@@ -446,14 +452,23 @@ func scalarEqual(a, b any) bool {
 	case bool:
 		b, ok := b.(bool)
 		return ok && a == b
-	case int64:
-		b, ok := b.(int64)
-		return ok && a == b
 	case float64:
 		b, ok := b.(float64)
 		return ok && a == b
 	}
 	return false
+}
+
+func integer(v any) (int64, bool) {
+	switch v := v.(type) {
+	case int64:
+		return v, true
+	case int:
+		return int64(v), true
+	case int32:
+		return int64(v), true
+	}
+	return 0, false
 }
 
 // whole checks a non-empty map or a list the manager owns as a whole (a
@@ -512,7 +527,7 @@ func equal(a, b any) bool {
 // without nulls.
 func plain(v any) bool {
 	switch v := v.(type) {
-	case string, bool, int64, float64:
+	case string, bool, int64, int, int32, float64:
 		return true
 	case map[string]any:
 		for _, e := range v {
@@ -876,6 +891,14 @@ func (p *prover) ownersAt(below bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// child prints the path of field name below the current path.
+func (p *prover) child(name string) string {
+	if len(p.path) == 0 {
+		return "." + name
+	}
+	return p.render() + "." + name
 }
 
 // render prints the current path: .spec.containers[name=web].image.

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	gosync "sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	"github.com/kubectl-gitops/kubectl-gitops/internal/localcluster"
@@ -127,9 +129,13 @@ func (e *env) get(o *unstructured.Unstructured) *unstructured.Unstructured {
 // edit, replace).
 func (e *env) update(o *unstructured.Unstructured, mgr string, fn func(m map[string]any)) {
 	e.t.Helper()
-	live := e.get(o)
-	fn(live.Object)
-	if _, err := e.ri(o).Update(context.Background(), live, metav1.UpdateOptions{FieldManager: mgr}); err != nil {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		live := e.get(o)
+		fn(live.Object)
+		_, err := e.ri(o).Update(context.Background(), live, metav1.UpdateOptions{FieldManager: mgr})
+		return err
+	})
+	if err != nil {
 		e.t.Fatalf("update as %s: %v", mgr, err)
 	}
 }
@@ -181,11 +187,14 @@ func (r *results) add(x row) {
 }
 
 func runCase(t *testing.T, c *cluster.Client, res *results, tc serverCase) {
-	t.Run(tc.name, func(t *testing.T) {
+	// A number first keeps the namespace names, cut at 40 characters,
+	// apart.
+	n := caseNumber.Add(1)
+	t.Run(fmt.Sprintf("%03d_%s", n, safeName(tc.name)), func(t *testing.T) {
 		e := newEnv(t, c)
 		var initial *unstructured.Unstructured
 		if tc.initialObj != nil {
-			initial = e.prepare(tc.initialObj.DeepCopy())
+			initial = e.prepare(&unstructured.Unstructured{Object: copyJSON(tc.initialObj.Object).(map[string]any)})
 		} else {
 			initial = e.object(tc.initial)
 		}
@@ -201,15 +210,28 @@ func runCase(t *testing.T, c *cluster.Client, res *results, tc serverCase) {
 		case tc.desired != "":
 			desired = e.object(tc.desired)
 		default:
-			desired = initial.DeepCopy()
+			desired = &unstructured.Unstructured{Object: copyJSON(initial.Object).(map[string]any)}
 		}
 		if tc.edit != nil {
 			tc.edit(desired.Object)
 		}
-		live := e.get(initial)
+		// Controllers write status while we look: judge one live version,
+		// the one read before and after the dry-run.
+		var live, out *unstructured.Unstructured
+		var err error
+		for try := 0; ; try++ {
+			live = e.get(initial)
+			out, err = e.apply(desired, manager, true)
+			if after := e.get(initial); after.GetResourceVersion() == live.GetResourceVersion() {
+				break
+			}
+			if try == 50 {
+				t.Fatal("the live object does not settle")
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 		local := ssaproof.Prove(live, desired, manager)
-		out, err := e.apply(desired, manager, true)
-		r := row{name: t.Name(), local: local}
+		r := row{name: tc.name, local: local}
 		if err != nil {
 			r.serverErr = err.Error()
 		} else {
@@ -224,6 +246,38 @@ func runCase(t *testing.T, c *cluster.Client, res *results, tc serverCase) {
 			t.Errorf("not proven: %s (server unchanged: %v)", local.Reason, r.serverSame)
 		}
 	})
+}
+
+// copyJSON copies maps and lists and keeps scalars as they are:
+// kustomize's output holds int, which DeepCopy refuses.
+func copyJSON(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = copyJSON(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = copyJSON(e)
+		}
+		return out
+	}
+	return v
+}
+
+var caseNumber atomic.Int64
+
+// safeName keeps a case name usable in a namespace name.
+func safeName(name string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '/' || r == '-' {
+			return r
+		}
+		return '_'
+	}, name)
 }
 
 // comparable is what pkg/sync's sameObject compares: the object without
@@ -448,7 +502,7 @@ func genericMutations(base string) []serverCase {
 			e.mustApply(o, "other-applier")
 		}},
 		{name: "another applier takes our label with force", initial: base, live: func(e *env, o *unstructured.Unstructured) {
-			c := o.DeepCopy()
+			c := &unstructured.Unstructured{Object: copyJSON(o.Object).(map[string]any)}
 			_ = unstructured.SetNestedField(c.Object, "other", "metadata", "labels", inventory.LabelPartOf)
 			e.mustApply(c, "other-applier")
 		}},
@@ -461,7 +515,10 @@ func TestProofAgainstServer(t *testing.T) {
 	t.Cleanup(func() { res.report(t) })
 
 	t.Run("demo", func(t *testing.T) {
-		root := filepath.Join("..", "..", "testdata", "config-repo")
+		root, err := filepath.Abs(filepath.Join("..", "..", "testdata", "config-repo"))
+		if err != nil {
+			t.Fatal(err)
+		}
 		overlays, err := filepath.Glob(filepath.Join(root, "apps", "*", "overlays", "*"))
 		if err != nil || len(overlays) == 0 {
 			t.Fatalf("no overlays: %v", err)
@@ -577,7 +634,7 @@ func handCases() []serverCase {
 				`{"metadata":{"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"spec\":{\"minReadySeconds\":3}}"}},"spec":{"minReadySeconds":3}}`)
 		}},
 		{name: "deployment/another applier takes replicas with force", initial: webDeployment, live: func(e *env, o *unstructured.Unstructured) {
-			c := o.DeepCopy()
+			c := &unstructured.Unstructured{Object: copyJSON(o.Object).(map[string]any)}
 			_ = unstructured.SetNestedField(c.Object, int64(4), "spec", "replicas")
 			e.mustApply(c, "hpa-like-controller")
 		}},
@@ -630,14 +687,11 @@ func handCases() []serverCase {
 		})},
 		{name: "deployment/replicas 2.0 in YAML", initial: webDeployment, desired: strings.Replace(webDeployment, "replicas: 2", "replicas: 2.0", 1)},
 		{name: "deployment/replicas 2.5 in YAML", initial: webDeployment, desired: strings.Replace(webDeployment, "replicas: 2", "replicas: 2.5", 1)},
-		{name: "deployment/replicas as a float64 2", initial: webDeployment, edit: func(m map[string]any) {
-			m["spec"].(map[string]any)["replicas"] = float64(2)
+		{name: "deployment/empty pod annotations in Git", initial: webDeployment, edit: func(m map[string]any) {
+			_ = unstructured.SetNestedMap(m, map[string]any{}, "spec", "template", "metadata", "annotations")
 		}},
-		{name: "deployment/empty annotations in Git", initial: webDeployment, edit: func(m map[string]any) {
-			m["metadata"].(map[string]any)["annotations"] = map[string]any{}
-		}},
-		{name: "deployment/empty annotations re-applied", initial: deploymentWith(func(m map[string]any) {
-			m["metadata"].(map[string]any)["annotations"] = map[string]any{}
+		{name: "deployment/empty pod annotations re-applied", initial: deploymentWith(func(m map[string]any) {
+			_ = unstructured.SetNestedMap(m, map[string]any{}, "spec", "template", "metadata", "annotations")
 		})},
 		{name: "deployment/empty resources and securityContext re-applied", proven: true, initial: deploymentWith(container(func(c map[string]any) {
 			c["resources"] = map[string]any{}
@@ -861,7 +915,7 @@ func crdCases(t *testing.T, c *cluster.Client) []serverCase {
 		{name: "widget/config {} then the default spelled out", initial: strings.Replace(widget, "config: {mode: slow, level: 2}", "config: {}", 1),
 			desired: strings.Replace(widget, "config: {mode: slow, level: 2}", "config: {mode: fast}", 1)},
 		{name: "widget/config {} re-applied", initial: strings.Replace(widget, "config: {mode: slow, level: 2}", "config: {}", 1)},
-		{name: "widget/tags (atomic list) re-applied", initial: strings.Replace(widget, "color: blue", "color: blue\n  tags: [x, y]", 1)},
+		{name: "widget/tags, an atomic list, re-applied", initial: strings.Replace(widget, "color: blue", "color: blue\n  tags: [red, green]", 1)},
 		{name: "widget/ports reordered in Git", initial: widget, edit: spec(func(s map[string]any) {
 			p := s["ports"].([]any)
 			s["ports"] = []any{p[1], p[0]}
