@@ -116,7 +116,12 @@ func (s *Syncer) execute(ctx context.Context, cs *ChangeSet, inv inventory.Inven
 		Namespaces: uniqueStrings(append(append([]string{}, state.Namespaces...), nss...)),
 		History:    state.History,
 	}
-	if !state.Exists || !slices.Equal(covered.GroupKinds, uniqueGKs(state.GroupKinds)) || !slices.Equal(covered.Namespaces, uniqueStrings(state.Namespaces)) {
+	// The parent's own namespace is never listed as additional: compare
+	// without it, or every sync would rewrite the parent.
+	without := func(nss []string) []string {
+		return slices.DeleteFunc(uniqueStrings(nss), func(ns string) bool { return ns == inv.Namespace })
+	}
+	if !state.Exists || !slices.Equal(covered.GroupKinds, uniqueGKs(state.GroupKinds)) || !slices.Equal(without(covered.Namespaces), without(state.Namespaces)) {
 		if err := inventory.Save(ctx, s.c, inv, covered); err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"sort"
@@ -21,6 +22,7 @@ import (
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/plan"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/sops"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/source"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/ssaproof"
 )
 
 // compare builds the change set. It only reads, and dry-runs.
@@ -56,6 +58,7 @@ func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, err
 		return fail(err)
 	}
 	for _, c := range changes {
+		foldStringData(c.Desired)
 		inv.Mark(c.Desired)
 		if c.opts.Replace {
 			ann := c.Desired.GetAnnotations()
@@ -243,6 +246,29 @@ func newChange(o *unstructured.Unstructured, action ChangeAction, reason string)
 
 func objectKey(gk schema.GroupKind, ns, name string) string {
 	return gk.String() + "/" + ns + "/" + name
+}
+
+// foldStringData moves a Secret's stringData into data, as the API server
+// does on every write (stringData is write-only): the object stored is the
+// same, and the fields applied are then the fields stored, which the local
+// proof can see.
+func foldStringData(o *unstructured.Unstructured) {
+	if o.GetKind() != "Secret" || o.GroupVersionKind().Group != "" {
+		return
+	}
+	sd, ok, _ := unstructured.NestedStringMap(o.Object, "stringData")
+	if !ok {
+		return
+	}
+	data, _, _ := unstructured.NestedMap(o.Object, "data")
+	if data == nil {
+		data = map[string]any{}
+	}
+	for k, v := range sd {
+		data[k] = base64.StdEncoding.EncodeToString([]byte(v))
+	}
+	_ = unstructured.SetNestedMap(o.Object, data, "data")
+	unstructured.RemoveNestedField(o.Object, "stringData")
 }
 
 // resourceKey is a resource in one namespace ("" for cluster scope): what one
@@ -547,7 +573,9 @@ func pruneBefore(a, b *Change) bool {
 	return a.Name < b.Name
 }
 
-// proveUnchanged is the local proof that applying desired changes nothing.
-var proveUnchanged = func(live, desired *unstructured.Unstructured) (bool, string) {
-	return false, "no local proof"
+// proveUnchanged is the local proof that server-side applying desired with
+// our field manager changes nothing in live (see pkg/ssaproof).
+func proveUnchanged(live, desired *unstructured.Unstructured) (bool, string) {
+	v := ssaproof.Prove(live, desired, inventory.FieldManager)
+	return v.Unchanged, v.Reason
 }

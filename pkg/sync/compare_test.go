@@ -435,3 +435,34 @@ func TestLostLockStopsTheSync(t *testing.T) {
 		}
 	}
 }
+
+// A no-op re-sync is proven locally: no dry-run, and no write but the lock
+// and the history record; its health gates cost no poll.
+func TestNoOpSyncCostsNothing(t *testing.T) {
+	f := newFixture(t)
+	app := join(
+		configMapYAML("config", "0", ""),
+		"apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: web}\n",
+		"apiVersion: v1\nkind: Secret\nmetadata: {name: web}\nstringData: {token: abc}\n",
+		deploymentYAML("web", "1", "registry.example/web:1"),
+		"apiVersion: v1\nkind: Service\nmetadata: {name: web, annotations: {argocd.argoproj.io/sync-wave: \"1\"}}\nspec: {selector: {app: web}, ports: [{port: 80}]}\n",
+		"apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: web, annotations: {argocd.argoproj.io/sync-wave: \"2\"}}\nspec: {scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}, minReplicas: 2, maxReplicas: 3}\n",
+		"apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: web, annotations: {argocd.argoproj.io/sync-wave: \"2\"}}\nspec: {minAvailable: 0, selector: {matchLabels: {app: web}}}\n",
+	)
+	f.mustSync(app, f.options())
+	res := f.mustSync(app, f.options())
+	for ref, a := range actions(res) {
+		if a != gsync.Unchanged {
+			t.Errorf("%s %s, want unchanged", ref, a)
+		}
+	}
+	// Lock take, history record, lock release.
+	if res.Requests.DryRuns != 0 || res.Requests.Writes != 3 {
+		t.Errorf("no-op requests %+v, want 0 dry-runs and 3 writes", res.Requests)
+	}
+	// The inventory read (twice), the live LISTs (one per resource: 7),
+	// the namespace check and the lock release's read at most.
+	if res.Requests.Reads > 12 {
+		t.Errorf("no-op made %d reads", res.Requests.Reads)
+	}
+}

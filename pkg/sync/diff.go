@@ -137,6 +137,8 @@ func setIn(obj map[string]any, p path) bool {
 // change even where the server's copy carries fields Git never set.
 const AnnotationReplaceHash = "gitops.kubectl-gitops.dev/replace-hash"
 
+var hashPath = path{"metadata", "annotations", AnnotationReplaceHash}.String()
+
 // replaceHash digests desired without its own hash annotation.
 func replaceHash(desired *unstructured.Unstructured) string {
 	c := desired.DeepCopy()
@@ -164,6 +166,9 @@ func replaceUnchanged(live, desired, merged *unstructured.Unstructured) bool {
 		}
 	}
 	for _, p := range diffPaths(live, merged) {
+		if p.String() == hashPath {
+			continue // the record of this very replace
+		}
 		if setIn(desired.Object, p) {
 			return false
 		}
