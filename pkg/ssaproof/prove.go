@@ -377,7 +377,10 @@ func (p *prover) walkValue(d, l any, lok bool, s map[string]any) bool {
 			return p.whole(dv, l, lok)
 		}
 		lm, ok := l.(map[string]any)
-		if !lok || !ok {
+		switch {
+		case !lok:
+			return p.fail("field %s is missing in the live object", p.render())
+		case !ok:
 			return p.fail("value differs at %s", p.render())
 		}
 		return p.walkMap(dv, lm, s)

@@ -220,9 +220,9 @@ func runCase(t *testing.T, c *cluster.Client, res *results, tc serverCase) {
 		var live, out *unstructured.Unstructured
 		var err error
 		for try := 0; ; try++ {
-			live = e.get(initial)
+			live = e.get(desired) // at the desired apiVersion, as the sync lists it
 			out, err = e.apply(desired, manager, true)
-			if after := e.get(initial); after.GetResourceVersion() == live.GetResourceVersion() {
+			if after := e.get(desired); after.GetResourceVersion() == live.GetResourceVersion() {
 				break
 			}
 			if try == 50 {
