@@ -48,16 +48,26 @@ var atomicFields = func() map[schema.GroupKind][][]string {
 	add("batch", "CronJob", podSpec("spec.jobTemplate.spec.template.spec")...)
 	add("", "Service", "spec.selector")
 	add("policy", "PodDisruptionBudget", "spec.selector")
-	// scaleTargetRef carries no marker in the Go types, but the v1.37 server
-	// records a non-empty one as a leaf, which only an atomic field gives.
-	add("autoscaling", "HorizontalPodAutoscaler", "spec.scaleTargetRef", "spec.metrics", "spec.behavior.scaleUp.policies", "spec.behavior.scaleDown.policies")
+	add("autoscaling", "HorizontalPodAutoscaler", "spec.metrics", "spec.behavior.scaleUp.policies", "spec.behavior.scaleDown.policies")
 	return m
 }()
 
-// atomic reports whether path of a gk object is a known atomic field.
-// autoscaling/v1 has no metrics, so one table serves both versions.
-func atomic(gk schema.GroupKind, path []elem) bool {
-	for _, pattern := range atomicFields[gk] {
+// atomicInVersion are atomic fields of one version only. autoscaling/v1's
+// scaleTargetRef has no marker in the Go types, but the v1.37 server records
+// a non-empty one as a leaf, which only an atomic field gives; in
+// autoscaling/v2 it records the fields below it.
+var atomicInVersion = map[schema.GroupVersionKind][][]string{
+	{Group: "autoscaling", Version: "v1", Kind: "HorizontalPodAutoscaler"}: {{"spec", "scaleTargetRef"}},
+}
+
+// atomic reports whether path of a gvk object is a known atomic field.
+func atomic(gvk schema.GroupVersionKind, path []elem) bool {
+	for _, pattern := range atomicInVersion[gvk] {
+		if matches(pattern, path) {
+			return true
+		}
+	}
+	for _, pattern := range atomicFields[gvk.GroupKind()] {
 		if matches(pattern, path) {
 			return true
 		}

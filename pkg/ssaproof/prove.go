@@ -84,7 +84,7 @@ type owner struct {
 type prover struct {
 	manager string
 	sorted  bool
-	gk      schema.GroupKind
+	gvk     schema.GroupVersionKind
 	others  []owner
 	path    []elem
 	reason  string
@@ -108,7 +108,7 @@ func (p *prover) prove(live, desired map[string]any) bool {
 	case dKind != lKind:
 		return p.fail("live object is a %s, desired is a %s", lKind, dKind)
 	}
-	p.gk = schema.FromAPIVersionAndKind(dAPI, dKind).GroupKind()
+	p.gvk = schema.FromAPIVersionAndKind(dAPI, dKind)
 	dMeta, ok := desired["metadata"].(map[string]any)
 	if !ok {
 		return p.fail("desired object has no metadata")
@@ -377,7 +377,10 @@ func (p *prover) walkValue(d, l any, lok bool, s map[string]any) bool {
 			return p.whole(dv, l, lok)
 		}
 		lm, ok := l.(map[string]any)
-		if !lok || !ok {
+		switch {
+		case !lok:
+			return p.fail("field %s is missing in the live object", p.render())
+		case !ok:
 			return p.fail("value differs at %s", p.render())
 		}
 		return p.walkMap(dv, lm, s)
@@ -478,7 +481,7 @@ func integer(v any) (int64, bool) {
 // fields one by one, which changes managedFields. Only fields known to be
 // atomic are proven.
 func (p *prover) whole(d, l any, lok bool) bool {
-	if !atomic(p.gk, p.path) {
+	if !atomic(p.gvk, p.path) {
 		return p.fail("%s is owned as a whole and not known to be atomic (without the schema it cannot be told from a field applied empty and defaulted)", p.render())
 	}
 	if who := p.ownersAt(true); len(who) > 0 {

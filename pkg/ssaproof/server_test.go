@@ -220,9 +220,9 @@ func runCase(t *testing.T, c *cluster.Client, res *results, tc serverCase) {
 		var live, out *unstructured.Unstructured
 		var err error
 		for try := 0; ; try++ {
-			live = e.get(initial)
+			live = e.get(desired) // at the desired apiVersion, as the sync lists it
 			out, err = e.apply(desired, manager, true)
-			if after := e.get(initial); after.GetResourceVersion() == live.GetResourceVersion() {
+			if after := e.get(desired); after.GetResourceVersion() == live.GetResourceVersion() {
 				break
 			}
 			if try == 50 {
@@ -239,6 +239,7 @@ func runCase(t *testing.T, c *cluster.Client, res *results, tc serverCase) {
 			r.serverSame = len(r.changed) == 0
 		}
 		res.add(r)
+		checkAtomic(t, live, manager)
 		if local.Unchanged && !r.serverSame {
 			t.Errorf("UNSOUND: proven unchanged, but the server's dry-run changed %v %s", r.changed, r.serverErr)
 		}
@@ -246,6 +247,43 @@ func runCase(t *testing.T, c *cluster.Client, res *results, tc serverCase) {
 			t.Errorf("not proven: %s (server unchanged: %v)", local.Reason, r.serverSame)
 		}
 	})
+}
+
+// checkAtomic checks the atomic table against the server: wherever the
+// manager's field set reaches a field the table calls atomic, the server
+// recorded it as one leaf.
+func checkAtomic(t *testing.T, live *unstructured.Unstructured, mgr string) {
+	t.Helper()
+	var fields map[string]any
+	gvk := live.GroupVersionKind()
+	for _, e := range live.GetManagedFields() {
+		if e.Manager == mgr && e.Operation == metav1.ManagedFieldsOperationApply && e.FieldsV1 != nil {
+			if err := json.Unmarshal(e.FieldsV1.Raw, &fields); err != nil {
+				t.Fatal(err)
+			}
+			gvk = schema.FromAPIVersionAndKind(e.APIVersion, gvk.Kind) // the set is at its entry's version
+		}
+	}
+	for _, path := range ssaproof.AtomicPaths(gvk) {
+		var walk func(n map[string]any, rest []string)
+		walk = func(n map[string]any, rest []string) {
+			if len(rest) == 0 {
+				for k := range n {
+					if k != "." {
+						t.Errorf("%s is in the atomic table, but the server recorded fields below it (%s)", path, k)
+					}
+				}
+				return
+			}
+			for k, v := range n {
+				child, _ := v.(map[string]any)
+				if rest[0] == "*" && (strings.HasPrefix(k, "k:") || strings.HasPrefix(k, "v:") || strings.HasPrefix(k, "i:")) || k == "f:"+rest[0] {
+					walk(child, rest[1:])
+				}
+			}
+		}
+		walk(fields, strings.Split(path, "."))
+	}
 }
 
 // copyJSON copies maps and lists and keeps scalars as they are:
