@@ -95,6 +95,12 @@ const MaxFileSize = 16 << 20
 // Render builds path (relative to root) and returns its objects in the
 // order the build produced them.
 func Render(root, path string, opts Options) ([]*unstructured.Unstructured, error) {
+	// The build reports the files it read as absolute paths; a relative
+	// root would make every one of them look outside.
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
 	dir, err := resolveInside(root, path)
 	if err != nil {
 		return nil, err
@@ -458,12 +464,37 @@ func build(fSys filesys.FileSystem, dir string, exec bool, opts Options) ([]map[
 	return out, nil
 }
 
+// toObjects wraps kustomize's maps as objects, with whole numbers as int64
+// (kyaml gives Go ints), as the JSON decoder and the API server have them:
+// unstructured's DeepCopy and comparisons with live objects need that.
 func toObjects(maps []map[string]any) ([]*unstructured.Unstructured, error) {
 	out := make([]*unstructured.Unstructured, 0, len(maps))
 	for _, m := range maps {
-		out = append(out, &unstructured.Unstructured{Object: m})
+		out = append(out, &unstructured.Unstructured{Object: int64s(m).(map[string]any)})
 	}
 	return out, nil
+}
+
+func int64s(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, e := range t {
+			t[k] = int64s(e)
+		}
+	case []any:
+		for i, e := range t {
+			t[i] = int64s(e)
+		}
+	case int:
+		return int64(t)
+	case int32:
+		return int64(t)
+	case uint64:
+		return int64(t)
+	case float32:
+		return float64(t)
+	}
+	return v
 }
 
 // recordingFS notes every file the build reads, with its content (nil for
