@@ -58,7 +58,7 @@ demo: build tools ## Start a throwaway control plane, use the plugin through kub
 	$(GO) run ./hack/demo --bin $(BIN)
 
 bench: tools ## Benchmarks side by side with what users use instead: sync vs kubectl apply, functions vs kustomize, secrets vs sops (docs/benchmarks.md).
-	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x -timeout 30m ./pkg/sync/ ./krm-functions/... ./pkg/sops/interop/ | tee bench.out
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x -timeout 30m ./pkg/sync/ ./pkg/ssaproof/ ./krm-functions/... ./pkg/sops/interop/ | tee bench.out
 
 localcluster: tools ## Run a local control plane until Ctrl-C (kubeconfig in .localcluster/).
 	$(GO) run ./hack/localcluster
