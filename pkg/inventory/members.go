@@ -33,7 +33,7 @@ type Listed func(gvr schema.GroupVersionResource, namespace string) (objs []*uns
 func ListMembers(ctx context.Context, c *cluster.Client, inv Inventory, gks []schema.GroupKind, namespaces []string, listed Listed) ([]Member, error) {
 	selector := LabelPartOf + "=" + inv.ID()
 	var out []Member
-	for _, gk := range uniqueGroupKinds(gks) {
+	for _, gk := range SortedGroupKinds(gks) {
 		m, err := c.Mapping(gk)
 		if meta.IsNoMatchError(err) {
 			continue // the kind is gone from the cluster, and its objects with it
@@ -43,7 +43,7 @@ func ListMembers(ctx context.Context, c *cluster.Client, inv Inventory, gks []sc
 		}
 		scopes := []string{""}
 		if m.Scope.Name() == meta.RESTScopeNameNamespace {
-			scopes = uniqueSorted(namespaces)
+			scopes = SortedNamespaces(namespaces)
 		}
 		for _, ns := range scopes {
 			objs, ok := []*unstructured.Unstructured(nil), false
@@ -81,7 +81,8 @@ func ListMembers(ctx context.Context, c *cluster.Client, inv Inventory, gks []sc
 	return out, nil
 }
 
-func uniqueGroupKinds(in []schema.GroupKind) []schema.GroupKind {
+// SortedGroupKinds returns the distinct group-kinds of in, sorted.
+func SortedGroupKinds(in []schema.GroupKind) []schema.GroupKind {
 	seen := map[schema.GroupKind]bool{}
 	var out []schema.GroupKind
 	for _, gk := range in {
@@ -94,7 +95,8 @@ func uniqueGroupKinds(in []schema.GroupKind) []schema.GroupKind {
 	return out
 }
 
-func uniqueSorted(in []string) []string {
+// SortedNamespaces returns the distinct non-empty names of in, sorted.
+func SortedNamespaces(in []string) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, s := range in {

@@ -3,7 +3,6 @@ package sync
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
 )
 
 // Options tune a sync. Use DefaultOptions and change what you need.
@@ -176,31 +176,9 @@ func (s *Syncer) Apply(ctx context.Context, cs *ChangeSet) (*Result, error) {
 	return s.apply(ctx, cs)
 }
 
-func uniqueGKs(in []schema.GroupKind) []schema.GroupKind {
-	seen := map[schema.GroupKind]bool{}
-	var out []schema.GroupKind
-	for _, gk := range in {
-		if !seen[gk] {
-			seen[gk] = true
-			out = append(out, gk)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
-	return out
-}
+func uniqueGKs(in []schema.GroupKind) []schema.GroupKind { return inventory.SortedGroupKinds(in) }
 
-func uniqueStrings(in []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, s := range in {
-		if s != "" && !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
+func uniqueStrings(in []string) []string { return inventory.SortedNamespaces(in) }
 
 // validateAppName keeps app names usable as object names.
 func validateAppName(app string) error {
