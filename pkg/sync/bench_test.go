@@ -221,3 +221,57 @@ func benchSync(b *testing.B, namespaces int) {
 		})
 	}
 }
+
+// BenchmarkFirstSync1000ServicesInNewNamespaces is a first sync of 1,000
+// services (6,000 objects) into 10 namespaces that the app itself creates:
+// every object is judged on the server before the first write, those of the
+// new namespaces by a dry-run create in an existing namespace. --wait=false
+// keeps the health of 1,000 Deployments out of the figure; kubectl applies
+// the same file (Namespaces first) in the same run.
+func BenchmarkFirstSync1000ServicesInNewNamespaces(b *testing.B) {
+	toolsDir := testcluster.ToolsDir(b)
+	kubectl := filepath.Join(toolsDir, tools.Kubectl)
+	bin := filepath.Join(b.TempDir(), "kubectl-gitops")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/kubectl-gitops").CombinedOutput(); err != nil {
+		b.Fatalf("build: %v\n%s", err, out)
+	}
+	const services, namespaces = 1000, 10
+	inventoryNS := testcluster.Namespace(b, lc)
+	app := func(prefix string) string {
+		var nss []string
+		var docs strings.Builder
+		for i := 0; i < namespaces; i++ {
+			ns := fmt.Sprintf("%s-%d", prefix, i)
+			nss = append(nss, ns)
+			fmt.Fprintf(&docs, "apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n---\n", ns)
+		}
+		b.Cleanup(func() {
+			for _, ns := range nss {
+				_ = exec.Command(kubectl, "--kubeconfig", lc.Kubeconfig, "delete", "namespace", ns, "--wait=false").Run()
+			}
+		})
+		docs.WriteString(benchApp(services, func(int) string { return "1.0" }, func(i int) string { return nss[i%namespaces] }))
+		return docs.String()
+	}
+	suffix := fmt.Sprint(os.Getpid() % 10000)
+	repo := testrepo.New(b)
+	repo.Commit("first", map[string]string{"app/all.yaml": app("g" + suffix)})
+	b.Run("kubectl-gitops", func(b *testing.B) {
+		var m measured
+		for i := 0; i < b.N; i++ {
+			m = runGitops(b, bin, "sync", "bench-1000", "--repo", repo.Dir, "--path", "app", "--inventory-namespace", inventoryNS, "--wait=false", "--timeout", "10m")
+		}
+		m.report(b)
+	})
+	manifest := filepath.Join(b.TempDir(), "app.yaml")
+	if err := os.WriteFile(manifest, []byte(app("k"+suffix)), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("kubectl-apply-server-side", func(b *testing.B) {
+		var m measured
+		for i := 0; i < b.N; i++ {
+			m = runKubectl(b, kubectl, "apply", "--server-side", "-f", manifest)
+		}
+		m.report(b)
+	})
+}
