@@ -395,12 +395,12 @@ func (s *Syncer) judgeOne(ctx context.Context, r *run, c *Change, newNamespaces 
 	c.Judged = JudgedByServer
 	var unproven string
 	if c.Live != nil && !c.opts.Replace {
-		if ok, why := proveUnchanged(c.Live, c.Desired); ok {
+		ok, why := proveUnchanged(c.Live, c.Desired)
+		if ok {
 			c.Action, c.Judged = ChangeUnchanged, JudgedLocally
 			return nil
-		} else {
-			unproven = why
 		}
+		unproven = why
 	}
 	if c.namespaced && newNamespaces[c.Namespace] {
 		ns, err := r.probeNamespace(ctx, s)
