@@ -77,6 +77,9 @@ func (s *Syncer) result(cs *ChangeSet, err error, dryRun bool) *Result {
 		DryRun: dryRun, StartedAt: r.started, Counts: map[Action]int{}, Phase: PhaseSucceeded}
 	for _, c := range cs.Changes {
 		o := outcome(c, dryRun)
+		if cs.err != nil && o.Action == Pending && c.item != nil {
+			o.Message = "not applied: judging the set failed, so nothing was applied"
+		}
 		o.Message = r.red.String(o.Message)
 		res.Objects = append(res.Objects, o)
 		res.Counts[o.Action]++

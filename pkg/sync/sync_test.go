@@ -372,6 +372,11 @@ func TestFailedDryRunAppliesNothing(t *testing.T) {
 	if actions(res)["Deployment/"+f.ns+"/bad"] != gsync.Failed {
 		t.Errorf("bad: %v", actions(res))
 	}
+	for _, o := range res.Objects {
+		if o.Name == "good" && (o.Action != gsync.Pending || !strings.Contains(o.Message, "judging the set failed")) {
+			t.Errorf("good: %s %q, want pending because judging the set failed", o.Action, o.Message)
+		}
+	}
 }
 
 // Changes made by hand with kubectl are reverted by the next sync; a field
