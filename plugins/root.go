@@ -36,12 +36,13 @@ sync-wave and sync-options annotations and its Application, ApplicationSet and
 AppProject manifests as they are.
 
 Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong.`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl gitops"},
+		SilenceUsage:               true,
+		SilenceErrors:              true,
+		Annotations:                map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl gitops"},
+		SuggestionsMinimumDistance: 2,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return exitcode.Usagef("unknown command %q; see '%s --help'", args[0], cmd.CommandPath())
+				return unknownCommand(cmd, args[0])
 			}
 			return nil
 		},
@@ -49,6 +50,11 @@ Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong.`,
 	}
 	kubeFlags.AddFlags(root.PersistentFlags())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		// A mistyped command (`synk --repo .`) reaches the root, which
+		// then fails on the first flag it lacks: the command is the error.
+		if !c.HasParent() && c.Flags().NArg() > 0 {
+			return unknownCommand(c, c.Flags().Arg(0))
+		}
 		return exitcode.Usagef("%w; see '%s --help'", err, c.CommandPath())
 	})
 	root.AddCommand(
@@ -67,6 +73,14 @@ Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong.`,
 	root.SetErr(streams.ErrOut)
 	markArgErrorsAsUsage(root)
 	return root
+}
+
+// unknownCommand says name is no command of root, suggesting the nearest.
+func unknownCommand(root *cobra.Command, name string) error {
+	if s := root.SuggestionsFor(name); len(s) > 0 {
+		return exitcode.Usagef("unknown command %q; did you mean %q? See '%s --help'", name, s[0], root.CommandPath())
+	}
+	return exitcode.Usagef("unknown command %q; see '%s --help'", name, root.CommandPath())
 }
 
 // Execute runs root and returns the process exit code, printing any error on

@@ -21,6 +21,7 @@ func TestExitCodes(t *testing.T) {
 		{args: []string{"version", "-o", "xml"}, wantCode: 2, wantErrOut: `error: --output "xml" is not supported; use json or yaml, or omit it for text` + "\n"},
 		{args: []string{"version", "extra"}, wantCode: 2, wantErrOut: `error: unknown command "extra" for "kubectl gitops version"` + "\n"},
 		{args: []string{"nonsense"}, wantCode: 2, wantErrOut: `error: unknown command "nonsense"; see 'kubectl gitops --help'` + "\n"},
+		{args: []string{"synk", "--repo", "."}, wantCode: 2, wantErrOut: `error: unknown command "synk"; did you mean "sync"? See 'kubectl gitops --help'` + "\n"},
 		{args: []string{"--bogus"}, wantCode: 2, wantErrOut: "error: unknown flag: --bogus; see 'kubectl gitops --help'\n"},
 		{args: []string{"completion", "tcsh"}, wantCode: 2, wantErrOut: `error: unsupported shell "tcsh"; use one of bash, zsh, fish, powershell` + "\n"},
 		{args: []string{"completion", "bash"}, wantCode: 0, wantOut: "# bash completion V2 for kubectl-gitops"},
