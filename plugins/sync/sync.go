@@ -106,7 +106,7 @@ Exit codes: 0 synced and healthy, 1 the sync failed, 2 the command line was wron
 	f := cmd.Flags()
 	o.Source.AddFlags(f)
 	o.Source.AddKeyFlags(f, true)
-	f.StringVar(&o.Sync.DestNamespace, "dest-namespace", "", "Namespace for namespaced objects that name none")
+	f.StringVar(&o.Sync.DestNamespace, "dest-namespace", "", "Namespace for namespaced objects that name none (default: -n/--namespace when given)")
 	f.StringVar(&o.Sync.InventoryNamespace, "inventory-namespace", o.Sync.InventoryNamespace, "Namespace of the inventory ConfigMap and the sync lock (created if missing)")
 	f.StringArrayVar(&o.Sync.SyncOptions, "sync-option", nil, "App-wide sync option Key=value (repeatable; see above)")
 	f.BoolVar(&o.Sync.DryRun, "dry-run", false, "Print the plan and each object's verdict (proven locally or dry-run on the server); write nothing")
@@ -136,6 +136,11 @@ func (o *Options) Complete(args []string) error {
 	}
 	if o.Replace {
 		o.Sync.SyncOptions = append(o.Sync.SyncOptions, "Replace=true")
+	}
+	// As with kubectl apply -n: the namespace given is where namespaced
+	// objects without one go; --dest-namespace wins when both are given.
+	if o.Sync.DestNamespace == "" && o.kubeFlags != nil && o.kubeFlags.Namespace != nil {
+		o.Sync.DestNamespace = *o.kubeFlags.Namespace
 	}
 	return nil
 }

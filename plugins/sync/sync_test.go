@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/lock"
@@ -79,5 +80,25 @@ func TestLockHint(t *testing.T) {
 	other := errors.New("apply failed")
 	if got := lockHint(other, false); got != other {
 		t.Errorf("other error: got %q, want it unchanged", got)
+	}
+}
+
+func TestNamespaceFlagIsTheDefaultDestination(t *testing.T) {
+	for _, tt := range []struct{ namespace, dest, want string }{
+		{"shop", "", "shop"},
+		{"shop", "billing", "billing"},
+		{"", "", ""},
+		{"", "billing", "billing"},
+	} {
+		flags := genericclioptions.NewConfigFlags(false)
+		flags.Namespace = &tt.namespace
+		o := &Options{kubeFlags: flags}
+		o.Sync.DestNamespace = tt.dest
+		if err := o.Complete(nil); err != nil {
+			t.Fatal(err)
+		}
+		if o.Sync.DestNamespace != tt.want {
+			t.Errorf("-n %q --dest-namespace %q: destination %q, want %q", tt.namespace, tt.dest, o.Sync.DestNamespace, tt.want)
+		}
 	}
 }
