@@ -60,8 +60,10 @@ demo: build tools ## Start a throwaway control plane, use the plugin through kub
 bench: tools ## Benchmarks side by side with what users use instead: sync vs kubectl apply, functions vs kustomize, secrets vs sops (docs/benchmarks.md).
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x -timeout 30m ./pkg/sync/ ./pkg/ssaproof/ ./krm-functions/... ./pkg/sops/interop/ | tee bench.out
 
-localcluster: tools ## Run a local control plane until Ctrl-C (kubeconfig in .localcluster/).
-	$(GO) run ./hack/localcluster
+localcluster: tools ## Run a local control plane until Ctrl-C or SIGINT/SIGTERM (kubeconfig in .localcluster/).
+	mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/localcluster ./hack/localcluster
+	exec $(BIN)/localcluster
 
 dist: ## Release archives (linux, darwin, windows; amd64, arm64) and dist/checksums.txt, reproducible.
 	$(GO) run ./hack/dist --go '$(GO)' --version '$(VERSION)' --commit '$(COMMIT)' --source-date-epoch '$(SOURCE_DATE_EPOCH)' --platforms '$(DIST_PLATFORMS)' --out dist

@@ -2,7 +2,7 @@
 // kube-apiserver, kube-controller-manager, kube-scheduler and kwok with fake
 // nodes) until SIGINT or SIGTERM, then removes every trace of it.
 //
-//	go run ./hack/localcluster [--kubeconfig .localcluster/kubeconfig] [--nodes 1]
+//	make localcluster   # or: go build -o bin/localcluster ./hack/localcluster && bin/localcluster [--kubeconfig .localcluster/kubeconfig] [--nodes 1]
 package main
 
 import (
