@@ -127,10 +127,13 @@ func (s *Syncer) execute(ctx context.Context, cs *ChangeSet, inv inventory.Inven
 		}
 	}
 	cs.state = covered
-	if cs.createDest {
+	if c := cs.destChange; c != nil {
 		if err := inventory.EnsureNamespace(ctx, s.c, s.opts.DestNamespace); err != nil {
+			c.result.Action, c.result.Message = Failed, err.Error()
 			return err
 		}
+		c.result.Action, c.result.Message, c.applied = Created, c.Reason, true
+		r.emit(Event{Type: EventObjectApplied, Object: c.snapshot("")})
 	}
 	for _, w := range cs.waves {
 		r.emit(Event{Type: EventWaveStarted, Phase: w.phase, Wave: w.wave})

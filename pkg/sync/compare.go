@@ -77,7 +77,6 @@ func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, err
 	if err != nil {
 		return fail(err)
 	}
-	cs.createDest = createDest
 	judgeErr := s.judge(ctx, r, changes, newNamespaces)
 
 	prunes, err := s.findPrunable(ctx, inv, state, appOpts, changes, skipped, lists)
@@ -93,6 +92,16 @@ func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, err
 		byItem[c.item] = c
 	}
 	step := 0
+	if createDest {
+		// CreateNamespace=true: created before everything, not a member
+		// (as with Argo CD, it is never pruned).
+		ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": s.opts.DestNamespace}}}
+		c := newChange(ns, ChangeCreate, "CreateNamespace=true: the destination namespace is missing")
+		step++
+		c.Step, c.served, c.createsDest = step, true, true
+		cs.Changes = append(cs.Changes, c)
+		cs.destChange = c
+	}
 	for _, w := range p.Waves {
 		ws := waveSteps{phase: w.Phase, wave: w.Wave}
 		var first, rest []*Change

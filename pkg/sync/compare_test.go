@@ -466,3 +466,24 @@ func TestNoOpSyncCostsNothing(t *testing.T) {
 		t.Errorf("no-op made %d reads", res.Requests.Reads)
 	}
 }
+
+// The namespace CreateNamespace=true creates is reported, first, and is no
+// member of the app.
+func TestCreateNamespaceIsReported(t *testing.T) {
+	f := newFixture(t)
+	o := f.options()
+	o.DestNamespace = f.ns + "-dest"
+	o.SyncOptions = []string{"CreateNamespace=true"}
+	t.Cleanup(func() { _ = f.kube.CoreV1().Namespaces().Delete(context.Background(), o.DestNamespace, metav1.DeleteOptions{}) })
+	res := f.mustSync(configMapYAML("c", "0", ""), o)
+	if len(res.Objects) != 2 || res.Objects[0].Ref() != "Namespace/"+o.DestNamespace || res.Objects[0].Action != gsync.Created || !strings.Contains(res.Objects[0].Message, "CreateNamespace=true") {
+		t.Fatalf("objects %+v, want the created namespace first", res.Objects)
+	}
+	if res.Objects[1].Ref() != "ConfigMap/"+o.DestNamespace+"/c" || res.Objects[1].Action != gsync.Created {
+		t.Errorf("objects %+v", res.Objects)
+	}
+	ns, err := f.kube.CoreV1().Namespaces().Get(context.Background(), o.DestNamespace, metav1.GetOptions{})
+	if err != nil || ns.Labels[inventory.LabelPartOf] != "" {
+		t.Errorf("namespace: %v, labels %v; want it created and not a member", err, ns.Labels)
+	}
+}

@@ -187,6 +187,9 @@ type Change struct {
 	current *unstructured.Unstructured
 	result  ObjectResult
 	applied bool
+	// createsDest marks the destination namespace CreateNamespace=true
+	// creates: reported, created first, never a member.
+	createsDest bool
 }
 
 // Ref names the object (Kind/namespace/name).
@@ -215,7 +218,7 @@ type ChangeSet struct {
 	state      *inventory.State
 	waves      []waveSteps
 	prunes     []*Change
-	createDest bool
+	destChange *Change
 	err        error
 }
 
