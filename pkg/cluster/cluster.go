@@ -12,6 +12,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	gosync "sync"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
@@ -30,9 +32,11 @@ import (
 )
 
 // MinRediscoveryInterval is the least time between two rediscoveries caused
-// by a kind the mapper does not know: a hundred objects of an unknown kind,
-// or a poll waiting for a CRD to be served, cost one discovery per interval,
-// not one per object or per poll.
+// by a kind the mapper does not know: a poll waiting for a CRD to be served,
+// or syncs of many apps sharing the client, cost one discovery per interval,
+// not one per object or per poll. A kind unknown to a snapshot taken before
+// it was asked for is always rediscovered (waiting out the interval), so a
+// CRD installed a moment ago is found.
 const MinRediscoveryInterval = time.Second
 
 // Client is a connection to one cluster.
@@ -55,6 +59,12 @@ type Client struct {
 type snapshot struct {
 	m  meta.RESTMapper
 	at time.Time
+	// failed are the API groups whose discovery failed (an aggregated API
+	// that is down): their kinds are unknown, not absent.
+	failed map[string]error
+	// err is why the last discovery failed altogether; callers within
+	// MinRediscoveryInterval get it without asking again.
+	err error
 }
 
 // New connects to the cluster of cfg. It copies cfg; the caller's stays as
@@ -122,8 +132,10 @@ func (c *Client) Resource(gvk schema.GroupVersionKind) (schema.GroupVersionResou
 }
 
 // Mapping is RESTMapping on the shared snapshot, rediscovering as Resource
-// does when the kind is unknown.
+// does when the kind is unknown. A kind of an API group whose discovery
+// failed is a *DiscoveryFailedError, never "not served".
 func (c *Client) Mapping(gk schema.GroupKind, versions ...string) (*meta.RESTMapping, error) {
+	start := time.Now()
 	snap, err := c.current()
 	if err != nil {
 		return nil, err
@@ -132,40 +144,112 @@ func (c *Client) Mapping(gk schema.GroupKind, versions ...string) (*meta.RESTMap
 	if !meta.IsNoMatchError(err) {
 		return m, err
 	}
-	fresh, rerr := c.refresh(snap)
-	if rerr != nil {
-		return nil, rerr
+	if snap.at.Before(start) {
+		fresh, rerr := c.refresh(snap)
+		if rerr != nil {
+			return nil, rerr
+		}
+		snap = fresh
+		m, err = snap.m.RESTMapping(gk, versions...)
 	}
-	if fresh == snap {
-		return m, err
+	if meta.IsNoMatchError(err) {
+		if ferr, failed := snap.failed[gk.Group]; failed {
+			return nil, &DiscoveryFailedError{Group: gk.Group, Err: ferr}
+		}
 	}
-	return fresh.m.RESTMapping(gk, versions...)
+	return m, err
 }
 
 func (c *Client) current() (*snapshot, error) {
-	if s := c.mapper.Load(); s != nil {
+	if s := c.mapper.Load(); s != nil && s.m != nil {
 		return s, nil
 	}
-	return c.refresh(nil)
+	return c.refresh(c.mapper.Load())
 }
 
 // refresh replaces seen with a new discovery snapshot, unless another caller
-// already did, or seen is younger than MinRediscoveryInterval.
+// already did. A snapshot younger than MinRediscoveryInterval is waited out
+// first, so that rediscoveries are at most one per interval for the client
+// however many objects or polls ask; a failed discovery is answered from its
+// error for the same interval.
 func (c *Client) refresh(seen *snapshot) (*snapshot, error) {
 	c.refreshMu.Lock()
 	defer c.refreshMu.Unlock()
 	cur := c.mapper.Load()
-	if cur != nil && (cur != seen || time.Since(cur.at) < MinRediscoveryInterval) {
-		return cur, nil
+	if cur != nil && cur != seen {
+		return cur.result()
 	}
-	groups, err := restmapper.GetAPIGroupResources(c.discovery)
-	if err != nil && len(groups) == 0 {
-		return nil, fmt.Errorf("discover the API server's resources at %s: %w", c.host, err)
+	if cur != nil {
+		if wait := MinRediscoveryInterval - time.Since(cur.at); wait > 0 {
+			if cur.err != nil {
+				return cur.result()
+			}
+			time.Sleep(wait)
+		}
 	}
-	next := &snapshot{m: restmapper.NewDiscoveryRESTMapper(groups), at: time.Now()}
+	next := c.discover()
+	if next.m == nil && cur != nil && cur.m != nil {
+		// Keep answering from the last good snapshot; remember the failure.
+		next.m, next.failed = cur.m, cur.failed
+	}
 	c.mapper.Store(next)
-	return next, nil
+	return next.result()
 }
+
+func (s *snapshot) result() (*snapshot, error) {
+	if s.m == nil {
+		return nil, s.err
+	}
+	return s, nil
+}
+
+// discover reads the server's groups and resources. Groups whose discovery
+// failed are recorded, not dropped silently.
+func (c *Client) discover() *snapshot {
+	now := time.Now()
+	groups, lists, err := c.discovery.ServerGroupsAndResources()
+	var partial *discovery.ErrGroupDiscoveryFailed
+	if err != nil && !errors.As(err, &partial) || groups == nil || lists == nil {
+		if err == nil {
+			err = errors.New("no API groups")
+		}
+		return &snapshot{at: now, err: fmt.Errorf("discover the API server's resources at %s: %w", c.host, err)}
+	}
+	byGV := make(map[string]*metav1.APIResourceList, len(lists))
+	for _, l := range lists {
+		byGV[l.GroupVersion] = l
+	}
+	var resources []*restmapper.APIGroupResources
+	for _, g := range groups {
+		gr := &restmapper.APIGroupResources{Group: *g, VersionedResources: map[string][]metav1.APIResource{}}
+		for _, v := range g.Versions {
+			if l, ok := byGV[v.GroupVersion]; ok {
+				gr.VersionedResources[v.Version] = l.APIResources
+			}
+		}
+		resources = append(resources, gr)
+	}
+	snap := &snapshot{m: restmapper.NewDiscoveryRESTMapper(resources), at: now, failed: map[string]error{}}
+	if partial != nil {
+		for gv, gerr := range partial.Groups {
+			snap.failed[gv.Group] = gerr
+		}
+	}
+	return snap
+}
+
+// DiscoveryFailedError says the kinds of an API group are unknown because
+// its discovery failed (an aggregated API server that is down): a transient
+// condition, not a missing kind.
+type DiscoveryFailedError struct {
+	Group string
+	Err   error
+}
+
+func (e *DiscoveryFailedError) Error() string {
+	return fmt.Sprintf("the API server could not list the resources of group %q (%v); its kinds are unknown until it answers", e.Group, e.Err)
+}
+func (e *DiscoveryFailedError) Unwrap() error { return e.Err }
 
 // NotServedError says the API server does not serve a kind.
 type NotServedError struct{ GVK schema.GroupVersionKind }

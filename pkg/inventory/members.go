@@ -17,6 +17,9 @@ import (
 type Member struct {
 	Object   *unstructured.Unstructured
 	Resource schema.GroupVersionResource
+	// Deleting says the object is being deleted (a finalizer or foreground
+	// deletion holds it): not to prune again, but still a member until gone.
+	Deleting bool
 }
 
 // Listed returns the objects of a resource in a namespace ("" for cluster
@@ -27,9 +30,10 @@ type Listed func(gvr schema.GroupVersionResource, namespace string) (objs []*uns
 // ListMembers returns the live members of inv among gks, in namespaces
 // (namespaced kinds) or cluster-wide: one LIST per group-kind and namespace,
 // by the part-of label, unless listed already has them. Only objects the set
-// Owns are returned (a copy whose tracking id names another object is not),
-// and none that is being deleted. A kind the cluster no longer serves has no
-// members. The result is sorted by group-kind, namespace and name.
+// Owns are returned (a copy whose tracking id names another object is not);
+// those being deleted are flagged. A kind the cluster no longer serves has no
+// members; one whose discovery failed is an error (its members are unknown,
+// not gone). The result is sorted by group-kind, namespace and name.
 func ListMembers(ctx context.Context, c *cluster.Client, inv Inventory, gks []schema.GroupKind, namespaces []string, listed Listed) ([]Member, error) {
 	selector := LabelPartOf + "=" + inv.ID()
 	var out []Member
@@ -61,10 +65,10 @@ func ListMembers(ctx context.Context, c *cluster.Client, inv Inventory, gks []sc
 				}
 			}
 			for _, o := range objs {
-				if o.GroupVersionKind().GroupKind() != gk || !inv.Owns(o) || o.GetDeletionTimestamp() != nil {
+				if o.GroupVersionKind().GroupKind() != gk || !inv.Owns(o) {
 					continue
 				}
-				out = append(out, Member{Object: o, Resource: m.Resource})
+				out = append(out, Member{Object: o, Resource: m.Resource, Deleting: o.GetDeletionTimestamp() != nil})
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -70,7 +71,7 @@ func AppendHistory(history []Record, r Record, limit int) []Record {
 	}
 	if n := len(out); n > 0 && out[n-1].NoOp {
 		last := &out[n-1]
-		if r.NoOp && last.Commit == r.Commit && last.Path == r.Path && last.Repo == r.Repo {
+		if r.NoOp && sameSource(*last, r) {
 			last.Repeats++
 			last.FinishedAt = r.FinishedAt
 			return out
@@ -94,6 +95,12 @@ func AppendHistory(history []Record, r Record, limit int) []Record {
 		}
 	}
 	return out
+}
+
+// sameSource reports whether two records synced the same thing the same way.
+func sameSource(a, b Record) bool {
+	return a.Repo == b.Repo && a.Origin == b.Origin && a.Path == b.Path && a.Revision == b.Revision && a.Commit == b.Commit &&
+		a.DestNamespace == b.DestNamespace && a.Prune == b.Prune && slices.Equal(a.SyncOptions, b.SyncOptions)
 }
 
 // State is what the parent holds.
@@ -136,7 +143,8 @@ func Load(ctx context.Context, c *cluster.Client, inv Inventory) (*State, error)
 }
 
 // Save writes the parent with server-side apply, creating the namespace
-// when it is missing. Namespaces other than the parent's go to the
+// when it is missing. A State read from the cluster carries its
+// resourceVersion, which the write must match; st then carries the new one. Namespaces other than the parent's go to the
 // additional-namespaces annotation.
 func Save(ctx context.Context, c *cluster.Client, inv Inventory, st *State) error {
 	var additional []string
@@ -169,6 +177,11 @@ func Save(ctx context.Context, c *cluster.Client, inv Inventory, st *State) erro
 		return err
 	}
 	delete(obj["metadata"].(map[string]any), "creationTimestamp")
+	if st.ResourceVersion != "" {
+		// Write over the parent only as it was read (or last written) under
+		// the lock: a sync that lost the lock must not overwrite another's.
+		obj["metadata"].(map[string]any)["resourceVersion"] = st.ResourceVersion
+	}
 	body, err := json.Marshal(obj)
 	if err != nil {
 		return err
@@ -177,10 +190,14 @@ func Save(ctx context.Context, c *cluster.Client, inv Inventory, st *State) erro
 		return err
 	}
 	force := true
-	_, err = c.Dynamic.Resource(configMaps).Namespace(inv.Namespace).Patch(ctx, inv.ParentName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: FieldManager, Force: &force})
+	out, err := c.Dynamic.Resource(configMaps).Namespace(inv.Namespace).Patch(ctx, inv.ParentName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: FieldManager, Force: &force})
+	if apierrors.IsConflict(err) && st.ResourceVersion != "" {
+		return fmt.Errorf("write inventory ConfigMap/%s/%s: another sync wrote it since it was read: %w", inv.Namespace, inv.ParentName(), err)
+	}
 	if err != nil {
 		return fmt.Errorf("write inventory ConfigMap/%s/%s: %w", inv.Namespace, inv.ParentName(), err)
 	}
+	st.ResourceVersion, st.Exists = out.GetResourceVersion(), true
 	return nil
 }
 

@@ -67,6 +67,7 @@ func (s *Syncer) applyHeld(ctx context.Context, cs *ChangeSet, inv inventory.Inv
 			return s.result(cs, err, false), r.redactError(err)
 		}
 		*cs = *fresh
+		cs.Recompared = true
 		if err != nil {
 			return s.record(ctx, cs, inv, err)
 		}
@@ -112,9 +113,11 @@ func (s *Syncer) execute(ctx context.Context, cs *ChangeSet, inv inventory.Inven
 	// interrupted sync leaves no member the inventory does not cover.
 	gks, nss := cs.membership(inv)
 	covered := &inventory.State{
-		GroupKinds: uniqueGKs(append(append([]schema.GroupKind{}, state.GroupKinds...), gks...)),
-		Namespaces: uniqueStrings(append(append([]string{}, state.Namespaces...), nss...)),
-		History:    state.History,
+		GroupKinds:      uniqueGKs(append(append([]schema.GroupKind{}, state.GroupKinds...), gks...)),
+		Namespaces:      uniqueStrings(append(append([]string{}, state.Namespaces...), nss...)),
+		History:         state.History,
+		Exists:          state.Exists,
+		ResourceVersion: state.ResourceVersion,
 	}
 	// The parent's own namespace is never listed as additional: compare
 	// without it, or every sync would rewrite the parent.
@@ -137,14 +140,14 @@ func (s *Syncer) execute(ctx context.Context, cs *ChangeSet, inv inventory.Inven
 	}
 	for _, w := range cs.waves {
 		r.emit(Event{Type: EventWaveStarted, Phase: w.phase, Wave: w.wave})
-		for i, step := range w.steps {
-			if err := s.applyStep(ctx, r, step); err != nil {
+		for _, step := range w.steps {
+			// Custom resources whose CRD was applied in an earlier step
+			// (of this wave or an earlier one) wait until it is served.
+			if err := s.waitServed(ctx, step); err != nil {
 				return err
 			}
-			if i == 0 && len(w.steps) > 1 {
-				if err := s.waitServed(ctx, w.steps[1]); err != nil {
-					return err
-				}
+			if err := s.applyStep(ctx, r, step); err != nil {
+				return err
 			}
 		}
 		for _, c := range w.all {
@@ -164,13 +167,18 @@ func (s *Syncer) execute(ctx context.Context, cs *ChangeSet, inv inventory.Inven
 	if err := s.prune(ctx, r, cs.prunes); err != nil {
 		return err
 	}
-	// Members now: what was applied, and what left Git but was kept.
+	// Members now: what was applied, what left Git but was kept, and what
+	// is being deleted (pruned now, or earlier and still terminating, a
+	// finalizer holding it): until it is gone it stays covered, so a later
+	// sync, status or kubectl's ApplySet prune can still find it.
 	gks, nss = cs.membership(inv)
 	for _, c := range cs.prunes {
-		if c.result.Action != Pruned {
-			gks = append(gks, schema.GroupKind{Group: c.Group, Kind: c.Kind})
-			nss = append(nss, c.Namespace)
-		}
+		gks = append(gks, schema.GroupKind{Group: c.Group, Kind: c.Kind})
+		nss = append(nss, c.Namespace)
+	}
+	for _, m := range cs.deleting {
+		gks = append(gks, m.Object.GroupVersionKind().GroupKind())
+		nss = append(nss, m.Object.GetNamespace())
 	}
 	covered.GroupKinds, covered.Namespaces = uniqueGKs(gks), uniqueStrings(nss)
 	return nil

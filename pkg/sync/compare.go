@@ -73,17 +73,29 @@ func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, err
 	if err != nil {
 		return fail(err)
 	}
+	for _, c := range changes {
+		// An object once replaced and now applied forgets its replace
+		// record, which would no longer say what Git set.
+		if c.opts.Replace || c.Live == nil {
+			continue
+		}
+		if _, replaced := c.Live.GetAnnotations()[AnnotationReplaceHash]; replaced {
+			ann := c.Desired.GetAnnotations()
+			ann[AnnotationReplaceHash] = ""
+			c.Desired.SetAnnotations(ann)
+		}
+	}
 	newNamespaces, createDest, err := s.namespacesToCreate(ctx, changes, appOpts)
 	if err != nil {
 		return fail(err)
 	}
 	judgeErr := s.judge(ctx, r, changes, newNamespaces)
 
-	prunes, err := s.findPrunable(ctx, inv, state, appOpts, changes, skipped, lists)
+	prunes, deleting, err := s.findPrunable(ctx, inv, state, appOpts, changes, skipped, lists)
 	if err != nil {
 		return fail(errors.Join(judgeErr, err))
 	}
-	cs.prunes = prunes
+	cs.prunes, cs.deleting = prunes, deleting
 
 	// Execution order: per wave, Namespaces and CRDs, then the rest; then
 	// prunes one at a time.
@@ -140,6 +152,9 @@ func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, err
 		cs.Changes = append(cs.Changes, c)
 	}
 	cs.Changes = append(cs.Changes, skipped...)
+	for _, c := range cs.Changes {
+		c.Reason = r.red.String(c.Reason)
+	}
 	if judgeErr != nil {
 		return fail(judgeErr)
 	}
@@ -165,6 +180,14 @@ func (s *Syncer) resolve(objs []*unstructured.Unstructured, appOpts plan.SyncOpt
 		}
 	}
 
+	// One mapping per kind: a kind the cluster does not know costs one
+	// rediscovery for the whole set, not one per object.
+	type mapping struct {
+		gvr        schema.GroupVersionResource
+		namespaced bool
+		err        error
+	}
+	mapped := map[schema.GroupVersionKind]mapping{}
 	byObject := map[*unstructured.Unstructured]*Change{}
 	seen := sets.New[string]()
 	var errs []error
@@ -180,7 +203,12 @@ func (s *Syncer) resolve(objs []*unstructured.Unstructured, appOpts plan.SyncOpt
 			continue
 		}
 		gvk := o.GroupVersionKind()
-		gvr, namespaced, err := s.c.Resource(gvk)
+		m, known := mapped[gvk]
+		if !known {
+			m.gvr, m.namespaced, m.err = s.c.Resource(gvk)
+			mapped[gvk] = m
+		}
+		gvr, namespaced, err := m.gvr, m.namespaced, m.err
 		served := true
 		var notServed *cluster.NotServedError
 		if errors.As(err, &notServed) {
@@ -357,6 +385,19 @@ func (s *Syncer) namespacesToCreate(ctx context.Context, changes []*Change, appO
 			out[c.Name] = true
 		}
 	}
+	// Apply creates the inventory namespace before any write: objects in it
+	// are judged as those of any namespace the sync creates.
+	for _, c := range changes {
+		if c.namespaced && c.Namespace == s.opts.InventoryNamespace && !out[c.Namespace] {
+			_, err := s.c.Kube.CoreV1().Namespaces().Get(ctx, c.Namespace, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				out[c.Namespace] = true
+			} else if err != nil {
+				return nil, false, err
+			}
+			break
+		}
+	}
 	if !appOpts.CreateNamespace || s.opts.DestNamespace == "" || out[s.opts.DestNamespace] {
 		return out, false, nil
 	}
@@ -417,7 +458,14 @@ func (s *Syncer) judgeOne(ctx context.Context, r *run, c *Change, newNamespaces 
 			return err
 		}
 		if err := s.dryRunCreateIn(ctx, c, ns); err != nil {
-			return err
+			if !apierrors.IsForbidden(err) {
+				return err
+			}
+			// Permissions, quota or policy of the probe namespace, not of
+			// the object's own: only the real write can tell.
+			c.Action, c.Judged = ChangeCreate, NotJudged
+			c.Reason = fmt.Sprintf("not judged: its namespace is created by this sync, and the dry-run create in namespace %s was forbidden there (%s)", ns, apiMessage(err))
+			return nil
 		}
 		c.Action, c.Reason = ChangeCreate, fmt.Sprintf("judged by a dry-run create in namespace %s: its own namespace is created by this sync", ns)
 		return nil
@@ -518,7 +566,7 @@ func (r *run) probeNamespace(ctx context.Context, s *Syncer) (string, error) {
 // findPrunable lists the members of the inventory that the render no
 // longer has, and decides for each: prune, orphan (prune off) or skip
 // (Prune=false, or options that cannot be read), in prune order.
-func (s *Syncer) findPrunable(ctx context.Context, inv inventory.Inventory, state *inventory.State, appOpts plan.SyncOptions, changes, skipped []*Change, lists map[resourceKey][]*unstructured.Unstructured) ([]*Change, error) {
+func (s *Syncer) findPrunable(ctx context.Context, inv inventory.Inventory, state *inventory.State, appOpts plan.SyncOptions, changes, skipped []*Change, lists map[resourceKey][]*unstructured.Unstructured) ([]*Change, []inventory.Member, error) {
 	desired := map[string]bool{}
 	gks := append([]schema.GroupKind{}, state.GroupKinds...)
 	namespaces := append([]string{inv.Namespace}, state.Namespaces...)
@@ -533,11 +581,16 @@ func (s *Syncer) findPrunable(ctx context.Context, inv inventory.Inventory, stat
 		return objs, ok
 	})
 	if err != nil {
-		return nil, fmt.Errorf("find members that left Git: %w", err)
+		return nil, nil, fmt.Errorf("find members that left Git: %w", err)
 	}
 	var out []*Change
+	var deleting []inventory.Member
 	for _, m := range members {
 		live := m.Object
+		if m.Deleting {
+			deleting = append(deleting, m)
+			continue
+		}
 		if desired[objectKey(live.GroupVersionKind().GroupKind(), live.GetNamespace(), live.GetName())] {
 			continue
 		}
@@ -560,7 +613,7 @@ func (s *Syncer) findPrunable(ctx context.Context, inv inventory.Inventory, stat
 		out = append(out, c)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return pruneBefore(out[i], out[j]) })
-	return out, nil
+	return out, deleting, nil
 }
 
 // pruneBefore orders deletions: PruneLast objects at the very end, then

@@ -13,6 +13,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
@@ -474,7 +475,9 @@ func TestCreateNamespaceIsReported(t *testing.T) {
 	o := f.options()
 	o.DestNamespace = f.ns + "-dest"
 	o.SyncOptions = []string{"CreateNamespace=true"}
-	t.Cleanup(func() { _ = f.kube.CoreV1().Namespaces().Delete(context.Background(), o.DestNamespace, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = f.kube.CoreV1().Namespaces().Delete(context.Background(), o.DestNamespace, metav1.DeleteOptions{})
+	})
 	res := f.mustSync(configMapYAML("c", "0", ""), o)
 	if len(res.Objects) != 2 || res.Objects[0].Ref() != "Namespace/"+o.DestNamespace || res.Objects[0].Action != gsync.Created || !strings.Contains(res.Objects[0].Message, "CreateNamespace=true") {
 		t.Fatalf("objects %+v, want the created namespace first", res.Objects)
@@ -485,5 +488,74 @@ func TestCreateNamespaceIsReported(t *testing.T) {
 	ns, err := f.kube.CoreV1().Namespaces().Get(context.Background(), o.DestNamespace, metav1.GetOptions{})
 	if err != nil || ns.Labels[inventory.LabelPartOf] != "" {
 		t.Errorf("namespace: %v, labels %v; want it created and not a member", err, ns.Labels)
+	}
+}
+
+// A custom resource in a later wave than its CRD waits until the CRD is
+// served, and its health is gated like any object's.
+func TestCustomResourceInALaterWave(t *testing.T) {
+	f := newFixture(t)
+	group := f.ns + ".example.com"
+	t.Cleanup(func() {
+		crds := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+		_ = f.client.Dynamic.Resource(crds).Delete(context.Background(), "gizmos."+group, metav1.DeleteOptions{})
+	})
+	res := f.mustSync(fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gizmos.%[1]s, annotations: {argocd.argoproj.io/sync-wave: "-1"}}
+spec:
+  group: %[1]s
+  scope: Namespaced
+  names: {kind: Gizmo, plural: gizmos, singular: gizmo}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, properties: {spec: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
+---
+apiVersion: %[1]s/v1
+kind: Gizmo
+metadata: {name: g1, annotations: {argocd.argoproj.io/sync-wave: "0"}}
+spec: {size: 1}
+`, group), f.options())
+	for _, o := range res.Objects {
+		if o.Kind == "Gizmo" && (o.Action != gsync.Created || o.Health == "") {
+			t.Errorf("Gizmo: %s, health %q; want created and health-gated", o.Action, o.Health)
+		}
+	}
+}
+
+// The first sync of an app whose objects live in the inventory namespace,
+// which does not exist yet, judges them as objects of a new namespace.
+func TestObjectsInAMissingInventoryNamespace(t *testing.T) {
+	f := newFixture(t)
+	o := f.options()
+	o.InventoryNamespace = f.ns + "-inv"
+	o.DestNamespace = o.InventoryNamespace
+	t.Cleanup(func() { _ = f.kube.CoreV1().Namespaces().Delete(context.Background(), o.InventoryNamespace, metav1.DeleteOptions{}) })
+	res := f.mustSync(configMapYAML("c", "0", ""), o)
+	if a := actions(res)["ConfigMap/"+o.InventoryNamespace+"/c"]; a != gsync.Created {
+		t.Errorf("actions %v", actions(res))
+	}
+}
+
+// An object replaced once, then applied with a field added, then replaced
+// again from the first revision: the added field is a change, not ignored
+// because the old replace record matches.
+func TestReplaceRecordForgottenWhenApplied(t *testing.T) {
+	f := newFixture(t)
+	replace := f.options()
+	replace.SyncOptions = []string{"Replace=true"}
+	a := configMapYAML("c", "0", "")
+	f.mustSync(a, replace)
+	f.mustSync(strings.Replace(a, "data: {k: v}", "data: {k: v, extra: x}", 1), f.options())
+	res := f.mustSync(a, replace)
+	cm, err := f.kube.CoreV1().ConfigMaps(f.ns).Get(context.Background(), "c", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if act := actions(res)["ConfigMap/"+f.ns+"/c"]; act != gsync.Replaced || cm.Data["extra"] != "" {
+		t.Errorf("back to the first revision: %s, data %v; want replaced without the added key", act, cm.Data)
 	}
 }

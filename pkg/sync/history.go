@@ -74,10 +74,10 @@ func orNone(err error) error {
 func (s *Syncer) result(cs *ChangeSet, err error, dryRun bool) *Result {
 	r := cs.run
 	res := &Result{App: cs.App, Repo: cs.Source.Repo, Origin: cs.Source.Origin, Path: cs.Source.Path, Revision: cs.Source.Revision, Commit: cs.Source.Commit,
-		DryRun: dryRun, StartedAt: r.started, Counts: map[Action]int{}, Phase: PhaseSucceeded}
+		DryRun: dryRun, StartedAt: r.started, Counts: map[Action]int{}, Phase: PhaseSucceeded, Recompared: cs.Recompared}
 	for _, c := range cs.Changes {
 		o := outcome(c, dryRun)
-		if cs.err != nil && o.Action == Pending && c.item != nil {
+		if cs.err != nil && o.Action == Pending && (c.item != nil || c.createsDest) {
 			o.Message = "not applied: judging the set failed, so nothing was applied"
 		}
 		o.Message = r.red.String(o.Message)

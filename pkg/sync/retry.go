@@ -55,6 +55,12 @@ func (s *Syncer) RunWithRetry(ctx context.Context, in Input, r RetryOptions) (*R
 // itself: an API server conflict (other than field ownership), throttling,
 // a server error, or a timeout. Validation and permission errors are not.
 func IsTransient(err error) bool {
+	// A health deadline is the sync's own bound, not a passing condition:
+	// retrying it would make --timeout bound nothing.
+	var health *HealthTimeoutError
+	if errors.As(err, &health) {
+		return false
+	}
 	var status apierrors.APIStatus
 	if errors.As(err, &status) {
 		st := status.Status()

@@ -81,6 +81,9 @@ type Result struct {
 	Objects    []ObjectResult `json:"objects"`
 	Counts     map[Action]int `json:"counts"`
 	Requests   Requests       `json:"requests"`
+	// Recompared says the comparison was made again under the lock,
+	// because another sync wrote the app in between.
+	Recompared bool `json:"recompared,omitempty"`
 }
 
 // EventType says what an Event reports.
@@ -212,12 +215,19 @@ type ChangeSet struct {
 	ComparedAt time.Time `json:"comparedAt"`
 	// Requests are the API requests the comparison made.
 	Requests Requests `json:"requests"`
+	// Recompared says Apply compared again under the lock, because another
+	// sync wrote the app after this change set was made: what ran is in
+	// Changes now, not what was first compared.
+	Recompared bool `json:"recompared,omitempty"`
 
-	run        *run
-	in         Input
-	state      *inventory.State
-	waves      []waveSteps
-	prunes     []*Change
+	run    *run
+	in     Input
+	state  *inventory.State
+	waves  []waveSteps
+	prunes []*Change
+	// deleting are members being deleted (terminating): not prunable, but
+	// still covered by the inventory until they are gone.
+	deleting   []inventory.Member
 	destChange *Change
 	err        error
 }

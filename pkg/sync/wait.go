@@ -25,7 +25,7 @@ func (s *Syncer) waitHealthy(ctx context.Context, r *run, wave []*Change) error 
 	var why []string
 	for _, c := range wave {
 		if !c.served {
-			continue
+			return fmt.Errorf("%s: its kind is still not served; it was not applied", c.Ref())
 		}
 		if c.current == nil {
 			pending = append(pending, c)
