@@ -533,7 +533,9 @@ func TestObjectsInAMissingInventoryNamespace(t *testing.T) {
 	o := f.options()
 	o.InventoryNamespace = f.ns + "-inv"
 	o.DestNamespace = o.InventoryNamespace
-	t.Cleanup(func() { _ = f.kube.CoreV1().Namespaces().Delete(context.Background(), o.InventoryNamespace, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = f.kube.CoreV1().Namespaces().Delete(context.Background(), o.InventoryNamespace, metav1.DeleteOptions{})
+	})
 	res := f.mustSync(configMapYAML("c", "0", ""), o)
 	if a := actions(res)["ConfigMap/"+o.InventoryNamespace+"/c"]; a != gsync.Created {
 		t.Errorf("actions %v", actions(res))

@@ -8,6 +8,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
 )
 
 // RetryOptions retry a failed sync the way Argo CD's retry does: after
@@ -60,6 +62,10 @@ func IsTransient(err error) bool {
 	var health *HealthTimeoutError
 	if errors.As(err, &health) {
 		return false
+	}
+	var discovery *cluster.DiscoveryFailedError
+	if errors.As(err, &discovery) {
+		return true // an aggregated API server that is down comes back
 	}
 	var status apierrors.APIStatus
 	if errors.As(err, &status) {
