@@ -161,6 +161,7 @@ func (d *demo) secret(work string) error {
 	if err != nil {
 		return err
 	}
+	fmt.Println(recipient) // the public half: safe to show
 	plain := filepath.Join(work, "payment-db.yaml") // outside the repository
 	secret := "apiVersion: v1\nkind: Secret\nmetadata:\n  name: payment-db\ntype: Opaque\nstringData:\n  password: " + demoPassword + "\n"
 	if err := os.WriteFile(plain, []byte(secret), 0o600); err != nil {
@@ -194,6 +195,7 @@ func (d *demo) secret(work string) error {
 	if live != base64.StdEncoding.EncodeToString([]byte(demoPassword)) {
 		return fmt.Errorf("the live Secret payment-db does not hold the password from Git")
 	}
+	fmt.Printf("  (%d bytes of base64, not shown here: compared with the password written before encryption, and equal)\n", len(live))
 	say("The live Secret holds the decrypted password; nothing above printed it")
 	return nil
 }
