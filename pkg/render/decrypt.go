@@ -100,7 +100,7 @@ func foldDocuments(data []byte) ([]byte, error) {
 		if i > 0 {
 			buf.WriteString("---\n")
 		}
-		foldStringData(o.Object)
+		FoldStringData(o.Object)
 		b, err := o.MarshalJSON()
 		if err != nil {
 			return nil, err
@@ -111,10 +111,10 @@ func foldDocuments(data []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// foldStringData moves a Secret's stringData into data, base64-encoded, as
+// FoldStringData moves a Secret's stringData into data, base64-encoded, as
 // the API server does on write (and as the decrypt function does), so
-// decrypted values never travel as text.
-func foldStringData(obj map[string]any) {
+// decrypted values never travel as text; other objects stay as they are.
+func FoldStringData(obj map[string]any) {
 	if obj["kind"] != "Secret" || obj["apiVersion"] != "v1" {
 		return
 	}

@@ -310,6 +310,7 @@ func (s *Syncer) waitServed(ctx context.Context, cs []*Change) error {
 // set, is the action to report.
 func (c *Change) snapshot(action Action) *ObjectResult {
 	out := c.result
+	out.ObjectID, out.Phase, out.Wave = c.ObjectID, c.Phase, c.Wave
 	if action != "" {
 		out.Action = action
 	}

@@ -2,7 +2,6 @@ package sync
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"sort"
@@ -20,8 +19,8 @@ import (
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/plan"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/render"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/sops"
-	"github.com/kubectl-gitops/kubectl-gitops/pkg/source"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/ssaproof"
 )
 
@@ -40,7 +39,7 @@ func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, err
 		return nil, err
 	}
 	cs := &ChangeSet{App: in.App, ComparedAt: time.Now().UTC(), run: r, in: in, state: state,
-		Source: Source{Repo: source.RedactURL(in.Repo), Origin: source.RedactURL(in.Origin), Path: in.Path, Revision: in.Revision, Commit: in.Commit}}
+		Source: in.source()}
 	defer func() { cs.Requests = r.requests() }()
 	fail := func(err error) (*ChangeSet, error) {
 		cs.err = err
@@ -58,7 +57,9 @@ func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, err
 		return fail(err)
 	}
 	for _, c := range changes {
-		foldStringData(c.Desired)
+		// As the server stores it, so the fields applied are the fields
+		// stored and the local proof can see them.
+		render.FoldStringData(c.Desired.Object)
 		inv.Mark(c.Desired)
 		if c.opts.Replace {
 			ann := c.Desired.GetAnnotations()
@@ -266,7 +267,6 @@ func (s *Syncer) resolve(objs []*unstructured.Unstructured, appOpts plan.SyncOpt
 		for _, it := range w.Items {
 			c := byObject[it.Object]
 			c.item, c.opts, c.Phase, c.Wave = it, it.Options, it.Phase, it.Wave
-			c.result.Phase, c.result.Wave = it.Phase, it.Wave
 			changes = append(changes, c)
 		}
 	}
@@ -275,37 +275,12 @@ func (s *Syncer) resolve(objs []*unstructured.Unstructured, appOpts plan.SyncOpt
 
 func newChange(o *unstructured.Unstructured, action ChangeAction, reason string) *Change {
 	gvk := o.GroupVersionKind()
-	c := &Change{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind, Namespace: o.GetNamespace(), Name: o.GetName(),
-		Action: action, Judged: NotJudged, Reason: reason, Desired: o}
-	c.result = ObjectResult{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind, Namespace: o.GetNamespace(), Name: o.GetName(), Action: Pending}
-	return c
+	id := ObjectID{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind, Namespace: o.GetNamespace(), Name: o.GetName()}
+	return &Change{ObjectID: id, Action: action, Judged: NotJudged, Reason: reason, Desired: o, result: ObjectResult{Action: Pending}}
 }
 
 func objectKey(gk schema.GroupKind, ns, name string) string {
 	return gk.String() + "/" + ns + "/" + name
-}
-
-// foldStringData moves a Secret's stringData into data, as the API server
-// does on every write (stringData is write-only): the object stored is the
-// same, and the fields applied are then the fields stored, which the local
-// proof can see.
-func foldStringData(o *unstructured.Unstructured) {
-	if o.GetKind() != "Secret" || o.GroupVersionKind().Group != "" {
-		return
-	}
-	sd, ok, _ := unstructured.NestedStringMap(o.Object, "stringData")
-	if !ok {
-		return
-	}
-	data, _, _ := unstructured.NestedMap(o.Object, "data")
-	if data == nil {
-		data = map[string]any{}
-	}
-	for k, v := range sd {
-		data[k] = base64.StdEncoding.EncodeToString([]byte(v))
-	}
-	_ = unstructured.SetNestedMap(o.Object, data, "data")
-	unstructured.RemoveNestedField(o.Object, "stringData")
 }
 
 // resourceKey is a resource in one namespace ("" for cluster scope): what one
@@ -340,34 +315,26 @@ func (s *Syncer) fetchLive(ctx context.Context, changes []*Change) (map[resource
 	lists := make(map[resourceKey][]*unstructured.Unstructured, len(keys))
 	var mu gosync.Mutex
 	var errs []error
-	sem := make(chan struct{}, s.opts.Concurrency)
-	var wg gosync.WaitGroup
-	for _, k := range keys {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(k resourceKey) {
-			defer func() { <-sem; wg.Done() }()
-			list, err := s.c.Dynamic.Resource(k.gvr).Namespace(k.ns).List(ctx, metav1.ListOptions{})
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("list %s in %q: %w", k.gvr.Resource, k.ns, err))
-				return
-			}
-			byName := make(map[string]*unstructured.Unstructured, len(list.Items))
-			objs := make([]*unstructured.Unstructured, len(list.Items))
-			for i := range list.Items {
-				objs[i] = &list.Items[i]
-				byName[list.Items[i].GetName()] = &list.Items[i]
-			}
-			lists[k] = objs
-			for _, c := range groups[k] {
-				c.Live = byName[c.Name]
-				c.current = c.Live
-			}
-		}(k)
-	}
-	wg.Wait()
+	forEach(keys, s.opts.Concurrency, func(k resourceKey) {
+		list, err := s.c.Dynamic.Resource(k.gvr).Namespace(k.ns).List(ctx, metav1.ListOptions{})
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list %s in %q: %w", k.gvr.Resource, k.ns, err))
+			return
+		}
+		byName := make(map[string]*unstructured.Unstructured, len(list.Items))
+		objs := make([]*unstructured.Unstructured, len(list.Items))
+		for i := range list.Items {
+			objs[i] = &list.Items[i]
+			byName[list.Items[i].GetName()] = &list.Items[i]
+		}
+		lists[k] = objs
+		for _, c := range groups[k] {
+			c.Live = byName[c.Name]
+			c.current = c.Live
+		}
+	})
 	if len(errs) > 0 {
 		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 		return nil, errors.Join(errs...)
@@ -599,7 +566,7 @@ func (s *Syncer) findPrunable(ctx context.Context, inv inventory.Inventory, stat
 		opts, optErr := appOpts.Apply(live.GetAnnotations()[plan.AnnotationSyncOptions])
 		c.opts = opts
 		wave, _ := strconv.Atoi(strings.TrimSpace(live.GetAnnotations()[plan.AnnotationSyncWave]))
-		c.Wave, c.result.Wave = wave, wave
+		c.Wave = wave
 		switch {
 		case optErr != nil:
 			// Defaults lean toward deleting; an annotation we cannot read

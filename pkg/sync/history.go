@@ -15,8 +15,9 @@ import (
 func (s *Syncer) record(ctx context.Context, cs *ChangeSet, inv inventory.Inventory, syncErr error) (*Result, error) {
 	r := cs.run
 	res := s.result(cs, syncErr, false)
+	src := cs.Source
 	rec := inventory.Record{
-		Repo: cs.Source.Repo, Origin: cs.Source.Origin, Path: cs.Source.Path, Revision: cs.Source.Revision, Commit: cs.Source.Commit,
+		Repo: src.Repo, Origin: src.Origin, Path: src.Path, Revision: src.Revision, Commit: src.Commit,
 		DestNamespace: s.opts.DestNamespace, SyncOptions: append([]string(nil), s.opts.SyncOptions...), Prune: s.opts.Prune,
 		StartedAt: res.StartedAt, FinishedAt: time.Now().UTC(), Phase: res.Phase, Message: res.Message, Counts: map[string]int{},
 	}
@@ -73,7 +74,7 @@ func orNone(err error) error {
 // what happened to it (with dryRun, what would happen), messages masked.
 func (s *Syncer) result(cs *ChangeSet, err error, dryRun bool) *Result {
 	r := cs.run
-	res := &Result{App: cs.App, Repo: cs.Source.Repo, Origin: cs.Source.Origin, Path: cs.Source.Path, Revision: cs.Source.Revision, Commit: cs.Source.Commit,
+	res := &Result{App: cs.App, Source: cs.Source,
 		DryRun: dryRun, StartedAt: r.started, Counts: map[Action]int{}, Phase: PhaseSucceeded, Recompared: cs.Recompared}
 	for _, c := range cs.Changes {
 		o := outcome(c, dryRun)
@@ -100,7 +101,7 @@ var planned = map[ChangeAction]Action{
 
 // outcome is one change's entry in the result.
 func outcome(c *Change, dryRun bool) ObjectResult {
-	o := c.result
+	o := *c.snapshot("")
 	switch {
 	case c.Error != "":
 		o.Action, o.Message = Failed, c.Error

@@ -18,17 +18,17 @@ import (
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
 )
 
-// forEach runs fn over changes with at most n at once.
-func forEach(changes []*Change, n int, fn func(*Change)) {
+// forEach runs fn over items with at most n at once.
+func forEach[T any](items []T, n int, fn func(T)) {
 	sem := make(chan struct{}, n)
 	var wg gosync.WaitGroup
-	for _, c := range changes {
+	for _, it := range items {
 		wg.Add(1)
 		sem <- struct{}{}
-		go func(c *Change) {
+		go func() {
 			defer func() { <-sem; wg.Done() }()
-			fn(c)
-		}(c)
+			fn(it)
+		}()
 	}
 	wg.Wait()
 }

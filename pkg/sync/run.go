@@ -11,6 +11,12 @@ import (
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/source"
 )
 
+// source is what in says was rendered, fit to show and store: URLs carry
+// no credentials, whatever the caller passed.
+func (in Input) source() Source {
+	return Source{Repo: source.RedactURL(in.Repo), Origin: source.RedactURL(in.Origin), Path: in.Path, Revision: in.Revision, Commit: in.Commit}
+}
+
 // run is the state of one sync: its redactor, its request counter and its
 // events. Nothing of it lives on the Syncer, so runs do not share it.
 type run struct {
@@ -71,7 +77,7 @@ func (r *run) emit(e Event) {
 
 // failedResult is the result of a sync that failed before it had a plan.
 func (r *run) failedResult(in Input, err error) *Result {
-	res := &Result{App: in.App, Repo: source.RedactURL(in.Repo), Origin: source.RedactURL(in.Origin), Path: in.Path, Revision: in.Revision, Commit: in.Commit,
+	res := &Result{App: in.App, Source: in.source(),
 		DryRun: r.s.opts.DryRun, StartedAt: r.started, FinishedAt: time.Now().UTC(), Counts: map[Action]int{}, Phase: PhaseFailed,
 		Requests: r.requests()}
 	if err != nil {

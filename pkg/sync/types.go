@@ -30,26 +30,31 @@ const (
 	Pending Action = "pending"
 )
 
-// ObjectResult is one object's outcome.
-type ObjectResult struct {
-	Group     string        `json:"group,omitempty"`
-	Version   string        `json:"version"`
-	Kind      string        `json:"kind"`
-	Namespace string        `json:"namespace,omitempty"`
-	Name      string        `json:"name"`
-	Phase     plan.Phase    `json:"phase,omitempty"`
-	Wave      int           `json:"wave"`
-	Action    Action        `json:"action"`
-	Health    health.Status `json:"health,omitempty"`
-	Message   string        `json:"message,omitempty"`
+// ObjectID names an object.
+type ObjectID struct {
+	Group     string `json:"group,omitempty"`
+	Version   string `json:"version"`
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
 }
 
 // Ref names the object (Kind/namespace/name).
-func (o ObjectResult) Ref() string {
+func (o ObjectID) Ref() string {
 	if o.Namespace != "" {
 		return o.Kind + "/" + o.Namespace + "/" + o.Name
 	}
 	return o.Kind + "/" + o.Name
+}
+
+// ObjectResult is one object's outcome.
+type ObjectResult struct {
+	ObjectID
+	Phase   plan.Phase    `json:"phase,omitempty"`
+	Wave    int           `json:"wave"`
+	Action  Action        `json:"action"`
+	Health  health.Status `json:"health,omitempty"`
+	Message string        `json:"message,omitempty"`
 }
 
 // Phase of a whole sync.
@@ -67,12 +72,8 @@ type Requests struct {
 
 // Result is the outcome of a sync.
 type Result struct {
-	App        string         `json:"app"`
-	Repo       string         `json:"repo,omitempty"`
-	Origin     string         `json:"origin,omitempty"`
-	Path       string         `json:"path,omitempty"`
-	Revision   string         `json:"revision,omitempty"`
-	Commit     string         `json:"commit,omitempty"`
+	App string `json:"app"`
+	Source
 	DryRun     bool           `json:"dryRun,omitempty"`
 	Phase      string         `json:"phase"`
 	Message    string         `json:"message,omitempty"`
@@ -147,13 +148,9 @@ const (
 
 // Change is one object in a ChangeSet.
 type Change struct {
-	Group     string     `json:"group,omitempty"`
-	Version   string     `json:"version"`
-	Kind      string     `json:"kind"`
-	Namespace string     `json:"namespace,omitempty"`
-	Name      string     `json:"name"`
-	Phase     plan.Phase `json:"phase,omitempty"`
-	Wave      int        `json:"wave"`
+	ObjectID
+	Phase plan.Phase `json:"phase,omitempty"`
+	Wave  int        `json:"wave"`
 	// Step orders execution: Apply runs steps in increasing order, the
 	// changes of one step together; 0 means not executed (unchanged,
 	// orphan, skip).
@@ -188,19 +185,13 @@ type Change struct {
 	served bool
 	// current is the last state seen: Live, then what a write returned.
 	current *unstructured.Unstructured
+	// result holds what happened (action, health, message); its identity,
+	// phase and wave are the change's.
 	result  ObjectResult
 	applied bool
 	// createsDest marks the destination namespace CreateNamespace=true
 	// creates: reported, created first, never a member.
 	createsDest bool
-}
-
-// Ref names the object (Kind/namespace/name).
-func (c *Change) Ref() string {
-	if c.Namespace != "" {
-		return c.Kind + "/" + c.Namespace + "/" + c.Name
-	}
-	return c.Kind + "/" + c.Name
 }
 
 // ChangeSet is what Compare found: every rendered object and every member

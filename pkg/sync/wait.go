@@ -43,7 +43,7 @@ func (s *Syncer) waitHealthy(ctx context.Context, r *run, wave []*Change) error 
 	for len(pending) > 0 {
 		select {
 		case <-ctx.Done():
-			return s.healthTimeout(ctx, why)
+			return s.healthTimeout(ctx, r, why)
 		case <-time.After(s.opts.PollInterval):
 		}
 		var next []*Change
@@ -56,7 +56,7 @@ func (s *Syncer) waitHealthy(ctx context.Context, r *run, wave []*Change) error 
 					for _, c := range cs {
 						why = append(why, c.Ref()+" was not checked")
 					}
-					return s.healthTimeout(ctx, why)
+					return s.healthTimeout(ctx, r, why)
 				}
 				return fmt.Errorf("read %s in %q for health: %w", k.gvr.Resource, k.ns, err)
 			}
@@ -98,8 +98,12 @@ func (e *HealthTimeoutError) Error() string {
 // Unwrap makes errors.Is(err, context.DeadlineExceeded) hold.
 func (e *HealthTimeoutError) Unwrap() error { return context.DeadlineExceeded }
 
-func (s *Syncer) healthTimeout(ctx context.Context, why []string) error {
-	pending := append([]string(nil), why...)
+func (s *Syncer) healthTimeout(ctx context.Context, r *run, why []string) error {
+	// Masked here too: Pending is read by callers, not only printed.
+	pending := make([]string, len(why))
+	for i, w := range why {
+		pending[i] = r.red.String(w)
+	}
 	sort.Strings(pending)
 	if ctx.Err() == context.Canceled {
 		return fmt.Errorf("interrupted while waiting for health: %s", strings.Join(pending, "; "))

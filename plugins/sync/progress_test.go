@@ -10,7 +10,7 @@ import (
 )
 
 func obj(name string, a gsync.Action, h health.Status, msg string) *gsync.ObjectResult {
-	return &gsync.ObjectResult{Kind: "Deployment", Namespace: "shop", Name: name, Action: a, Health: h, Message: msg}
+	return &gsync.ObjectResult{ObjectID: gsync.ObjectID{Kind: "Deployment", Namespace: "shop", Name: name}, Action: a, Health: h, Message: msg}
 }
 
 func TestPlainProgressPrintsLines(t *testing.T) {
