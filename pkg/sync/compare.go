@@ -61,11 +61,6 @@ func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, err
 		// stored and the local proof can see them.
 		render.FoldStringData(c.Desired.Object)
 		inv.Mark(c.Desired)
-		if c.opts.Replace {
-			ann := c.Desired.GetAnnotations()
-			ann[AnnotationReplaceHash] = replaceHash(c.Desired)
-			c.Desired.SetAnnotations(ann)
-		}
 	}
 	if len(changes) == 0 && len(state.GroupKinds) > 0 && !s.opts.AllowEmpty {
 		return fail(fmt.Errorf("the render is empty but app %s has members in the cluster; refusing to prune them all%s", in.App, hint(s.opts.Hints.AllowEmpty)))
@@ -75,16 +70,7 @@ func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, err
 		return fail(err)
 	}
 	for _, c := range changes {
-		// An object once replaced and now applied forgets its replace
-		// record, which would no longer say what Git set.
-		if c.opts.Replace || c.Live == nil {
-			continue
-		}
-		if _, replaced := c.Live.GetAnnotations()[AnnotationReplaceHash]; replaced {
-			ann := c.Desired.GetAnnotations()
-			ann[AnnotationReplaceHash] = ""
-			c.Desired.SetAnnotations(ann)
-		}
+		markReplace(c)
 	}
 	newNamespaces, createDest, err := s.namespacesToCreate(ctx, changes, appOpts)
 	if err != nil {
@@ -111,7 +97,7 @@ func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, err
 		ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": s.opts.DestNamespace}}}
 		c := newChange(ns, ChangeCreate, "CreateNamespace=true: the destination namespace is missing")
 		step++
-		c.Step, c.served, c.createsDest = step, true, true
+		c.Step, c.served = step, true
 		cs.Changes = append(cs.Changes, c)
 		cs.destChange = c
 	}
@@ -281,6 +267,26 @@ func newChange(o *unstructured.Unstructured, action ChangeAction, reason string)
 
 func objectKey(gk schema.GroupKind, ns, name string) string {
 	return gk.String() + "/" + ns + "/" + name
+}
+
+// markReplace records, on a Replace=true object, the digest of what Git
+// sets (see replaceUnchanged); an object once replaced and now applied
+// gets an empty record, which can vouch for nothing.
+func markReplace(c *Change) {
+	digest := ""
+	switch {
+	case c.opts.Replace:
+		digest = replaceHash(c.Desired)
+	case c.Live == nil:
+		return
+	default:
+		if _, replaced := c.Live.GetAnnotations()[AnnotationReplaceHash]; !replaced {
+			return
+		}
+	}
+	ann := c.Desired.GetAnnotations()
+	ann[AnnotationReplaceHash] = digest
+	c.Desired.SetAnnotations(ann)
 }
 
 // resourceKey is a resource in one namespace ("" for cluster scope): what one

@@ -78,7 +78,7 @@ func (s *Syncer) result(cs *ChangeSet, err error, dryRun bool) *Result {
 		DryRun: dryRun, StartedAt: r.started, Counts: map[Action]int{}, Phase: PhaseSucceeded, Recompared: cs.Recompared}
 	for _, c := range cs.Changes {
 		o := outcome(c, dryRun)
-		if cs.err != nil && o.Action == Pending && (c.item != nil || c.createsDest) {
+		if cs.err != nil && o.Action == Pending && (c.item != nil || c == cs.destChange) {
 			o.Message = "not applied: judging the set failed, so nothing was applied"
 		}
 		o.Message = r.red.String(o.Message)

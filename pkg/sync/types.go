@@ -189,9 +189,6 @@ type Change struct {
 	// phase and wave are the change's.
 	result  ObjectResult
 	applied bool
-	// createsDest marks the destination namespace CreateNamespace=true
-	// creates: reported, created first, never a member.
-	createsDest bool
 }
 
 // ChangeSet is what Compare found: every rendered object and every member
@@ -219,6 +216,8 @@ type ChangeSet struct {
 	// deleting are members being deleted (terminating): not prunable, but
 	// still covered by the inventory until they are gone.
 	deleting   []inventory.Member
+	// destChange is the destination namespace CreateNamespace=true
+	// creates: reported, created first, never a member.
 	destChange *Change
 	err        error
 }
