@@ -7,8 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
-	"regexp"
+
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,22 +17,18 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/yaml"
 
-	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/lock"
-	"github.com/kubectl-gitops/kubectl-gitops/pkg/plan"
-	gsource "github.com/kubectl-gitops/kubectl-gitops/pkg/source"
 	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/appflags"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/exitcode"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/source"
 )
 
 // Options are the inputs of sync.
 type Options struct {
-	// App is the app name; empty derives it from the path.
-	App    string
-	Source source.Flags
-	Sync   gsync.Options
-	Retry  gsync.RetryOptions
+	App   appflags.Flags
+	Sync  gsync.Options
+	Retry gsync.RetryOptions
 	// Replace adds the sync option Replace=true for every object.
 	Replace bool
 	// Output is "" for progress and a table, or json or yaml.
@@ -104,11 +99,7 @@ Exit codes: 0 synced and healthy, 1 the sync failed, 2 the command line was wron
 		},
 	}
 	f := cmd.Flags()
-	o.Source.AddFlags(f)
-	o.Source.AddKeyFlags(f, true)
-	f.StringVar(&o.Sync.DestNamespace, "dest-namespace", "", "Namespace for namespaced objects that name none (default: -n/--namespace when given)")
-	f.StringVar(&o.Sync.InventoryNamespace, "inventory-namespace", o.Sync.InventoryNamespace, "Namespace of the inventory ConfigMap and the sync lock (created if missing)")
-	f.StringArrayVar(&o.Sync.SyncOptions, "sync-option", nil, "App-wide sync option Key=value (repeatable; see above)")
+	o.App.AddFlags(f, true)
 	f.BoolVar(&o.Sync.DryRun, "dry-run", false, "Print the plan and each object's verdict (proven locally or dry-run on the server); write nothing")
 	f.BoolVar(&o.Sync.Prune, "prune", true, "Delete members that left Git (false: report them as orphaned)")
 	f.BoolVar(&o.Sync.AllowEmpty, "allow-empty", false, "Allow an empty render to prune every member")
@@ -129,25 +120,17 @@ Exit codes: 0 synced and healthy, 1 the sync failed, 2 the command line was wron
 
 // Complete fills the app name and derived options.
 func (o *Options) Complete(args []string) error {
-	if len(args) == 1 {
-		o.App = args[0]
-	} else {
-		o.App = AppName(o.Source.Path, gsource.RedactURL(o.Source.Repo))
-	}
+	o.App.Complete(args, o.kubeFlags)
 	if o.Replace {
-		o.Sync.SyncOptions = append(o.Sync.SyncOptions, "Replace=true")
+		o.App.SyncOptions = append(o.App.SyncOptions, "Replace=true")
 	}
-	// As with kubectl apply -n: the namespace given is where namespaced
-	// objects without one go; --dest-namespace wins when both are given.
-	if o.Sync.DestNamespace == "" && o.kubeFlags != nil && o.kubeFlags.Namespace != nil {
-		o.Sync.DestNamespace = *o.kubeFlags.Namespace
-	}
+	o.App.Options(&o.Sync)
 	return nil
 }
 
 // Validate checks the flags.
 func (o *Options) Validate() error {
-	if err := o.Source.Validate(); err != nil {
+	if err := o.App.Validate(true); err != nil {
 		return err
 	}
 	switch o.Output {
@@ -164,12 +147,6 @@ func (o *Options) Validate() error {
 	if o.Retry.Limit < 0 || o.Retry.Factor < 1 {
 		return fmt.Errorf("--retry-limit must be 0 or more and --retry-factor at least 1")
 	}
-	if _, err := (plan.SyncOptions{}).Apply(o.Sync.SyncOptions...); err != nil {
-		return fmt.Errorf("--sync-option: %w", err)
-	}
-	if o.Sync.InventoryNamespace == "" {
-		return fmt.Errorf("--inventory-namespace must not be empty")
-	}
 	return nil
 }
 
@@ -179,33 +156,23 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.Output != "" {
 		progress = o.ErrOut // stdout carries only the document
 	}
-	restConfig, err := o.kubeFlags.ToRESTConfig()
-	if err != nil {
-		return fmt.Errorf("kubeconfig: %w; pass --kubeconfig or --context", err)
-	}
-	c, err := cluster.New(restConfig)
+	c, err := appflags.Connect(ctx, o.kubeFlags)
 	if err != nil {
 		return err
 	}
-	if err := c.Ping(ctx); err != nil {
-		return fmt.Errorf("%w; check --kubeconfig and --context", err)
-	}
-	r, err := o.Source.Render(ctx, nil, c.Kube, o.ErrOut)
+	r, err := o.App.Source.Render(ctx, nil, c.Kube, o.ErrOut)
 	if err != nil {
 		return err
 	}
 	if err := r.RefuseEncrypted(); err != nil {
 		return source.Hint(err)
 	}
-	fmt.Fprintf(progress, "app %s: %s@%s (%s) path %s, %d objects\n", o.App, r.Source.Repo, shortSHA(r.Source.Commit), r.Source.Message, r.Source.Path, len(r.Objects))
+	fmt.Fprintf(progress, "app %s: %s@%s (%s) path %s, %d objects\n", o.App.App, r.Source.Repo, shortSHA(r.Source.Commit), r.Source.Message, r.Source.Path, len(r.Objects))
 	o.Sync.OnEvent = newProgress(progress).event
 	o.Retry.OnRetry = func(attempt int, wait time.Duration, err error) {
 		fmt.Fprintf(progress, "retry %d in %s after: %v\n", attempt, wait, err)
 	}
-	res, syncErr := gsync.New(c, o.Sync).RunWithRetry(ctx, gsync.Input{
-		App: o.App, Objects: r.Objects, Repo: r.Source.Repo, Origin: r.Source.Origin, Path: r.Source.Path, Revision: r.Source.Revision, Commit: r.Source.Commit,
-		SecretValues: r.Decrypted,
-	}, o.Retry)
+	res, syncErr := gsync.New(c, o.Sync).RunWithRetry(ctx, o.App.Input(r), o.Retry)
 	syncErr = lockHint(syncErr, o.Sync.WaitForLock)
 	if res == nil {
 		return syncErr
@@ -313,34 +280,4 @@ var Hints = gsync.Hints{
 	Replace:        "or pass --sync-option Replace=true,Force=true",
 	DestNamespace:  "or pass --dest-namespace",
 	AgeKey:         "give the age key with --age-key-file, --age-key-secret NAMESPACE/NAME, $SOPS_AGE_KEY_FILE or $SOPS_AGE_KEY",
-}
-
-// containerDirs are path segments that name a layout, not an app.
-var containerDirs = map[string]bool{"apps": true, "applications": true, "overlays": true, "envs": true, "environments": true, "clusters": true, "base": true, "manifests": true, "deploy": true, ".": true, "": true}
-
-var invalidName = regexp.MustCompile(`[^a-z0-9-]+`)
-
-// AppName derives an app name from a path in the repository:
-// apps/order-service/overlays/production → order-service-production. The
-// repository's base name stands in for an empty result.
-func AppName(p, repo string) string {
-	var parts []string
-	for _, seg := range strings.Split(path.Clean("/"+strings.ReplaceAll(p, "\\", "/")), "/") {
-		if !containerDirs[strings.ToLower(seg)] {
-			parts = append(parts, seg)
-		}
-	}
-	if len(parts) == 0 {
-		base := path.Base(strings.TrimSuffix(strings.TrimRight(strings.ReplaceAll(repo, "\\", "/"), "/"), ".git"))
-		parts = []string{base}
-	}
-	name := invalidName.ReplaceAllString(strings.ToLower(strings.Join(parts, "-")), "-")
-	name = strings.Trim(name, "-")
-	if len(name) > 57 {
-		name = strings.Trim(name[:57], "-")
-	}
-	if name == "" {
-		name = "app"
-	}
-	return name
 }

@@ -13,25 +13,11 @@ import (
 	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
 )
 
-func TestAppName(t *testing.T) {
-	for path, want := range map[string]string{
-		"apps/order-service/overlays/production": "order-service-production",
-		"apps/web":                               "web",
-		"clusters/prod/apps/Billing_API":         "prod-billing-api",
-		".":                                      "config",
-		"":                                       "config",
-		"overlays/":                              "config",
-	} {
-		if got := AppName(path, "https://git.example/team/config.git"); got != want {
-			t.Errorf("AppName(%q) = %q, want %q", path, got, want)
-		}
-	}
-}
-
 func TestValidate(t *testing.T) {
 	valid := func() *Options {
 		o := &Options{Sync: gsync.DefaultOptions(), Retry: gsync.DefaultRetryOptions(), IOStreams: genericiooptions.NewTestIOStreamsDiscard()}
-		o.Source.Repo, o.Source.Path = ".", "."
+		o.App.Source.Repo, o.App.Source.Path = ".", "."
+		o.App.InventoryNamespace = "kubectl-gitops"
 		return o
 	}
 	tests := []struct {
@@ -40,13 +26,13 @@ func TestValidate(t *testing.T) {
 		want   string
 	}{
 		{"valid", func(*Options) {}, ""},
-		{"no repo", func(o *Options) { o.Source.Repo = "" }, "--repo is required: a local path or a URL of the config repository"},
+		{"no repo", func(o *Options) { o.App.Source.Repo = "" }, "--repo is required: a local path or a URL of the config repository"},
 		{"bad output", func(o *Options) { o.Output = "wide" }, `--output "wide" is not supported; use json or yaml, or omit it`},
 		{"zero concurrency", func(o *Options) { o.Sync.Concurrency = 0 }, "--concurrency must be at least 1"},
 		{"zero timeout", func(o *Options) { o.Sync.Timeout = 0 }, "--timeout must be positive"},
 		{"retry factor", func(o *Options) { o.Retry.Factor = 0.5 }, "--retry-limit must be 0 or more and --retry-factor at least 1"},
-		{"unknown option", func(o *Options) { o.Sync.SyncOptions = []string{"Prune=maybe"} }, `--sync-option: sync option "Prune=maybe" has an unsupported value; use Prune=false or Prune=true`},
-		{"empty inventory namespace", func(o *Options) { o.Sync.InventoryNamespace = "" }, "--inventory-namespace must not be empty"},
+		{"unknown option", func(o *Options) { o.App.SyncOptions = []string{"Prune=maybe"} }, `--sync-option: sync option "Prune=maybe" has an unsupported value; use Prune=false or Prune=true`},
+		{"empty inventory namespace", func(o *Options) { o.App.InventoryNamespace = "" }, "--inventory-namespace must not be empty"},
 	}
 	for _, tt := range tests {
 		o := valid()
@@ -93,7 +79,7 @@ func TestNamespaceFlagIsTheDefaultDestination(t *testing.T) {
 		flags := genericclioptions.NewConfigFlags(false)
 		flags.Namespace = &tt.namespace
 		o := &Options{kubeFlags: flags}
-		o.Sync.DestNamespace = tt.dest
+		o.App.DestNamespace = tt.dest
 		if err := o.Complete(nil); err != nil {
 			t.Fatal(err)
 		}
