@@ -4,13 +4,17 @@
 package plugins
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/klog/v2"
+	"k8s.io/kubectl/pkg/util/templates"
+	"k8s.io/kubectl/pkg/util/term"
 
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/completion"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/exitcode"
@@ -48,6 +52,18 @@ Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	kubeFlags.AddFlags(root.PersistentFlags())
+	syncCmd := sync.NewCommand(kubeFlags, streams)
+	renderCmd, secretCmd, fnCmd := render.NewCommand(streams), secret.NewCommand(streams), fn.NewCommand()
+	versionCmd, completionCmd, optionsCmd := version.NewCommand(streams), completion.NewCommand(streams), newOptionsCommand(streams)
+	root.AddCommand(syncCmd, renderCmd, secretCmd, fnCmd, versionCmd, completionCmd, optionsCmd)
+	// --help reads like kubectl's: commands in groups, the command's own
+	// flags, and the global ones behind 'kubectl gitops options'.
+	// The rest (version, completion) are listed as Other Commands.
+	templates.ActsAsRootCommand(root, []string{"options", "help"},
+		templates.CommandGroup{Message: "Sync Commands:", Commands: []*cobra.Command{syncCmd}},
+		templates.CommandGroup{Message: "Manifests and Secrets:", Commands: []*cobra.Command{renderCmd, secretCmd, fnCmd}},
+	)
+	pluginHelp(root)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		// A mistyped command (`synk --repo .`) reaches the root, which
 		// then fails on the first flag it lacks: the command is the error.
@@ -56,14 +72,6 @@ Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong.`,
 		}
 		return exitcode.Usagef("%w; see '%s --help'", err, c.CommandPath())
 	})
-	root.AddCommand(
-		sync.NewCommand(kubeFlags, streams),
-		render.NewCommand(streams),
-		secret.NewCommand(streams),
-		fn.NewCommand(),
-		version.NewCommand(streams),
-		completion.NewCommand(streams),
-	)
 	// client-go logs through klog; what matters reaches the user as errors.
 	klog.SetOutput(io.Discard)
 	klog.LogToStderr(false)
@@ -72,6 +80,38 @@ Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong.`,
 	root.SetErr(streams.ErrOut)
 	markArgErrorsAsUsage(root)
 	return root
+}
+
+// pluginHelp makes the help name commands as a kubectl plugin is typed
+// ("kubectl gitops sync"), where kubectl's templates name the binary
+// ("kubectl-gitops sync").
+func pluginHelp(root *cobra.Command) {
+	help := root.HelpFunc()
+	root.SetHelpFunc(func(c *cobra.Command, args []string) {
+		out := c.OutOrStdout()
+		var b bytes.Buffer
+		c.SetOut(&b)
+		help(c, args)
+		c.SetOut(out)
+		fmt.Fprint(term.NewResponsiveWriter(out), strings.ReplaceAll(b.String(), `"`+root.Name()+" ", `"`+root.DisplayName()+" "))
+	})
+}
+
+// newOptionsCommand prints the flags every command takes, as 'kubectl
+// options' does.
+func newOptionsCommand(streams genericiooptions.IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "options",
+		Short:   "Print the list of flags inherited by all commands",
+		Example: "  kubectl gitops options",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SetOut(streams.Out)
+			return cmd.Usage()
+		},
+	}
+	templates.UseOptionsTemplates(cmd)
+	return cmd
 }
 
 // unknownCommand says name is no command of root, suggesting the nearest.

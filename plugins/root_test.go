@@ -15,7 +15,12 @@ func TestExitCodes(t *testing.T) {
 		wantOut    string
 		wantErrOut string
 	}{
-		{args: nil, wantCode: 0, wantOut: "Available Commands:"},
+		{args: nil, wantCode: 0, wantOut: "Sync Commands:\n  sync "},
+		{args: nil, wantCode: 0, wantOut: `Use "kubectl gitops <command> --help" for more information about a given command.`},
+		{args: []string{"sync", "--help"}, wantCode: 0, wantOut: "\n\n    --allow-empty=false:\n\tAllow an empty render to prune every member\n"},
+		{args: []string{"sync", "--help"}, wantCode: 0, wantOut: "Options:\n    --age-key-file=[]:"},
+		{args: []string{"sync", "--help"}, wantCode: 0, wantOut: `Use "kubectl gitops options" for a list of global command-line options (applies to all commands).`},
+		{args: []string{"options"}, wantCode: 0, wantOut: "The following options can be passed to any command:\n\n    --as='':"},
 		{args: []string{"version"}, wantCode: 0, wantOut: "kubectl-gitops v0.0.0-dev\n"},
 		{args: []string{"version", "-o", "yaml"}, wantCode: 0, wantOut: "version: v0.0.0-dev\n"},
 		{args: []string{"version", "-o", "xml"}, wantCode: 2, wantErrOut: `error: --output "xml" is not supported; use json or yaml, or omit it for text` + "\n"},
