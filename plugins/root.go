@@ -13,6 +13,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/completion"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/diff"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/exitcode"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/fn"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/render"
@@ -58,6 +59,7 @@ Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong.`,
 	})
 	root.AddCommand(
 		sync.NewCommand(kubeFlags, streams),
+		diff.NewCommand(kubeFlags, streams),
 		render.NewCommand(streams),
 		secret.NewCommand(streams),
 		fn.NewCommand(),
@@ -86,7 +88,7 @@ func unknownCommand(root *cobra.Command, name string) error {
 // the error stream.
 func Execute(root *cobra.Command, streams genericiooptions.IOStreams) int {
 	err := root.Execute()
-	if err != nil {
+	if err != nil && !exitcode.Silent(err) {
 		fmt.Fprintf(streams.ErrOut, "error: %v\n", err)
 	}
 	return exitcode.Code(err)
