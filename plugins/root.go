@@ -17,6 +17,7 @@ import (
 	"k8s.io/kubectl/pkg/util/term"
 
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/completion"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/diff"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/exitcode"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/fn"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/render"
@@ -52,15 +53,15 @@ Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	kubeFlags.AddFlags(root.PersistentFlags())
-	syncCmd := sync.NewCommand(kubeFlags, streams)
+	syncCmd, diffCmd := sync.NewCommand(kubeFlags, streams), diff.NewCommand(kubeFlags, streams)
 	renderCmd, secretCmd, fnCmd := render.NewCommand(streams), secret.NewCommand(streams), fn.NewCommand()
 	versionCmd, completionCmd, optionsCmd := version.NewCommand(streams), completion.NewCommand(streams), newOptionsCommand(streams)
-	root.AddCommand(syncCmd, renderCmd, secretCmd, fnCmd, versionCmd, completionCmd, optionsCmd)
+	root.AddCommand(syncCmd, diffCmd, renderCmd, secretCmd, fnCmd, versionCmd, completionCmd, optionsCmd)
 	// --help reads like kubectl's: commands in groups, the command's own
 	// flags, and the global ones behind 'kubectl gitops options'.
 	// The rest (version, completion) are listed as Other Commands.
 	templates.ActsAsRootCommand(root, []string{"options", "help"},
-		templates.CommandGroup{Message: "Sync Commands:", Commands: []*cobra.Command{syncCmd}},
+		templates.CommandGroup{Message: "Sync Commands:", Commands: []*cobra.Command{syncCmd, diffCmd}},
 		templates.CommandGroup{Message: "Manifests and Secrets:", Commands: []*cobra.Command{renderCmd, secretCmd, fnCmd}},
 	)
 	pluginHelp(root)
@@ -126,7 +127,7 @@ func unknownCommand(root *cobra.Command, name string) error {
 // the error stream.
 func Execute(root *cobra.Command, streams genericiooptions.IOStreams) int {
 	err := root.Execute()
-	if err != nil {
+	if err != nil && !exitcode.Silent(err) {
 		fmt.Fprintf(streams.ErrOut, "error: %v\n", err)
 	}
 	return exitcode.Code(err)

@@ -40,6 +40,11 @@ type Source struct {
 	// Keys decrypt SOPS-encrypted files; nil or empty leaves them
 	// encrypted (see Rendered.Encrypted).
 	Keys *sops.Keys
+	// Local, when set, is a directory rendered as it is on disk, without
+	// Git: no fetch, no commit; Repo, Revision and Path are ignored. Inside
+	// a Git work tree the work tree is the root the render may read below
+	// (an overlay's ../base resolves); elsewhere the directory itself is.
+	Local string
 }
 
 // Options tune Render; the zero value works.
@@ -86,8 +91,11 @@ type SourceInfo struct {
 	// Revision is the revision asked for.
 	Revision string
 	// Commit is the full SHA of the commit rendered, and Message the first
-	// line of its message.
+	// line of its message; both empty for a local directory.
 	Commit, Message string
+	// Local is the absolute directory rendered from disk when the source
+	// was Local; empty for a render from Git.
+	Local string
 }
 
 // Rendered is what a source rendered to.
@@ -153,6 +161,9 @@ func Render(ctx context.Context, src Source, opts Options) (*Rendered, error) {
 			opts.Warn(msg)
 		}
 	}
+	if src.Local != "" {
+		return renderLocal(src, opts, out, warn)
+	}
 	p := src.Path
 	if p == "" {
 		p = "."
@@ -192,6 +203,18 @@ func Render(ctx context.Context, src Source, opts Options) (*Rendered, error) {
 		warn(fmt.Sprintf("%d uncommitted changes under %s in %s are not part of this render, which reads commit %s: %s%s; commit them to include them", total, info.Path, co.Root, short(co.Commit), strings.Join(files, ", "), more))
 	}
 
+	objs, err := renderTree(co.Dir, p, src, opts, out, warn)
+	if err != nil {
+		return nil, fmt.Errorf("render %s at %s: %w", info.Repo, short(co.Commit), err)
+	}
+	out.Objects = objs
+
+	return out, nil
+}
+
+// renderTree renders p below root with the source's functions and keys,
+// recording what stayed encrypted and what was decrypted in out.
+func renderTree(root, p string, src Source, opts Options, out *Rendered, warn func(string)) ([]*unstructured.Unstructured, error) {
 	ropts := render.Options{
 		EnableExec: src.EnableExec, EnableContainerFunctions: src.EnableContainerFunctions,
 		Self: opts.Self, OwnFunctions: opts.OwnFunctions, Keys: src.Keys, Warn: warn,
@@ -218,13 +241,7 @@ func Render(ctx context.Context, src Source, opts Options) (*Rendered, error) {
 		}
 		return []string{"--age-key-file", file}
 	}
-	objs, err := render.Render(co.Dir, p, ropts)
-	if err != nil {
-		return nil, fmt.Errorf("render %s at %s: %w", info.Repo, short(co.Commit), err)
-	}
-	out.Objects = objs
-
-	return out, nil
+	return render.Render(root, p, ropts)
 }
 
 // privateKeyFile writes the identities to a 0600 file in a 0700 directory

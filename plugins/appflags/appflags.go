@@ -7,7 +7,9 @@ package appflags
 import (
 	"context"
 	"fmt"
+	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -59,6 +61,8 @@ func (f *Flags) AddFlags(fs *pflag.FlagSet, withSource bool) {
 func (f *Flags) Complete(args []string, kubeFlags *genericclioptions.ConfigFlags) {
 	if len(args) > 0 && args[0] != "" {
 		f.App = args[0]
+	} else if f.App == "" && f.Source.Local != "" {
+		f.App = LocalAppName(f.Source.Local)
 	} else if f.App == "" {
 		f.App = AppName(f.Source.Path, gsource.RedactURL(f.Source.Repo))
 	}
@@ -121,6 +125,33 @@ func Connect(ctx context.Context, kubeFlags *genericclioptions.ConfigFlags) (*cl
 var containerDirs = map[string]bool{"apps": true, "applications": true, "overlays": true, "envs": true, "environments": true, "clusters": true, "base": true, "manifests": true, "deploy": true, ".": true, "": true}
 
 var invalidName = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// LocalAppName derives an app name from a directory on disk: inside a Git
+// work tree from its path relative to the work tree's root, as sync derives
+// it from --path (so `diff --local apps/web/overlays/prod` compares the app
+// that `sync --path apps/web/overlays/prod` synced); elsewhere from the
+// directory's own name.
+func LocalAppName(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return AppName(filepath.Base(dir), "")
+	}
+	for d := abs; ; {
+		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
+			rel, err := filepath.Rel(d, abs)
+			if err == nil {
+				return AppName(filepath.ToSlash(rel), d)
+			}
+			break
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			break
+		}
+		d = parent
+	}
+	return AppName(filepath.Base(abs), abs)
+}
 
 // AppName derives an app name from a path in the repository:
 // apps/order-service/overlays/production → order-service-production. The

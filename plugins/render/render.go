@@ -31,7 +31,7 @@ type Options struct {
 func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{IOStreams: streams}
 	cmd := &cobra.Command{
-		Use:   "render --repo URL|PATH [--revision REV] [--path DIR]",
+		Use:   "render (--repo URL|PATH [--revision REV] [--path DIR] | --local DIR)",
 		Short: "Print the manifests a Git path renders to, touching no cluster",
 		Long: `Fetch a revision of a Git repository and render a path in it, exactly as
 sync would: a kustomize build (with KRM functions) or a directory of plain
@@ -44,13 +44,20 @@ a directory inside a work tree renders --path below it (a warning names the
 repository root); uncommitted changes under the path are named in a warning,
 as they are not rendered. Credentials in a --repo URL are never printed.
 
+--local DIR renders a directory as it is on disk, uncommitted changes
+included, without Git (no commit is read); inside a Git work tree it may
+read anything below the work tree's root, as an overlay's ../base.
+
 SOPS-encrypted files (age) are decrypted as kustomize reads them, with the
 keys from --age-key-file, $SOPS_AGE_KEY, $SOPS_AGE_KEY_FILE or sops' keys.txt;
 one no key opens stays encrypted, with a warning. The decrypt KRM function
 gets the same keys. Secret values, and every value decrypted from a SOPS file
 wherever it ends up, are masked unless --show-secrets is given.`,
 		Example: `  kubectl gitops render --repo . --path apps/web/overlays/prod
-  kubectl gitops render --repo https://git.example/config.git --revision v1.4.0 --path apps/web -o json`,
+  kubectl gitops render --repo https://git.example/config.git --revision v1.4.0 --path apps/web -o json
+
+  # The work tree as it is, before committing.
+  kubectl gitops render --local apps/web/overlays/prod`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Validate(); err != nil {
@@ -61,6 +68,7 @@ wherever it ends up, are masked unless --show-secrets is given.`,
 	}
 	o.Source.AddFlags(cmd.Flags())
 	o.Source.AddKeyFlags(cmd.Flags(), false)
+	o.Source.AddLocalFlag(cmd.Flags())
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "yaml", "Output format: yaml or json")
 	cmd.Flags().BoolVar(&o.ShowSecrets, "show-secrets", false, "Print Secret data and stringData values instead of masking them")
 	return cmd

@@ -37,6 +37,18 @@ type Flags struct {
 	EnableContainerFunctions bool
 	// Keys say where age keys for SOPS-encrypted resources come from.
 	Keys agekeys.Flags
+	// Local is a directory rendered as it is on disk, without Git
+	// (--local; only on commands that register it with AddLocalFlag).
+	Local string
+
+	fs *pflag.FlagSet
+}
+
+// AddLocalFlag registers --local, which renders a directory from disk
+// instead of a Git commit and conflicts with --repo, --revision and --path.
+func (f *Flags) AddLocalFlag(fs *pflag.FlagSet) {
+	f.fs = fs
+	fs.StringVar(&f.Local, "local", "", "Render this directory as it is on disk, uncommitted changes included, instead of a Git commit (conflicts with --repo, --revision, --path)")
 }
 
 // AddFlags registers the flags.
@@ -61,7 +73,25 @@ func (f *Flags) AddKeyFlags(fs *pflag.FlagSet, withSecret bool) {
 
 // Validate checks the flags.
 func (f *Flags) Validate() error {
+	if f.Local != "" {
+		var given []string
+		if f.Repo != "" {
+			given = append(given, "--repo")
+		}
+		for _, name := range []string{"revision", "path"} {
+			if f.fs != nil && f.fs.Changed(name) {
+				given = append(given, "--"+name)
+			}
+		}
+		if len(given) > 0 {
+			return fmt.Errorf("--local renders a directory from disk, without Git: it conflicts with %s; give --local DIR alone, or --repo with --revision and --path", strings.Join(given, " and "))
+		}
+		return f.Keys.Validate()
+	}
 	if f.Repo == "" {
+		if f.fs != nil {
+			return fmt.Errorf("--repo or --local is required: a local path or a URL of the config repository, or a directory to render from disk")
+		}
 		return fmt.Errorf("--repo is required: a local path or a URL of the config repository")
 	}
 	if f.Path == "" {
@@ -118,7 +148,7 @@ func (f *Flags) Source(ctx context.Context, kube kubernetes.Interface) (app.Sour
 			KnownHostsFiles: f.KnownHostsFiles, InsecureSkipHostKeyCheck: f.InsecureSkipHostKeyCheck,
 		},
 		EnableExec: f.EnableExec, EnableContainerFunctions: f.EnableContainerFunctions,
-		Keys: keys,
+		Keys: keys, Local: f.Local,
 	}, nil
 }
 

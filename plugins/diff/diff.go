@@ -1,0 +1,322 @@
+// Package diff is the `kubectl gitops diff` command.
+package diff
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	kdiff "k8s.io/kubectl/pkg/cmd/diff"
+	"k8s.io/utils/exec"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/app"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/diffview"
+	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/appflags"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/exitcode"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/source"
+	psync "github.com/kubectl-gitops/kubectl-gitops/plugins/sync"
+)
+
+// EnvExternalDiff names the program kubectl diff runs on two directories.
+const EnvExternalDiff = "KUBECTL_EXTERNAL_DIFF"
+
+// Options are the inputs of diff.
+type Options struct {
+	App  appflags.Flags
+	Sync gsync.Options
+	// Output is "" for a unified diff, or json or yaml.
+	Output string
+	// ExitCode exits 1 when there are differences, and 2 on errors.
+	ExitCode bool
+
+	// Getenv reads KUBECTL_EXTERNAL_DIFF and NO_COLOR (os.Getenv).
+	Getenv func(string) string
+	// IsTerminal says whether the output is a terminal (colour).
+	IsTerminal func(io.Writer) bool
+
+	kubeFlags *genericclioptions.ConfigFlags
+	genericiooptions.IOStreams
+}
+
+// NewCommand returns the diff command.
+func NewCommand(kubeFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	return newCommand(newOptions(kubeFlags, streams))
+}
+
+func newOptions(kubeFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *Options {
+	o := &Options{Sync: gsync.DefaultOptions(), Getenv: os.Getenv, IsTerminal: isTerminal, kubeFlags: kubeFlags, IOStreams: streams}
+	o.Sync.Hints = psync.Hints
+	return o
+}
+
+func newCommand(o *Options) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "diff [APP] (--repo URL|PATH [--revision REV] [--path DIR] | --local DIR)",
+		Short: "Show what a sync would change, writing nothing",
+		Long: `Diff renders the source as sync would, compares it with the cluster as sync
+would (proven unchanged locally from the fields this tool owns, else a
+server-side dry-run), and prints what a sync would change: per object, a
+unified diff of the live object against what the server would store. It
+writes nothing to the cluster.
+
+Fields the server sets on every write (managedFields, status,
+resourceVersion, generation, uid, creationTimestamp, selfLink) never show.
+Objects to create are all added, members to prune all removed; orphaned
+(--prune=false) and skipped (Prune=false, Skip hooks) objects are listed on
+stderr, with a one-line summary: N to create, N to change, N to prune.
+
+Secret values never show: Secret data and stringData values, and the
+kubectl.kubernetes.io/last-applied-configuration annotation of any object,
+are masked pairwise (++++++++ where both sides are equal, +++++++++ for the
+other side when they differ), and every value decrypted from a SOPS file is
+masked wherever it appears, in the diff, in -o json|yaml and in the files
+given to an external diff program.
+
+--local DIR renders a directory as it is on disk, uncommitted changes
+included, without Git: the check for a pull request, as argocd app diff
+--local. APP then defaults to the directory's path in its Git work tree, as
+sync derives it from --path.
+
+KUBECTL_EXTERNAL_DIFF is honoured as kubectl diff honours it: the masked
+live and merged objects are written as YAML files named
+group.version.kind.namespace.name into two temporary directories, LIVE-* and
+MERGED-*, and the program runs on the two directories (its extra words are
+kept when they are letters, digits, - and =). Its exit code is the
+command's: 0 or 1; a program that fails otherwise exits 2.
+
+Colour marks the diff on a terminal, unless NO_COLOR is set.
+
+Exit codes: 0 whether or not there are differences, 1 the diff failed, 2 the
+command line was wrong. With --exit-code, as kubectl diff: 0 no
+differences, 1 differences, 2 the diff failed or the command line was
+wrong.`,
+		Example: `  # What a sync of an overlay would change.
+  kubectl gitops diff --repo . --path apps/web/overlays/prod
+
+  # The same for uncommitted edits, in a pull-request check that fails on
+  # differences.
+  kubectl gitops diff --local apps/web/overlays/prod --exit-code
+
+  # A tag of a remote repository, as data.
+  kubectl gitops diff web-prod --repo https://git.example/config.git --revision v1.4.0 \
+    --path apps/web/overlays/prod -o json
+
+  # With your own diff program, as kubectl diff.
+  KUBECTL_EXTERNAL_DIFF="colordiff -N -u" kubectl gitops diff --repo . --path apps/web`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(args); err != nil {
+				return exitcode.UsageError(err)
+			}
+			if err := o.Validate(); err != nil {
+				return exitcode.UsageError(err)
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	o.App.AddFlags(f, true)
+	o.App.Source.AddLocalFlag(f)
+	f.BoolVar(&o.Sync.Prune, "prune", true, "Show members that left Git as pruned (false: as orphaned, as sync --prune=false would leave them)")
+	f.BoolVar(&o.Sync.ForceConflicts, "force-conflicts", false, "Compare as sync --force-conflicts would apply: taking fields owned by other field managers")
+	f.DurationVar(&o.Sync.Timeout, "timeout", o.Sync.Timeout, "Bound on the whole comparison")
+	f.IntVar(&o.Sync.Concurrency, "concurrency", o.Sync.Concurrency, "Parallel dry-run requests")
+	f.StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml, the structured difference (default: a unified diff)")
+	f.BoolVar(&o.ExitCode, "exit-code", false, "Exit 1 when there are differences and 2 on errors, as kubectl diff")
+	return cmd
+}
+
+// Complete fills the app name and derived options.
+func (o *Options) Complete(args []string) error {
+	o.App.Complete(args, o.kubeFlags)
+	o.App.Options(&o.Sync)
+	o.Sync.DryRun = true
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.IsTerminal == nil {
+		o.IsTerminal = isTerminal
+	}
+	return nil
+}
+
+// Validate checks the flags.
+func (o *Options) Validate() error {
+	if err := o.App.Validate(true); err != nil {
+		return err
+	}
+	switch o.Output {
+	case "", "json", "yaml":
+	default:
+		return fmt.Errorf("--output %q is not supported; use json or yaml, or omit it for a unified diff", o.Output)
+	}
+	if o.Sync.Concurrency < 1 {
+		return fmt.Errorf("--concurrency must be at least 1")
+	}
+	if o.Sync.Timeout <= 0 {
+		return fmt.Errorf("--timeout must be positive")
+	}
+	return nil
+}
+
+// Run compares and prints. Its error carries the exit code: differences
+// with --exit-code, an external diff program's status, errors as 2 with
+// --exit-code.
+func (o *Options) Run(ctx context.Context) error {
+	return o.exitError(o.run(ctx))
+}
+
+// exitError gives err diff's exit code: with --exit-code a failure is 2,
+// above 1 for differences; codes already carried stay.
+func (o *Options) exitError(err error) error {
+	if err == nil || exitcode.Silent(err) || !o.ExitCode || exitcode.Code(err) != exitcode.Failed {
+		return err
+	}
+	return exitcode.WithCode(exitcode.DiffFailed, err)
+}
+
+func (o *Options) run(ctx context.Context) error {
+	c, err := appflags.Connect(ctx, o.kubeFlags)
+	if err != nil {
+		return err
+	}
+	r, err := o.App.Source.Render(ctx, nil, c.Kube, o.ErrOut)
+	if err != nil {
+		return err
+	}
+	if err := r.RefuseEncrypted(); err != nil {
+		return source.Hint(err)
+	}
+	fmt.Fprintf(o.ErrOut, "app %s: %s, %d objects\n", o.App.App, describe(r.Source), len(r.Objects))
+	in := o.App.Input(r)
+	cs, compareErr := gsync.New(c, o.Sync).Compare(ctx, in)
+	if cs == nil {
+		return compareErr
+	}
+	v := diffview.New(cs, in.SecretValues)
+
+	var showErr error
+	switch o.Output {
+	case "json":
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(o.Out, "%s\n", b)
+	case "yaml":
+		b, err := yaml.Marshal(v)
+		if err != nil {
+			return err
+		}
+		o.Out.Write(b)
+	default:
+		if prog := o.Getenv(EnvExternalDiff); prog != "" {
+			showErr = o.external(v)
+		} else {
+			showErr = v.WriteUnified(o.Out, diffview.UnifiedOptions{Color: o.color()})
+		}
+	}
+	for _, obj := range v.Objects {
+		switch {
+		case obj.Error != "":
+			fmt.Fprintf(o.ErrOut, "  %s: %s refused: %s\n", obj.Ref(), obj.Action, obj.Error)
+		case obj.Action == gsync.ChangeOrphan, obj.Action == gsync.ChangeSkip:
+			fmt.Fprintf(o.ErrOut, "  %s: %s%s\n", obj.Ref(), obj.Action, suffix(obj.Reason))
+		}
+	}
+	fmt.Fprintf(o.ErrOut, "app %s: %s\n", o.App.App, v.Summary)
+	switch {
+	case compareErr != nil:
+		return compareErr
+	case showErr != nil:
+		return showErr
+	case o.ExitCode && v.Differs():
+		return exitcode.WithCode(exitcode.Differences, nil)
+	}
+	return nil
+}
+
+// external writes the two sides into kubectl diff's LIVE and MERGED
+// directories and runs KUBECTL_EXTERNAL_DIFF on them with kubectl's own
+// DiffProgram, which reads the variable.
+func (o *Options) external(v *diffview.View) error {
+	differ, err := kdiff.NewDiffer("LIVE", "MERGED")
+	if err != nil {
+		return err
+	}
+	defer differ.TearDown()
+	for _, obj := range v.Objects {
+		if !obj.Shown() {
+			continue
+		}
+		name := diffview.FileName(obj.ObjectID)
+		if err := differ.From.Print(name, runtimeObject(obj.Live), kdiff.Printer{}); err != nil {
+			return err
+		}
+		if err := differ.To.Print(name, runtimeObject(obj.Merged), kdiff.Printer{}); err != nil {
+			return err
+		}
+	}
+	err = differ.Run(&kdiff.DiffProgram{Exec: exec.New(), IOStreams: o.IOStreams})
+	var exitErr exec.ExitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &exitErr):
+		// 1: differences, as diff(1) says; passed through as kubectl does.
+		return exitcode.WithCode(exitErr.ExitStatus(), nil)
+	default:
+		// kubectl diff exits 2 when the program fails otherwise.
+		return exitcode.WithCode(exitcode.DiffFailed, fmt.Errorf("%w; check $%s", err, EnvExternalDiff))
+	}
+}
+
+// runtimeObject is o as a runtime.Object, nil (an empty file) when absent.
+func runtimeObject(o *unstructured.Unstructured) runtime.Object {
+	if o == nil {
+		return nil
+	}
+	return o
+}
+
+func describe(s app.SourceInfo) string {
+	if s.Local != "" {
+		return fmt.Sprintf("local directory %s (not from Git)", s.Local)
+	}
+	return fmt.Sprintf("%s@%s (%s) path %s", s.Repo, shortSHA(s.Commit), s.Message, s.Path)
+}
+
+func suffix(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
+}
+
+func shortSHA(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
+
+// color: on a terminal, unless NO_COLOR is set (https://no-color.org).
+func (o *Options) color() bool {
+	return o.Getenv("NO_COLOR") == "" && o.IsTerminal(o.Out)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
