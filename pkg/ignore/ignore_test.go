@@ -153,7 +153,7 @@ func TestMatches(t *testing.T) {
 	deploy := obj(t, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: prod}")
 	cm := obj(t, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web, namespace: prod}")
 	for _, tt := range []struct {
-		rule      string
+		rule       string
 		deploy, cm bool
 	}{
 		{"group: apps\nkind: Deployment", true, false},
