@@ -44,6 +44,10 @@ type SyncOptions struct {
 	// SkipDryRunOnMissingResource (=true) skips the dry-run of a custom
 	// resource whose definition is not served yet.
 	SkipDryRunOnMissingResource bool
+	// RespectIgnoreDifferences (=true) gives the desired object the live
+	// values of the fields the app's ignoreDifferences rules ignore, before
+	// it is judged and applied, so those fields keep what the cluster has.
+	RespectIgnoreDifferences bool
 }
 
 // optionSetters maps each supported key to what its values do.
@@ -55,6 +59,7 @@ var optionSetters = map[string]map[string]func(*SyncOptions){
 	"Force":                       {"true": func(o *SyncOptions) { o.Force = true }, "false": func(o *SyncOptions) { o.Force = false }},
 	"Validate":                    {"false": func(o *SyncOptions) { o.NoValidate = true }, "true": func(o *SyncOptions) { o.NoValidate = false }},
 	"SkipDryRunOnMissingResource": {"true": func(o *SyncOptions) { o.SkipDryRunOnMissingResource = true }, "false": func(o *SyncOptions) { o.SkipDryRunOnMissingResource = false }},
+	"RespectIgnoreDifferences":    {"true": func(o *SyncOptions) { o.RespectIgnoreDifferences = true }, "false": func(o *SyncOptions) { o.RespectIgnoreDifferences = false }},
 	// Server-side apply is how every object is applied; the option is
 	// accepted so Argo CD manifests read as they are.
 	"ServerSideApply": {"true": func(*SyncOptions) {}},

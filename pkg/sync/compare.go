@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/ignore"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/plan"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/render"
@@ -32,6 +33,10 @@ func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, err
 	appOpts, err := plan.SyncOptions{}.Apply(s.opts.SyncOptions...)
 	if err != nil {
 		return nil, fmt.Errorf("app sync options: %w", err)
+	}
+	rules, err := ignore.Compile(s.opts.IgnoreDifferences)
+	if err != nil {
+		return nil, err
 	}
 	inv := inventory.Inventory{App: in.App, Namespace: s.opts.InventoryNamespace}
 	state, err := inventory.Load(ctx, s.c, inv)
@@ -70,6 +75,7 @@ func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, err
 		return fail(err)
 	}
 	for _, c := range changes {
+		respectIgnored(c, rules)
 		markReplace(c)
 	}
 	newNamespaces, createDest, err := s.namespacesToCreate(ctx, changes, appOpts)
@@ -269,6 +275,18 @@ func objectKey(gk schema.GroupKind, ns, name string) string {
 	return gk.String() + "/" + ns + "/" + name
 }
 
+// respectIgnored finds the ignoreDifferences rules of c and, under
+// RespectIgnoreDifferences=true, gives its desired object the live values of
+// the ignored fields (nothing changes for an object not in the cluster yet).
+func respectIgnored(c *Change, rules []ignore.Rule) {
+	c.ignore = ignore.For(rules, c.Desired)
+	if len(c.ignore) == 0 || !c.opts.RespectIgnoreDifferences || c.Live == nil {
+		return
+	}
+	c.git = c.Desired
+	c.Desired = ignore.Respect(c.ignore, c.git, c.Live)
+}
+
 // markReplace records, on a Replace=true object, the digest of what Git
 // sets (see replaceUnchanged); an object once replaced and now applied
 // gets an empty record, which can vouch for nothing.
@@ -424,6 +442,14 @@ func (s *Syncer) judgeOne(ctx context.Context, r *run, c *Change, newNamespaces 
 			return nil
 		}
 		unproven = why
+		// Proven apart from the ignored fields: the same proof on both
+		// objects without them (values and field ownership alike).
+		if len(c.ignore) > 0 {
+			if ok, _ := proveUnchanged(ignore.RemoveLive(c.ignore, c.Live), ignore.Remove(c.ignore, c.Desired, c.Live)); ok {
+				c.Action, c.Judged, c.Reason = ChangeUnchanged, JudgedLocally, onlyIgnored
+				return nil
+			}
+		}
 	}
 	if c.namespaced && newNamespaces[c.Namespace] {
 		ns, err := r.probeNamespace(ctx, s)
@@ -447,6 +473,17 @@ func (s *Syncer) judgeOne(ctx context.Context, r *run, c *Change, newNamespaces 
 		return s.judgeReplace(ctx, c)
 	}
 	out, err := s.patch(ctx, c, true)
+	if managers := conflictManagers(err); len(managers) > 0 && len(c.ignore) > 0 && c.Live != nil {
+		// A conflict only on ignored fields (an HPA's replicas) does not
+		// matter when nothing else changed: the object is not applied.
+		if forced, ferr := s.patchWith(ctx, c, true, true); ferr == nil && len(c.diffOf(forced)) == 0 {
+			c.Merged, c.Action, c.Reason = forced, ChangeUnchanged, onlyIgnored+" (owned by "+strings.Join(managers, ", ")+")"
+			return nil
+		}
+		if !c.opts.RespectIgnoreDifferences {
+			err = &apiError{err.Error() + "; if these are ignored fields, the sync option RespectIgnoreDifferences=true keeps their live values", err}
+		}
+	}
 	if err != nil {
 		if c.opts.Force && c.Live != nil && isImmutable(err) {
 			if perr := s.dryRunCreateIn(ctx, c, c.Namespace); perr != nil {
@@ -466,12 +503,18 @@ func (s *Syncer) judgeOne(ctx context.Context, r *run, c *Change, newNamespaces 
 		if unproven != "" {
 			c.Reason = "the server found no change (not provable locally: " + unproven + ")"
 		}
+	case len(c.ignore) > 0 && len(c.diffOf(out)) == 0:
+		c.Action, c.Reason = ChangeUnchanged, onlyIgnored
 	default:
 		c.Action = ChangeConfigure
-		c.Diff = fieldDiff(c.Live, out)
+		c.Diff = c.diffOf(out)
 	}
 	return nil
 }
+
+// onlyIgnored is the reason of an object whose only differences are in
+// fields its ignoreDifferences rules ignore.
+const onlyIgnored = "only ignored fields differ (ignoreDifferences)"
 
 // judgeReplace judges a Replace=true object: a dry-run create when it is
 // missing, else a dry-run update (replace) of the whole object.
@@ -506,12 +549,14 @@ func (s *Syncer) judgeReplace(ctx context.Context, c *Change) error {
 	switch {
 	case sameObject(c.Live, out), replaceUnchanged(c.Live, c.Desired, out):
 		c.Action = ChangeUnchanged
+	case len(c.ignore) > 0 && len(c.diffOf(out)) == 0:
+		c.Action, c.Reason = ChangeUnchanged, onlyIgnored
 	case c.opts.Force:
 		c.Action, c.Reason = ChangeRecreate, "Replace=true,Force=true: deleted and created again"
-		c.Diff = fieldDiff(c.Live, out)
+		c.Diff = c.diffOf(out)
 	default:
 		c.Action = ChangeReplace
-		c.Diff = fieldDiff(c.Live, out)
+		c.Diff = c.diffOf(out)
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/ignore"
 )
 
 // noise are fields that change on every write or belong to the server: they
@@ -22,6 +24,43 @@ var noise = [][]string{
 	{"metadata", "creationTimestamp"},
 	{"metadata", "selfLink"},
 	{"status"},
+}
+
+// Compared returns copies of the live object and of what the server would
+// store (Merged; the desired object when there was no dry-run) without the
+// noise (managedFields, resourceVersion, status, ...) and without the
+// fields the ignoreDifferences rules ignore: exactly what Diff was computed
+// from. live is nil when the object is missing. They may hold Secret
+// values: mask them before showing them.
+func (c *Change) Compared() (live, merged *unstructured.Unstructured) {
+	m := c.Merged
+	if m == nil {
+		m = c.Desired
+	}
+	return c.compared(c.Live), c.compared(m)
+}
+
+func (c *Change) compared(o *unstructured.Unstructured) *unstructured.Unstructured {
+	if o == nil {
+		return nil
+	}
+	out := ignore.Remove(c.ignore, o, c.Live)
+	for _, f := range noise {
+		unstructured.RemoveNestedField(out.Object, f...)
+	}
+	return out
+}
+
+// diffOf lists the fields a write that stores merged would change,
+// ignored fields left out (see fieldDiff).
+func (c *Change) diffOf(merged *unstructured.Unstructured) []string {
+	m := *c
+	m.Merged = merged
+	live, out := m.Compared()
+	if live == nil || out == nil {
+		return nil
+	}
+	return fieldDiff(live, out)
 }
 
 // path is a field path: string elements are map keys, int elements list

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/ignore"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
 )
 
@@ -69,18 +70,40 @@ func validation(c *Change) string {
 // apply) is drift, and is taken back; a conflict with any other manager is
 // reported unless ForceConflicts is set.
 func (s *Syncer) patch(ctx context.Context, c *Change, dryRun bool) (*unstructured.Unstructured, error) {
+	return s.patchWith(ctx, c, dryRun, s.opts.ForceConflicts)
+}
+
+// patchWith is patch, forcing conflicts when forceAll.
+//
+// Under RespectIgnoreDifferences=true the desired object carries the live
+// values of the ignored fields, so applying it keeps them and raises no
+// conflict over them (server-side apply conflicts only over a different
+// value; our manager becomes a co-owner). A conflict in the real write means
+// the live object changed since it was read (an HPA scaled again): the
+// object is read again and its ignored fields taken anew, before anything
+// is forced, so that a forced apply never writes back a stale ignored value.
+func (s *Syncer) patchWith(ctx context.Context, c *Change, dryRun, forceAll bool) (*unstructured.Unstructured, error) {
 	body, err := json.Marshal(c.Desired.Object)
 	if err != nil {
 		return nil, err
 	}
-	force := s.opts.ForceConflicts
+	force := forceAll
 	opts := metav1.PatchOptions{FieldManager: inventory.FieldManager, Force: &force, FieldValidation: validation(c)}
 	if dryRun {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
 	ri := s.c.Dynamic.Resource(c.gvr).Namespace(c.Namespace)
 	out, err := ri.Patch(ctx, c.Name, types.ApplyPatchType, body, opts)
-	if managers := conflictManagers(err); len(managers) > 0 && !s.opts.ForceConflicts {
+	if len(conflictManagers(err)) > 0 && !forceAll && !dryRun && c.git != nil {
+		if fresh, gerr := ri.Get(ctx, c.Name, metav1.GetOptions{}); gerr == nil {
+			c.Desired = ignore.Respect(c.ignore, c.git, fresh)
+			if body, err = json.Marshal(c.Desired.Object); err != nil {
+				return nil, err
+			}
+			out, err = ri.Patch(ctx, c.Name, types.ApplyPatchType, body, opts)
+		}
+	}
+	if managers := conflictManagers(err); len(managers) > 0 && !forceAll {
 		if allHumanDrift(managers) {
 			force = true
 			out, err = ri.Patch(ctx, c.Name, types.ApplyPatchType, body, opts)

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/ignore"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
 )
 
@@ -21,6 +22,12 @@ type Options struct {
 	DestNamespace string
 	// SyncOptions are app-wide Argo CD sync options (Key=value).
 	SyncOptions []string
+	// IgnoreDifferences are Argo CD's ignoreDifferences rules: the fields
+	// they name never make an object changed and never appear in a Diff;
+	// with RespectIgnoreDifferences=true the desired object takes their
+	// live values before it is judged and applied. Rules from ignore.Load
+	// are compiled already; others are compiled once per comparison.
+	IgnoreDifferences []ignore.Rule
 	// DryRun compares (dry-running on the server what cannot be proven
 	// locally) and writes nothing, not even the lock.
 	DryRun bool

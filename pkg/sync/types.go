@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/health"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/ignore"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/plan"
 )
@@ -176,8 +177,14 @@ type Change struct {
 	Live    *unstructured.Unstructured `json:"-"`
 	Merged  *unstructured.Unstructured `json:"-"`
 
-	item       *plan.Item
-	opts       plan.SyncOptions
+	item *plan.Item
+	opts plan.SyncOptions
+	// ignore are the ignoreDifferences rules that match the object.
+	ignore []ignore.Rule
+	// git is the desired object as rendered, when RespectIgnoreDifferences
+	// replaced Desired with a copy holding the live values of the ignored
+	// fields; nil otherwise.
+	git        *unstructured.Unstructured
 	gvr        schema.GroupVersionResource
 	namespaced bool
 	// served is false for a custom resource whose definition is not served
@@ -215,7 +222,7 @@ type ChangeSet struct {
 	prunes []*Change
 	// deleting are members being deleted (terminating): not prunable, but
 	// still covered by the inventory until they are gone.
-	deleting   []inventory.Member
+	deleting []inventory.Member
 	// destChange is the destination namespace CreateNamespace=true
 	// creates: reported, created first, never a member.
 	destChange *Change

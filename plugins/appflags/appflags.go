@@ -18,6 +18,7 @@ import (
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/app"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/ignore"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/plan"
 	gsource "github.com/kubectl-gitops/kubectl-gitops/pkg/source"
 	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
@@ -36,13 +37,35 @@ type Flags struct {
 	InventoryNamespace string
 	// SyncOptions are app-wide sync options (Key=value).
 	SyncOptions []string
+	// IgnoreDifferences is a file of Argo CD ignoreDifferences rules (a
+	// list of rules, or an Application); empty for none.
+	IgnoreDifferences string
+
+	ignore ignoreFile
+}
+
+// ignoreFile holds the rules read from --ignore-differences, read once.
+type ignoreFile struct {
+	loaded bool
+	rules  []ignore.Rule
+	err    error
+}
+
+// ignoreRules reads --ignore-differences once, whichever of Validate and
+// Options asks first.
+func (f *Flags) ignoreRules() ([]ignore.Rule, error) {
+	if !f.ignore.loaded && f.IgnoreDifferences != "" {
+		f.ignore.rules, f.ignore.err = ignore.Load(f.IgnoreDifferences)
+		f.ignore.loaded = true
+	}
+	return f.ignore.rules, f.ignore.err
 }
 
 // DefaultInventoryNamespace is where inventories live unless told.
 const DefaultInventoryNamespace = "kubectl-gitops"
 
 // AddFlags registers the source flags (withSource), --dest-namespace,
-// --inventory-namespace and --sync-option.
+// --inventory-namespace, --sync-option and --ignore-differences.
 func (f *Flags) AddFlags(fs *pflag.FlagSet, withSource bool) {
 	if withSource {
 		f.Source.AddFlags(fs)
@@ -54,6 +77,7 @@ func (f *Flags) AddFlags(fs *pflag.FlagSet, withSource bool) {
 	fs.StringVar(&f.DestNamespace, "dest-namespace", "", "Namespace for namespaced objects that name none (default: -n/--namespace when given)")
 	fs.StringVar(&f.InventoryNamespace, "inventory-namespace", f.InventoryNamespace, "Namespace of the inventory ConfigMap and the sync lock")
 	fs.StringArrayVar(&f.SyncOptions, "sync-option", nil, "App-wide sync option Key=value (repeatable)")
+	fs.StringVar(&f.IgnoreDifferences, "ignore-differences", "", "File of Argo CD ignoreDifferences rules (a list, or an Application's spec.ignoreDifferences): fields never compared")
 }
 
 // Complete sets the app name from args (or derives it from the path) and
@@ -73,7 +97,8 @@ func (f *Flags) Complete(args []string, kubeFlags *genericclioptions.ConfigFlags
 	}
 }
 
-// Validate checks the flags (the source flags when withSource).
+// Validate checks the flags (the source flags when withSource), and reads
+// and checks the --ignore-differences file.
 func (f *Flags) Validate(withSource bool) error {
 	if withSource {
 		if err := f.Source.Validate(); err != nil {
@@ -86,6 +111,9 @@ func (f *Flags) Validate(withSource bool) error {
 	if f.InventoryNamespace == "" {
 		return fmt.Errorf("--inventory-namespace must not be empty")
 	}
+	if _, err := f.ignoreRules(); err != nil {
+		return fmt.Errorf("--ignore-differences: %w", err)
+	}
 	return nil
 }
 
@@ -94,6 +122,8 @@ func (f *Flags) Options(o *gsync.Options) {
 	o.DestNamespace = f.DestNamespace
 	o.InventoryNamespace = f.InventoryNamespace
 	o.SyncOptions = append(o.SyncOptions, f.SyncOptions...)
+	// Validate reports a file that cannot be read; Options may run first.
+	o.IgnoreDifferences, _ = f.ignoreRules()
 }
 
 // Input is what the engine compares for a rendered source.

@@ -63,7 +63,16 @@ Per-object options come from the argocd.argoproj.io/sync-options annotation;
 --sync-option sets them for the whole app: Prune=false, PruneLast=true,
 CreateNamespace=true, PrunePropagationPolicy=foreground|background|orphan,
 Replace=true (replace instead of apply), Force=true (delete and recreate),
-Validate=false, SkipDryRunOnMissingResource=true, ServerSideApply=true.
+Validate=false, SkipDryRunOnMissingResource=true, ServerSideApply=true,
+RespectIgnoreDifferences=true (apply the live values of ignored fields).
+
+--ignore-differences FILE reads Argo CD ignoreDifferences rules (a list of
+rules, or an Application and its spec.ignoreDifferences): fields named by
+jsonPointers, jqPathExpressions or owned by managedFieldsManagers never make
+an object changed. Only changed objects are applied, so an object whose only
+difference is ignored is left alone; one that changed elsewhere is applied
+whole, Git's values of the ignored fields included, unless
+RespectIgnoreDifferences=true keeps the live ones (an HPA's replicas, say).
 
 Fields last changed by hand with kubectl (edit, scale, patch, client-side
 apply) are taken back; fields owned by any other manager are a conflict,
