@@ -88,6 +88,8 @@ type SourceInfo struct {
 	// Commit is the full SHA of the commit rendered, and Message the first
 	// line of its message.
 	Commit, Message string
+	// Author is the commit's author, "Name <email>".
+	Author string
 }
 
 // Rendered is what a source rendered to.
@@ -163,7 +165,7 @@ func Render(ctx context.Context, src Source, opts Options) (*Rendered, error) {
 	}
 	defer co.Close()
 
-	info := SourceInfo{Repo: co.Repo, Root: co.Root, Origin: co.Origin, Revision: src.Revision, Commit: co.Commit, Message: co.Message}
+	info := SourceInfo{Repo: co.Repo, Root: co.Root, Origin: co.Origin, Revision: src.Revision, Commit: co.Commit, Message: co.Message, Author: co.Author}
 	if info.Revision == "" {
 		info.Revision = "HEAD"
 	}
