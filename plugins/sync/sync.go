@@ -172,7 +172,7 @@ func (o *Options) Run(ctx context.Context) error {
 	o.Retry.OnRetry = func(attempt int, wait time.Duration, err error) {
 		fmt.Fprintf(progress, "retry %d in %s after: %v\n", attempt, wait, err)
 	}
-	res, syncErr := gsync.New(c, o.Sync).RunWithRetry(ctx, o.App.Input(r), o.Retry)
+	res, syncErr := gsync.New(c, o.Sync).RunWithRetry(ctx, o.App.InputWithCommit(r), o.Retry)
 	syncErr = lockHint(syncErr, o.Sync.WaitForLock)
 	if res == nil {
 		return syncErr
