@@ -15,8 +15,11 @@ import (
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/completion"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/exitcode"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/fn"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/history"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/render"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/rollback"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/secret"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/status"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/sync"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/version"
 )
@@ -58,6 +61,9 @@ Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong.`,
 	})
 	root.AddCommand(
 		sync.NewCommand(kubeFlags, streams),
+		status.NewCommand(kubeFlags, streams),
+		history.NewCommand(kubeFlags, streams),
+		rollback.NewCommand(kubeFlags, streams),
 		render.NewCommand(streams),
 		secret.NewCommand(streams),
 		fn.NewCommand(),

@@ -13,7 +13,27 @@ const (
 	OK     = 0
 	Failed = 1
 	Usage  = 2
+	// NotSyncedHealthy is status --exit-code's: the app is not both
+	// Synced and Healthy (or could not be compared).
+	NotSyncedHealthy = 3
 )
+
+// codeError carries an exit code of its own.
+type codeError struct {
+	code int
+	err  error
+}
+
+func (e codeError) Error() string { return e.err.Error() }
+func (e codeError) Unwrap() error { return e.err }
+
+// WithCode makes err exit with code. Nil stays nil.
+func WithCode(err error, code int) error {
+	if err == nil {
+		return nil
+	}
+	return codeError{code, err}
+}
 
 // usageError marks a mistake in the command line.
 type usageError struct{ err error }
@@ -42,6 +62,10 @@ func Code(err error) int {
 	var u usageError
 	if errors.As(err, &u) {
 		return Usage
+	}
+	var c codeError
+	if errors.As(err, &c) {
+		return c.code
 	}
 	return Failed
 }
