@@ -177,7 +177,10 @@ func (a *App) CountsText() string {
 func objectOf(c *gsync.Change) Object {
 	o := Object{ObjectID: c.ObjectID, Wave: c.Wave, Action: c.Action, Sync: OutOfSync}
 	h := health.Assess(c.Live)
-	o.Health, o.Message = h.Status, h.Message
+	o.Health = h.Status
+	if h.Status != health.Healthy {
+		o.Message = h.Message // "Resource is current" says nothing
+	}
 	switch c.Action {
 	case gsync.ChangeUnchanged, gsync.ChangeSkip:
 		o.Sync = Synced
