@@ -20,8 +20,11 @@ import (
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/diff"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/exitcode"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/fn"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/history"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/render"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/rollback"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/secret"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/status"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/sync"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/version"
 )
@@ -54,14 +57,15 @@ Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong.`,
 	}
 	kubeFlags.AddFlags(root.PersistentFlags())
 	syncCmd, diffCmd := sync.NewCommand(kubeFlags, streams), diff.NewCommand(kubeFlags, streams)
+	statusCmd, historyCmd, rollbackCmd := status.NewCommand(kubeFlags, streams), history.NewCommand(kubeFlags, streams), rollback.NewCommand(kubeFlags, streams)
 	renderCmd, secretCmd, fnCmd := render.NewCommand(streams), secret.NewCommand(streams), fn.NewCommand()
 	versionCmd, completionCmd, optionsCmd := version.NewCommand(streams), completion.NewCommand(streams), newOptionsCommand(streams)
-	root.AddCommand(syncCmd, diffCmd, renderCmd, secretCmd, fnCmd, versionCmd, completionCmd, optionsCmd)
+	root.AddCommand(syncCmd, diffCmd, statusCmd, historyCmd, rollbackCmd, renderCmd, secretCmd, fnCmd, versionCmd, completionCmd, optionsCmd)
 	// --help reads like kubectl's: commands in groups, the command's own
 	// flags, and the global ones behind 'kubectl gitops options'.
 	// The rest (version, completion) are listed as Other Commands.
 	templates.ActsAsRootCommand(root, []string{"options", "help"},
-		templates.CommandGroup{Message: "Sync Commands:", Commands: []*cobra.Command{syncCmd, diffCmd}},
+		templates.CommandGroup{Message: "Sync Commands:", Commands: []*cobra.Command{syncCmd, diffCmd, statusCmd, historyCmd, rollbackCmd}},
 		templates.CommandGroup{Message: "Manifests and Secrets:", Commands: []*cobra.Command{renderCmd, secretCmd, fnCmd}},
 	)
 	pluginHelp(root)

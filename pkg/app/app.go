@@ -96,6 +96,8 @@ type SourceInfo struct {
 	// Local is the absolute directory rendered from disk when the source
 	// was Local; empty for a render from Git.
 	Local string
+	// Author is the commit's author, "Name <email>".
+	Author string
 }
 
 // Rendered is what a source rendered to.
@@ -174,7 +176,7 @@ func Render(ctx context.Context, src Source, opts Options) (*Rendered, error) {
 	}
 	defer co.Close()
 
-	info := SourceInfo{Repo: co.Repo, Root: co.Root, Origin: co.Origin, Revision: src.Revision, Commit: co.Commit, Message: co.Message}
+	info := SourceInfo{Repo: co.Repo, Root: co.Root, Origin: co.Origin, Revision: src.Revision, Commit: co.Commit, Message: co.Message, Author: co.Author}
 	if info.Revision == "" {
 		info.Revision = "HEAD"
 	}

@@ -53,7 +53,7 @@ func TestRenderDirectoryInsideRepository(t *testing.T) {
 		if diff := cmp.Diff(tt.want, names(got.Objects)); diff != "" {
 			t.Errorf("path %q: objects (-want +got)\n%s", tt.path, diff)
 		}
-		want := SourceInfo{Repo: r.Dir, Root: r.Dir, Path: tt.wantPath, Revision: "HEAD", Commit: commit, Message: "first"}
+		want := SourceInfo{Repo: r.Dir, Root: r.Dir, Path: tt.wantPath, Revision: "HEAD", Commit: commit, Message: "first", Author: "test <test@example.com>"}
 		if diff := cmp.Diff(want, got.Source); diff != "" {
 			t.Errorf("path %q: source (-want +got)\n%s", tt.path, diff)
 		}
@@ -194,7 +194,7 @@ func TestRenderRemoteSourceInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := SourceInfo{Repo: "http://" + host + "/config.git", Path: "apps/web", Revision: "main", Commit: commit, Message: "first"}
+	want := SourceInfo{Repo: "http://" + host + "/config.git", Path: "apps/web", Revision: "main", Commit: commit, Message: "first", Author: "test <test@example.com>"}
 	if diff := cmp.Diff(want, got.Source); diff != "" {
 		t.Errorf("source (-want +got)\n%s", diff)
 	}

@@ -73,3 +73,34 @@ func suspended(obj *unstructured.Unstructured) bool {
 	}
 	return false
 }
+
+// order is Argo CD's, from the healthiest to the worst (gitops-engine's
+// health order): an app is as healthy as its worst object.
+var order = map[Status]int{Healthy: 0, Suspended: 1, Progressing: 2, Missing: 3, Degraded: 4, Unknown: 5}
+
+// Worse reports whether b is a worse health than a, in Argo CD's order
+// Healthy, Suspended, Progressing, Missing, Degraded, Unknown. A status
+// outside that vocabulary counts as Unknown.
+func Worse(a, b Status) bool { return rank(b) > rank(a) }
+
+func rank(s Status) int {
+	if r, ok := order[s]; ok {
+		return r
+	}
+	return order[Unknown]
+}
+
+// Aggregate is the health of a set of objects: the worst of them, in Argo
+// CD's order; Healthy when there are none.
+func Aggregate(statuses ...Status) Status {
+	worst := Healthy
+	for _, s := range statuses {
+		if Worse(worst, s) {
+			worst = s
+		}
+	}
+	if _, ok := order[worst]; !ok {
+		return Unknown
+	}
+	return worst
+}

@@ -66,3 +66,30 @@ status:
 		t.Errorf("nil: %s, want Missing", got.Status)
 	}
 }
+
+// The app's health is its worst object's, in Argo CD's order Healthy <
+// Suspended < Progressing < Missing < Degraded < Unknown.
+func TestAggregate(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []Status
+		want Status
+	}{
+		{"no objects", nil, Healthy},
+		{"all healthy", []Status{Healthy, Healthy}, Healthy},
+		{"suspended beats healthy", []Status{Healthy, Suspended}, Suspended},
+		{"progressing beats suspended", []Status{Suspended, Progressing, Healthy}, Progressing},
+		{"missing beats progressing", []Status{Progressing, Missing}, Missing},
+		{"degraded beats missing", []Status{Missing, Degraded, Progressing}, Degraded},
+		{"unknown is worst", []Status{Degraded, Unknown, Healthy}, Unknown},
+		{"order of the objects does not matter", []Status{Degraded, Missing}, Degraded},
+		{"a word outside the vocabulary is unknown", []Status{Healthy, "Weird"}, Unknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Aggregate(tt.in...); got != tt.want {
+				t.Errorf("Aggregate(%v) = %s, want %s", tt.in, got, tt.want)
+			}
+		})
+	}
+}

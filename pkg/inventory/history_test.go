@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -43,5 +44,37 @@ func TestAppendHistory(t *testing.T) {
 				t.Errorf("history %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// Records written before the commit author, subject and rollback fields
+// existed still load, with those fields empty.
+func TestOldRecordsLoad(t *testing.T) {
+	var h []Record
+	old := `[{"id":1,"repo":"/r","path":"apps/web","revision":"main","commit":"abc","prune":true,"startedAt":"2025-01-02T03:04:05Z","finishedAt":"2025-01-02T03:04:06Z","phase":"Succeeded"}]`
+	if err := json.Unmarshal([]byte(old), &h); err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 1 || h[0].Commit != "abc" || h[0].Author != "" || h[0].Rollback || h[0].RollbackOf != 0 {
+		t.Errorf("old record read as %+v", h)
+	}
+}
+
+func TestLastWithCommit(t *testing.T) {
+	h := []Record{{ID: 1, Commit: "a"}, {ID: 2, Commit: "b"}, {ID: 3}}
+	if r, ok := LastWithCommit(h); !ok || r.ID != 2 {
+		t.Errorf("LastWithCommit = %d, %v; want record 2", r.ID, ok)
+	}
+	if _, ok := LastWithCommit([]Record{{ID: 1}}); ok {
+		t.Errorf("LastWithCommit found a commit in a history without one")
+	}
+}
+
+// A rollback that changes nothing is not folded into a plain no-op.
+func TestAppendHistoryKeepsRollbacksApart(t *testing.T) {
+	h := AppendHistory(nil, Record{Commit: "a", NoOp: true}, 10)
+	h = AppendHistory(h, Record{Commit: "a", NoOp: true, Rollback: true, RollbackOf: 1}, 10)
+	if len(h) != 1 || !h[0].Rollback || h[0].Repeats != 0 {
+		t.Errorf("history %+v; want the rollback record alone (it supersedes the no-op)", h)
 	}
 }

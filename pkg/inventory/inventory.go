@@ -36,6 +36,9 @@ const (
 	AnnotationAdditionalNS      = "applyset.kubernetes.io/additional-namespaces"
 	AnnotationTrackingID        = "gitops.kubectl-gitops.dev/tracking-id"
 	LabelApp                    = "gitops.kubectl-gitops.dev/app"
+	// AnnotationAutomated "true" on the parent marks the app for
+	// automated sync (State.Automated).
+	AnnotationAutomated = "gitops.kubectl-gitops.dev/automated"
 )
 
 // Inventory identifies one app's ApplySet.

@@ -37,6 +37,14 @@ type Record struct {
 	Path     string `json:"path"`
 	Revision string `json:"revision"`
 	Commit   string `json:"commit"`
+	// Author ("Name <email>") and Subject (the first line of the message)
+	// describe the commit; records written before they existed lack them.
+	Author  string `json:"author,omitempty"`
+	Subject string `json:"subject,omitempty"`
+	// Rollback says the sync was a rollback to the commit of history
+	// entry RollbackOf.
+	Rollback   bool `json:"rollback,omitempty"`
+	RollbackOf int  `json:"rollbackOf,omitempty"`
 	// DestNamespace, SyncOptions and Prune are the app's options for this
 	// sync, so that a rollback or status needs only the cluster and the repo.
 	DestNamespace string   `json:"destNamespace,omitempty"`
@@ -100,7 +108,8 @@ func AppendHistory(history []Record, r Record, limit int) []Record {
 // sameSource reports whether two records synced the same thing the same way.
 func sameSource(a, b Record) bool {
 	return a.Repo == b.Repo && a.Origin == b.Origin && a.Path == b.Path && a.Revision == b.Revision && a.Commit == b.Commit &&
-		a.DestNamespace == b.DestNamespace && a.Prune == b.Prune && slices.Equal(a.SyncOptions, b.SyncOptions)
+		a.DestNamespace == b.DestNamespace && a.Prune == b.Prune && slices.Equal(a.SyncOptions, b.SyncOptions) &&
+		a.Rollback == b.Rollback && a.RollbackOf == b.RollbackOf
 }
 
 // State is what the parent holds.
@@ -110,6 +119,11 @@ type State struct {
 	Namespaces []string
 	// History is newest last.
 	History []Record
+	// Automated says the app is marked for automated sync (the parent's
+	// AnnotationAutomated is "true"): a sync that is not automated, such as
+	// a rollback, would be undone by the next automated one. Save keeps
+	// the mark as it is in the State.
+	Automated bool
 	// Exists says the parent was found.
 	Exists bool
 	// ResourceVersion is the parent's, as read: a later read with another
@@ -132,7 +146,13 @@ func Load(ctx context.Context, c *cluster.Client, inv Inventory) (*State, error)
 	if tool := u.GetAnnotations()[AnnotationTooling]; tool != "" && !strings.HasPrefix(tool, "kubectl-gitops/") {
 		return nil, fmt.Errorf("ConfigMap/%s/%s is an ApplySet of %q, not of kubectl-gitops; choose another app name", inv.Namespace, inv.ParentName(), tool)
 	}
-	st := &State{Exists: true, ResourceVersion: u.GetResourceVersion(), GroupKinds: ParseGroupKinds(u.GetAnnotations()[AnnotationContainsGroupKind])}
+	return parseState(u, inv)
+}
+
+// parseState reads the State a parent holds.
+func parseState(u *unstructured.Unstructured, inv Inventory) (*State, error) {
+	st := &State{Exists: true, ResourceVersion: u.GetResourceVersion(), GroupKinds: ParseGroupKinds(u.GetAnnotations()[AnnotationContainsGroupKind]),
+		Automated: u.GetAnnotations()[AnnotationAutomated] == "true"}
 	st.Namespaces = splitList(u.GetAnnotations()[AnnotationAdditionalNS])
 	if h, _, _ := unstructured.NestedString(u.Object, "data", "history"); h != "" {
 		if err := json.Unmarshal([]byte(h), &st.History); err != nil {
@@ -140,6 +160,59 @@ func Load(ctx context.Context, c *cluster.Client, inv Inventory) (*State, error)
 		}
 	}
 	return st, nil
+}
+
+// App is an app found in the cluster by its inventory parent.
+type App struct {
+	Inventory
+	// State is what the parent holds; nil when Err says why it cannot be
+	// read.
+	State *State
+	Err   error
+}
+
+// List finds the apps kubectl-gitops manages: the ApplySet parents
+// (ConfigMaps labelled with an ApplySet id and our app label, annotated
+// with our tooling) in namespace, or in every namespace when it is empty.
+// One LIST. Apps are sorted by namespace and name; a parent whose history
+// cannot be read is listed with its error.
+func List(ctx context.Context, c *cluster.Client, namespace string) ([]App, error) {
+	list, err := c.Dynamic.Resource(configMaps).Namespace(namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelID + "," + LabelApp})
+	if err != nil {
+		where := "namespace " + namespace
+		if namespace == "" {
+			where = "all namespaces"
+		}
+		return nil, fmt.Errorf("list inventory ConfigMaps in %s: %w", where, err)
+	}
+	var apps []App
+	for i := range list.Items {
+		u := &list.Items[i]
+		inv := Inventory{App: u.GetLabels()[LabelApp], Namespace: u.GetNamespace()}
+		if !strings.HasPrefix(u.GetAnnotations()[AnnotationTooling], "kubectl-gitops/") || u.GetLabels()[LabelID] != inv.ID() || u.GetName() != inv.ParentName() {
+			continue // another tool's set, or not a parent of ours
+		}
+		st, err := parseState(u, inv)
+		apps = append(apps, App{Inventory: inv, State: st, Err: err})
+	}
+	sort.Slice(apps, func(i, j int) bool {
+		if apps[i].Namespace != apps[j].Namespace {
+			return apps[i].Namespace < apps[j].Namespace
+		}
+		return apps[i].App < apps[j].App
+	})
+	return apps, nil
+}
+
+// LastWithCommit is the newest record that names a commit: the source an
+// app was last synced from.
+func LastWithCommit(history []Record) (Record, bool) {
+	for i := len(history) - 1; i >= 0; i-- {
+		if history[i].Commit != "" {
+			return history[i], true
+		}
+	}
+	return Record{}, false
 }
 
 // Save writes the parent with server-side apply, creating the namespace
@@ -171,6 +244,11 @@ func Save(ctx context.Context, c *cluster.Client, inv Inventory, st *State) erro
 			},
 		},
 		Data: map[string]string{"app": inv.App, "history": string(history)},
+	}
+	if st.Automated {
+		// A forced apply drops what it does not name: the mark is named
+		// whenever it is set, whoever set it.
+		cm.Annotations[AnnotationAutomated] = "true"
 	}
 	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(cm)
 	if err != nil {

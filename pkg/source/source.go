@@ -54,6 +54,8 @@ type Checkout struct {
 	Commit string
 	// Message is the first line of the commit message.
 	Message string
+	// Author is the commit's author, "Name <email>".
+	Author string
 	// Repo is the repository as requested, credentials removed
 	// (RedactURL): fit to be shown and stored.
 	Repo string
@@ -304,6 +306,7 @@ func checkout(repo *git.Repository, req Request, subdir string) (*Checkout, erro
 	dir := filepath.Join(tmp, "repo")
 	co := &Checkout{Dir: dir, Commit: hash.String(), Repo: shown, tmp: tmp}
 	co.Message, _, _ = strings.Cut(commit.Message, "\n")
+	co.Author = commit.Author.String()
 	if err := export(tree, dir); err != nil {
 		co.Close()
 		return nil, fmt.Errorf("write files of %s: %w", hash, err)

@@ -116,6 +116,7 @@ func (s *Syncer) execute(ctx context.Context, cs *ChangeSet, inv inventory.Inven
 		GroupKinds:      uniqueGKs(append(append([]schema.GroupKind{}, state.GroupKinds...), gks...)),
 		Namespaces:      uniqueStrings(append(append([]string{}, state.Namespaces...), nss...)),
 		History:         state.History,
+		Automated:       state.Automated,
 		Exists:          state.Exists,
 		ResourceVersion: state.ResourceVersion,
 	}

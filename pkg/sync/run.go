@@ -14,7 +14,8 @@ import (
 // source is what in says was rendered, fit to show and store: URLs carry
 // no credentials, whatever the caller passed.
 func (in Input) source() Source {
-	return Source{Repo: source.RedactURL(in.Repo), Origin: source.RedactURL(in.Origin), Path: in.Path, Revision: in.Revision, Commit: in.Commit}
+	return Source{Repo: source.RedactURL(in.Repo), Origin: source.RedactURL(in.Origin), Path: in.Path, Revision: in.Revision, Commit: in.Commit,
+		Author: in.Author, Subject: in.Subject}
 }
 
 // run is the state of one sync: its redactor, its request counter and its

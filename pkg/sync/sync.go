@@ -107,6 +107,13 @@ type Input struct {
 	// history: Repo a URL without credentials or a local repository's
 	// absolute path, Origin that repository's origin remote.
 	Repo, Origin, Path, Revision, Commit string
+	// Author ("Name <email>") and Subject (the first line of its message)
+	// describe the commit, for history.
+	Author, Subject string
+	// Rollback records the sync as a rollback to history entry
+	// RollbackOf.
+	Rollback   bool
+	RollbackOf int
 	// SecretValues are more values to mask in everything reported (those
 	// decrypted from SOPS files), beyond the Secrets among Objects.
 	SecretValues []string

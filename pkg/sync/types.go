@@ -236,6 +236,9 @@ type Source struct {
 	Path     string `json:"path,omitempty"`
 	Revision string `json:"revision,omitempty"`
 	Commit   string `json:"commit,omitempty"`
+	// Author and Subject describe the commit.
+	Author  string `json:"author,omitempty"`
+	Subject string `json:"subject,omitempty"`
 }
 
 // waveSteps are a wave's changes in the groups that run together.

@@ -19,6 +19,9 @@ const (
 	// DiffFailed is diff --exit-code's "the comparison failed": above
 	// Differences, as kubectl diff exits.
 	DiffFailed = 2
+	// NotSyncedHealthy is status --exit-code's: the app is not both
+	// Synced and Healthy (or could not be compared).
+	NotSyncedHealthy = 3
 )
 
 // codeError carries its own exit code; a nil err prints nothing.

@@ -89,3 +89,8 @@ func (p *progress) redraw() {
 func (p *progress) settle() {
 	p.header, p.order, p.lines, p.drawn = "", nil, map[string]string{}, 0
 }
+
+// Progress returns the event handler sync prints its progress with: a live
+// block on a terminal, plain lines elsewhere. Other commands that run the
+// engine (rollback) print the same way.
+func Progress(w io.Writer) func(gsync.Event) { return newProgress(w).event }

@@ -181,7 +181,7 @@ func (o *Options) Run(ctx context.Context) error {
 	o.Retry.OnRetry = func(attempt int, wait time.Duration, err error) {
 		fmt.Fprintf(progress, "retry %d in %s after: %v\n", attempt, wait, err)
 	}
-	res, syncErr := gsync.New(c, o.Sync).RunWithRetry(ctx, o.App.Input(r), o.Retry)
+	res, syncErr := gsync.New(c, o.Sync).RunWithRetry(ctx, o.App.InputWithCommit(r), o.Retry)
 	syncErr = lockHint(syncErr, o.Sync.WaitForLock)
 	if res == nil {
 		return syncErr
@@ -290,3 +290,32 @@ var Hints = gsync.Hints{
 	DestNamespace:  "or pass --dest-namespace",
 	AgeKey:         "give the age key with --age-key-file, --age-key-secret NAMESPACE/NAME, $SOPS_AGE_KEY_FILE or $SOPS_AGE_KEY",
 }
+
+// PrintResult prints a sync's result as sync does: a JSON or YAML
+// document for output "json" or "yaml", else the object table and the
+// summary line.
+func PrintResult(w io.Writer, output string, res *gsync.Result) error {
+	switch output {
+	case "json":
+		b, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "%s\n", b)
+	case "yaml":
+		b, err := yaml.Marshal(res)
+		if err != nil {
+			return err
+		}
+		w.Write(b)
+	default:
+		if len(res.Objects) > 0 {
+			printSummary(w, res)
+		}
+	}
+	return nil
+}
+
+// LockHint names --wait-for-lock when another sync holds the app's lock
+// and the command did not wait.
+func LockHint(err error, waited bool) error { return lockHint(err, waited) }

@@ -1,0 +1,72 @@
+package status
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/health"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
+	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
+)
+
+func configMap(name string) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": name, "namespace": "ns"}}}
+}
+
+func change(name string, action gsync.ChangeAction, live bool) *gsync.Change {
+	c := &gsync.Change{ObjectID: gsync.ObjectID{Version: "v1", Kind: "ConfigMap", Namespace: "ns", Name: name}, Action: action, Desired: configMap(name)}
+	if live {
+		c.Live = configMap(name)
+	}
+	return c
+}
+
+func TestOf(t *testing.T) {
+	st := &inventory.State{Automated: true, History: []inventory.Record{{ID: 1, Revision: "main", Commit: "aaaaaaaaaa"}}}
+	cs := &gsync.ChangeSet{Source: gsync.Source{Revision: "main", Commit: "bbbbbbbbbb"}, Changes: []*gsync.Change{
+		change("same", gsync.ChangeUnchanged, true),
+		change("new", gsync.ChangeCreate, false),
+		change("gone", gsync.ChangePrune, true),
+	}}
+	cs.Changes[2].Desired = nil
+	got := Of("web", st, cs, nil)
+	type obj struct {
+		Name   string
+		Sync   SyncStatus
+		Health health.Status
+	}
+	var objs []obj
+	for _, o := range got.Objects {
+		objs = append(objs, obj{o.Name, o.Sync, o.Health})
+	}
+	want := []obj{{"same", Synced, health.Healthy}, {"new", OutOfSync, health.Missing}, {"gone", OutOfSync, health.Healthy}}
+	if diff := cmp.Diff(want, objs); diff != "" {
+		t.Errorf("objects (-want +got)\n%s", diff)
+	}
+	if got.Sync != OutOfSync || got.Health != health.Missing || !got.Automated || got.LastSync == nil || got.LastSync.ID != 1 {
+		t.Errorf("app: sync %s health %s automated %v last %+v", got.Sync, got.Health, got.Automated, got.LastSync)
+	}
+	if got.Moved == nil || got.Moved.String() != "revision main moved: synced aaaaaaa, now bbbbbbb" {
+		t.Errorf("moved: %+v", got.Moved)
+	}
+	if c := got.CountsText(); c != "1 create, 1 prune, 1 unchanged" {
+		t.Errorf("counts %q", c)
+	}
+
+	// A SHA does not move; an in-sync set is Synced; a missing comparison
+	// is Unknown with its reason.
+	st.History[0].Revision, cs.Source.Revision = "aaaaaaa", "aaaaaaa"
+	inSync := &gsync.ChangeSet{Source: cs.Source, Changes: []*gsync.Change{change("same", gsync.ChangeUnchanged, true)}}
+	if got := Of("web", st, inSync, nil); got.Sync != Synced || got.Health != health.Healthy || got.Moved != nil {
+		t.Errorf("in sync: %+v", got)
+	}
+	if got := Of("web", st, nil, errString("render failed")); got.Sync != Unknown || got.Health != health.Unknown || got.Reason != "render failed" {
+		t.Errorf("no change set: %+v", got)
+	}
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
