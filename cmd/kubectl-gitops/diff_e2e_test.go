@@ -19,7 +19,7 @@ import (
 
 const newSecretValue = "rotated-plaintext-battery-staple"
 
-const webDeployment = `apiVersion: apps/v1
+const shopWebDeployment = `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web}
 spec:
@@ -38,7 +38,7 @@ func webRepo(t *testing.T) *testrepo.Repo {
 		"apps/shop/kustomization.yaml": "resources: [cm.yaml, secret.yaml, web.yaml]\n",
 		"apps/shop/cm.yaml":            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shop}\ndata: {color: blue}\n",
 		"apps/shop/secret.yaml":        "apiVersion: v1\nkind: Secret\nmetadata: {name: shop-db}\nstringData: {password: " + secretValue + "}\n",
-		"apps/shop/web.yaml":           webDeployment,
+		"apps/shop/web.yaml":           shopWebDeployment,
 	})
 	return r
 }
