@@ -29,6 +29,8 @@ type View struct {
 	// Error is why the change set cannot be applied, masked; empty when
 	// it can.
 	Error string `json:"error,omitempty"`
+	// Requests are the API requests the comparison made.
+	Requests gsync.Requests `json:"requests"`
 }
 
 // Object is one object's difference.
@@ -97,12 +99,19 @@ func (v *View) Differs() bool {
 // SOPS files), beyond the values of the Secrets in cs.
 func New(cs *gsync.ChangeSet, secretValues []string) *View {
 	red := newRedactor(cs, secretValues)
-	v := &View{App: cs.App, Source: cs.Source}
+	v := &View{App: cs.App, Source: cs.Source, Requests: cs.Requests}
 	if err := cs.Err(); err != nil {
 		v.Error = red.String(err.Error())
 	}
 	for _, c := range cs.Changes {
 		o := Object{ObjectID: c.ObjectID, Action: c.Action, Judged: c.Judged, Reason: red.String(c.Reason), Error: red.String(c.Error)}
+		// Live and what the server would store, without noise and without
+		// the fields ignoreDifferences ignores: what Change.Diff was
+		// computed from.
+		cl, cm := c.Compared()
+		if cm != nil && c.Merged == nil {
+			render.FoldStringData(cm.Object) // as the server would store it
+		}
 		var live, merged *unstructured.Unstructured
 		switch c.Action {
 		case gsync.ChangeUnchanged:
@@ -114,16 +123,17 @@ func New(cs *gsync.ChangeSet, secretValues []string) *View {
 			v.Summary.Skip++
 		case gsync.ChangePrune:
 			v.Summary.Prune++
-			live = c.Live
+			live = cl
 		case gsync.ChangeCreate:
 			v.Summary.Create++
-			merged = desiredAsStored(c)
+			merged = cm
 		default: // configure, replace, recreate
 			v.Summary.Change++
-			live, merged = c.Live, desiredAsStored(c)
+			live, merged = cl, cm
 		}
 		if live != nil || merged != nil {
-			live, merged = compared(live, merged)
+			dropEmptyMetadata(live)
+			dropEmptyMetadata(merged)
 			maskPair(live, merged)
 			live, merged = red.object(live), red.object(merged)
 			if live != nil && merged != nil {
@@ -136,56 +146,19 @@ func New(cs *gsync.ChangeSet, secretValues []string) *View {
 	return v
 }
 
-// desiredAsStored is what the server would store: the dry-run's result,
-// else (not judged) the object to apply, its stringData folded into data
-// as the server would.
-func desiredAsStored(c *gsync.Change) *unstructured.Unstructured {
-	if c.Merged != nil {
-		return c.Merged
+// dropEmptyMetadata removes empty labels and annotations maps, which read
+// as a change where one side has none.
+func dropEmptyMetadata(o *unstructured.Unstructured) {
+	if o == nil {
+		return
 	}
-	if c.Desired == nil {
-		return nil
-	}
-	d := c.Desired.DeepCopy()
-	render.FoldStringData(d.Object)
-	return d
-}
-
-// noise are the fields the server sets on every write; they never show.
-var noise = [][]string{
-	{"metadata", "managedFields"},
-	{"metadata", "resourceVersion"},
-	{"metadata", "generation"},
-	{"metadata", "uid"},
-	{"metadata", "creationTimestamp"},
-	{"metadata", "selfLink"},
-	{"status"},
-}
-
-// compared returns copies of live and merged without noise.
-//
-// Stand-in for Change.Compared() (copies with the noise and the
-// ignoreDifferences fields removed), which pkg/sync is getting: once it
-// exists, New calls it instead and this function goes.
-func compared(live, merged *unstructured.Unstructured) (*unstructured.Unstructured, *unstructured.Unstructured) {
-	strip := func(o *unstructured.Unstructured) *unstructured.Unstructured {
-		if o == nil {
-			return nil
-		}
-		c := o.DeepCopy()
-		for _, f := range noise {
-			unstructured.RemoveNestedField(c.Object, f...)
-		}
-		if md, ok := c.Object["metadata"].(map[string]any); ok {
-			for _, k := range []string{"annotations", "labels"} {
-				if m, ok := md[k].(map[string]any); ok && len(m) == 0 {
-					delete(md, k)
-				}
+	if md, ok := o.Object["metadata"].(map[string]any); ok {
+		for _, k := range []string{"annotations", "labels"} {
+			if m, ok := md[k].(map[string]any); ok && len(m) == 0 {
+				delete(md, k)
 			}
 		}
-		return c
 	}
-	return strip(live), strip(merged)
 }
 
 // isSecret reports whether o is a core v1 Secret.

@@ -6,8 +6,10 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/ignore"
@@ -201,14 +203,9 @@ spec:
 `
 	}
 	f.mustSync(doc("registry.example/web:1"), f.options())
-	d, err := f.kube.AppsV1().Deployments(f.ns).Get(context.Background(), "web", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.Spec.Template.Spec.Containers[1].Image = "registry.example/proxy:patched"
-	if _, err := f.kube.AppsV1().Deployments(f.ns).Update(context.Background(), d, metav1.UpdateOptions{FieldManager: "kubectl-set"}); err != nil {
-		t.Fatal(err)
-	}
+	f.editDeployment("web", "kubectl-set", func(d *appsv1.Deployment) {
+		d.Spec.Template.Spec.Containers[1].Image = "registry.example/proxy:patched"
+	})
 	f.waitForRevision("web", "2") // the controller's annotation, so the two reads below agree
 
 	_, c, err := f.compare(doc("registry.example/web:1"), f.options(), "Deployment", "web")
@@ -255,15 +252,10 @@ func TestIgnoredManagedFieldsManagers(t *testing.T) {
 	}
 
 	// kubectl edits the image: a difference, as before.
-	d, err := f.kube.AppsV1().Deployments(f.ns).Get(context.Background(), "web", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.Spec.Template.Spec.Containers[0].Image = "registry.example/web:edited"
-	d.Spec.Replicas = ptr.To(int32(4))
-	if _, err := f.kube.AppsV1().Deployments(f.ns).Update(context.Background(), d, metav1.UpdateOptions{FieldManager: "kubectl-edit"}); err != nil {
-		t.Fatal(err)
-	}
+	f.editDeployment("web", "kubectl-edit", func(d *appsv1.Deployment) {
+		d.Spec.Template.Spec.Containers[0].Image = "registry.example/web:edited"
+		d.Spec.Replicas = ptr.To(int32(4))
+	})
 	// The apply would take the image back (drift by hand) and conflict
 	// with the controller over the replicas Git sets: refused, naming the
 	// option that keeps the live replicas.
@@ -275,5 +267,23 @@ func TestIgnoredManagedFieldsManagers(t *testing.T) {
 	_, c, err = f.compare(doc, o, "Deployment", "web")
 	if err != nil || c.Action != gsync.ChangeConfigure || !cmp.Equal(c.Diff, []string{".spec.template.spec.containers[0].image"}) {
 		t.Errorf("after kubectl edit, respecting: %s %v (%v), want configure of the image only", c.Action, c.Diff, err)
+	}
+}
+
+// editDeployment updates the Deployment name as a client of manager would
+// (an Update of the latest object, again if the controller wrote it
+// meanwhile).
+func (f *fixture) editDeployment(name, manager string, edit func(*appsv1.Deployment)) {
+	f.t.Helper()
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d, err := f.kube.AppsV1().Deployments(f.ns).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		edit(d)
+		_, err = f.kube.AppsV1().Deployments(f.ns).Update(context.Background(), d, metav1.UpdateOptions{FieldManager: manager})
+		return err
+	}); err != nil {
+		f.t.Fatal(err)
 	}
 }

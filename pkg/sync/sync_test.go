@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -386,19 +387,12 @@ func TestDriftIsRevertedAndConflictsReported(t *testing.T) {
 	doc := deploymentYAML("web", "0", "registry.example/web:1")
 	f.mustSync(doc, f.options())
 
-	d, err := f.kube.AppsV1().Deployments(f.ns).Get(context.Background(), "web", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.Spec.Replicas = ptr.To(int32(5))
-	if _, err := f.kube.AppsV1().Deployments(f.ns).Update(context.Background(), d, metav1.UpdateOptions{FieldManager: "kubectl-edit"}); err != nil {
-		t.Fatal(err)
-	}
+	f.editDeployment("web", "kubectl-edit", func(d *appsv1.Deployment) { d.Spec.Replicas = ptr.To(int32(5)) })
 	res := f.mustSync(doc, f.options())
 	if a := actions(res)["Deployment/"+f.ns+"/web"]; a != gsync.Configured {
 		t.Errorf("after kubectl edit: %s, want configured", a)
 	}
-	d, _ = f.kube.AppsV1().Deployments(f.ns).Get(context.Background(), "web", metav1.GetOptions{})
+	d, _ := f.kube.AppsV1().Deployments(f.ns).Get(context.Background(), "web", metav1.GetOptions{})
 	if *d.Spec.Replicas != 2 {
 		t.Errorf("replicas %d after sync, want 2 (drift reverted)", *d.Spec.Replicas)
 	}
@@ -408,7 +402,7 @@ func TestDriftIsRevertedAndConflictsReported(t *testing.T) {
 	if _, err := f.kube.AppsV1().Deployments(f.ns).Patch(context.Background(), "web", "application/apply-patch+yaml", []byte(patch), metav1.PatchOptions{FieldManager: "other-tool", Force: ptr.To(true)}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.sync(doc, f.options())
+	_, err := f.sync(doc, f.options())
 	if err == nil || !strings.Contains(err.Error(), "owned by another manager (other-tool)") || !strings.Contains(err.Error(), "hint:force-conflicts") {
 		t.Fatalf("got %v, want a conflict naming other-tool", err)
 	}

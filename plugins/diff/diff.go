@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -20,7 +21,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/app"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/diffview"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
 	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/appflags"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/exitcode"
@@ -44,6 +47,11 @@ type Options struct {
 	Getenv func(string) string
 	// IsTerminal says whether the output is a terminal (colour).
 	IsTerminal func(io.Writer) bool
+
+	// fromRecord: APP without --repo or --local compares the app's
+	// recorded source; flags is the command line, which wins over the record.
+	fromRecord bool
+	flags      *pflag.FlagSet
 
 	kubeFlags *genericclioptions.ConfigFlags
 	genericiooptions.IOStreams
@@ -116,6 +124,7 @@ wrong.`,
   KUBECTL_EXTERNAL_DIFF="colordiff -N -u" kubectl gitops diff --repo . --path apps/web`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.flags = cmd.Flags()
 			if err := o.Complete(args); err != nil {
 				return exitcode.UsageError(err)
 			}
@@ -139,6 +148,7 @@ wrong.`,
 
 // Complete fills the app name and derived options.
 func (o *Options) Complete(args []string) error {
+	o.fromRecord = len(args) == 1 && o.App.Source.Repo == "" && o.App.Source.Local == ""
 	o.App.Complete(args, o.kubeFlags)
 	o.App.Options(&o.Sync)
 	o.Sync.DryRun = true
@@ -153,7 +163,7 @@ func (o *Options) Complete(args []string) error {
 
 // Validate checks the flags.
 func (o *Options) Validate() error {
-	if err := o.App.Validate(true); err != nil {
+	if err := o.App.Validate(!o.fromRecord); err != nil {
 		return err
 	}
 	switch o.Output {
@@ -189,6 +199,9 @@ func (o *Options) exitError(err error) error {
 func (o *Options) run(ctx context.Context) error {
 	c, err := appflags.Connect(ctx, o.kubeFlags)
 	if err != nil {
+		return err
+	}
+	if err := o.recorded(ctx, c); err != nil {
 		return err
 	}
 	r, err := o.App.Source.Render(ctx, nil, c.Kube, o.ErrOut)
@@ -245,6 +258,44 @@ func (o *Options) run(ctx context.Context) error {
 		return exitcode.WithCode(exitcode.Differences, nil)
 	}
 	return nil
+}
+
+// recorded fills from the app's last recorded sync what the command line
+// did not give: the whole source for APP alone; the destination namespace,
+// sync options and prune for --local (the directory is the source), so
+// that the comparison is the one a sync of the app would make. An app never
+// synced has no record: APP alone is then an error, --local compares as
+// given.
+func (o *Options) recorded(ctx context.Context, c *cluster.Client) error {
+	if !o.fromRecord && o.App.Source.Local == "" {
+		return nil
+	}
+	inv := inventory.Inventory{App: o.App.App, Namespace: o.App.InventoryNamespace}
+	st, err := inventory.Load(ctx, c, inv)
+	if err != nil {
+		return err
+	}
+	rec, ok := inventory.LastWithCommit(st.History)
+	if !ok {
+		if o.fromRecord {
+			return exitcode.UsageError(fmt.Errorf("app %s has no recorded sync in --inventory-namespace %s to compare with; pass --repo and --path (or --local DIR)", inv.App, inv.Namespace))
+		}
+		return nil
+	}
+	fs := o.flags
+	if fs == nil {
+		fs = pflag.NewFlagSet("", pflag.ContinueOnError)
+	}
+	local := o.App.Source.Local
+	if note := o.App.FromRecord(fs, rec, &o.Sync.Prune); note != "" {
+		fmt.Fprintf(o.ErrOut, "warning: %s\n", note)
+	}
+	if local != "" {
+		o.App.Source.Repo, o.App.Source.Path, o.App.Source.Revision = "", "", ""
+	}
+	o.Sync.SyncOptions = nil
+	o.App.Options(&o.Sync)
+	return o.App.Validate(local == "")
 }
 
 // external writes the two sides into kubectl diff's LIVE and MERGED
