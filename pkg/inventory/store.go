@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/ignore"
 )
 
 // FieldManager is the server-side apply field manager of everything we write.
@@ -50,6 +51,9 @@ type Record struct {
 	DestNamespace string   `json:"destNamespace,omitempty"`
 	SyncOptions   []string `json:"syncOptions,omitempty"`
 	Prune         bool     `json:"prune"`
+	// IgnoreDifferences are the app's ignoreDifferences rules, so that
+	// status, diff and rollback compare as the sync did.
+	IgnoreDifferences []ignore.Rule `json:"ignoreDifferences,omitempty"`
 	// StartedAt and FinishedAt bound the sync.
 	StartedAt  time.Time `json:"startedAt"`
 	FinishedAt time.Time `json:"finishedAt"`
@@ -109,7 +113,15 @@ func AppendHistory(history []Record, r Record, limit int) []Record {
 func sameSource(a, b Record) bool {
 	return a.Repo == b.Repo && a.Origin == b.Origin && a.Path == b.Path && a.Revision == b.Revision && a.Commit == b.Commit &&
 		a.DestNamespace == b.DestNamespace && a.Prune == b.Prune && slices.Equal(a.SyncOptions, b.SyncOptions) &&
+		sameRules(a.IgnoreDifferences, b.IgnoreDifferences) &&
 		a.Rollback == b.Rollback && a.RollbackOf == b.RollbackOf
+}
+
+// sameRules compares rules by what they say (not by their compiled form).
+func sameRules(a, b []ignore.Rule) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
 }
 
 // State is what the parent holds.

@@ -104,12 +104,18 @@ var responseLine = regexp.MustCompile(`"Response" verb="(\w+)" url="([^"]*)"`)
 
 // runKubectl runs kubectl at -v=6 and counts the requests it logs.
 func runKubectl(b *testing.B, kubectl string, args ...string) measured {
+	return runKubectlExit(b, kubectl, 0, args...)
+}
+
+// runKubectlExit is runKubectl for a command that may also exit with
+// code okCode (kubectl diff: 1 when there are differences).
+func runKubectlExit(b *testing.B, kubectl string, okCode int, args ...string) measured {
 	cmd := exec.Command(kubectl, append([]string{"--kubeconfig", lc.Kubeconfig, "-v=6"}, args...)...)
 	cmd.Env = append(os.Environ(), "KUBECTL_APPLYSET=true")
 	peak := peakrss.New(b).Wrap(cmd)
 	var errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = nil, &errOut
-	if err := cmd.Run(); err != nil {
+	if err := cmd.Run(); err != nil && cmd.ProcessState.ExitCode() != okCode {
 		b.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, tail(errOut.String()))
 	}
 	var m measured
@@ -220,6 +226,47 @@ func benchSync(b *testing.B, namespaces int) {
 			m.report(b)
 		})
 	}
+
+	// The views of the in-sync app, then of the app with one Deployment
+	// scaled by hand: kubectl-gitops status and diff (the app's recorded
+	// source, rendered from Git), kubectl diff --server-side of the same
+	// YAML as applied.
+	kubectlDiff := []string{"diff", "--server-side", "--field-manager=kubectl", "-f", manifest}
+	if namespaces == 1 {
+		kubectlDiff = append(kubectlDiff, "-n", nsK[0])
+	}
+	views := func(step string) {
+		if step == "e-in-sync" {
+			b.Run(step+"/kubectl-gitops-status", func(b *testing.B) {
+				var m measured
+				for i := 0; i < b.N; i++ {
+					m = runGitops(b, bin, "status", "bench", "--inventory-namespace", nsG[0])
+				}
+				m.report(b)
+			})
+		}
+		b.Run(step+"/kubectl-gitops-diff", func(b *testing.B) {
+			var m measured
+			for i := 0; i < b.N; i++ {
+				m = runGitops(b, bin, "diff", "bench", "--inventory-namespace", nsG[0])
+			}
+			m.report(b)
+		})
+		b.Run(step+"/kubectl-diff-server-side", func(b *testing.B) {
+			var m measured
+			for i := 0; i < b.N; i++ {
+				m = runKubectlExit(b, kubectl, 1, kubectlDiff...)
+			}
+			m.report(b)
+		})
+	}
+	views("e-in-sync")
+	for _, ns := range []string{nsG[0], nsK[0]} {
+		if out, err := exec.Command(kubectl, "--kubeconfig", lc.Kubeconfig, "scale", "deployment/svc-000", "-n", ns, "--replicas=2").CombinedOutput(); err != nil {
+			b.Fatalf("kubectl scale: %v\n%s", err, out)
+		}
+	}
+	views("f-one-drifted")
 }
 
 // BenchmarkFirstSync1000ServicesInNewNamespaces is a first sync of 1,000

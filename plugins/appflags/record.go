@@ -1,12 +1,14 @@
 package appflags
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/spf13/pflag"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/app"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/ignore"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
 	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
 )
@@ -16,7 +18,8 @@ import (
 // the repository: --repo (a local repository's recorded absolute path when
 // it exists on this machine, else its recorded origin URL), --path,
 // --revision, --dest-namespace (unless -n/--namespace was given), the
-// --sync-option list and, when prune is not nil, --prune. Flags that fs
+// --sync-option list, --ignore-differences (the recorded rules) and, when
+// prune is not nil, --prune. Flags that fs
 // does not have are filled too. It returns a note for the user when the
 // recorded path was replaced by the origin URL, or "".
 func (f *Flags) FromRecord(fs *pflag.FlagSet, rec inventory.Record, prune *bool) (note string) {
@@ -44,6 +47,15 @@ func (f *Flags) FromRecord(fs *pflag.FlagSet, rec inventory.Record, prune *bool)
 	}
 	if prune != nil && !given("prune") {
 		*prune = rec.Prune
+	}
+	if !given("ignore-differences") && f.IgnoreDifferences == "" && len(rec.IgnoreDifferences) > 0 {
+		// Recorded rules were valid when recorded; compile them again
+		// (an error surfaces in Validate, naming the record).
+		rules, err := ignore.Compile(rec.IgnoreDifferences)
+		if err != nil {
+			err = fmt.Errorf("the ignoreDifferences rules recorded by sync %d: %w", rec.ID, err)
+		}
+		f.ignore = ignoreFile{loaded: true, rules: rules, err: err}
 	}
 	return note
 }

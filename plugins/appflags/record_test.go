@@ -1,12 +1,17 @@
 package appflags
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/pflag"
 
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/ignore"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
+	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
 )
 
 func TestFromRecord(t *testing.T) {
@@ -56,5 +61,47 @@ func TestFromRecord(t *testing.T) {
 				t.Errorf("(-want +got)\n%s", diff)
 			}
 		})
+	}
+}
+
+// The recorded ignoreDifferences rules apply unless --ignore-differences
+// names a file.
+func TestFromRecordIgnoreDifferences(t *testing.T) {
+	rec := inventory.Record{ID: 4, Repo: t.TempDir(), IgnoreDifferences: []ignore.Rule{{Group: "apps", Kind: "Deployment", JSONPointers: []string{"/spec/replicas"}}}}
+	file := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(file, []byte("- {kind: ConfigMap, jsonPointers: [/data]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "Deployment"},
+		{[]string{"--ignore-differences", file}, "ConfigMap"},
+	} {
+		var f Flags
+		fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+		f.AddFlags(fs, true)
+		if err := fs.Parse(tt.args); err != nil {
+			t.Fatal(err)
+		}
+		f.FromRecord(fs, rec, nil)
+		if err := f.Validate(true); err != nil {
+			t.Fatal(err)
+		}
+		var o gsync.Options
+		f.Options(&o)
+		if len(o.IgnoreDifferences) != 1 || o.IgnoreDifferences[0].Kind != tt.want {
+			t.Errorf("%v: rules %+v, want one for %s", tt.args, o.IgnoreDifferences, tt.want)
+		}
+	}
+	bad := rec
+	bad.IgnoreDifferences = []ignore.Rule{{Kind: "Deployment", JQPathExpressions: []string{".spec.[["}}}
+	var f Flags
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	f.AddFlags(fs, true)
+	f.FromRecord(fs, bad, nil)
+	if err := f.Validate(true); err == nil || !strings.Contains(err.Error(), "recorded by sync 4") {
+		t.Errorf("a bad recorded rule: %v, want an error naming sync 4", err)
 	}
 }
