@@ -73,6 +73,9 @@ type Summary struct {
 	// Orphan and Skip are listed, never changed.
 	Orphan int `json:"orphan,omitempty"`
 	Skip   int `json:"skip,omitempty"`
+	// Refused objects were refused by the server's dry-run: listed with
+	// the server's message, without a diff (there is no stored form).
+	Refused int `json:"refused,omitempty"`
 }
 
 // String is the one-line summary: "1 to create, 2 to change, 0 to
@@ -84,6 +87,9 @@ func (s Summary) String() string {
 	}
 	if s.Skip > 0 {
 		out += fmt.Sprintf(", %d skipped", s.Skip)
+	}
+	if s.Refused > 0 {
+		out += fmt.Sprintf(", %d refused by the dry-run", s.Refused)
 	}
 	return out
 }
@@ -113,6 +119,14 @@ func New(cs *gsync.ChangeSet, secretValues []string) *View {
 			render.FoldStringData(cm.Object) // as the server would store it
 		}
 		var live, merged *unstructured.Unstructured
+		switch {
+		case c.Error != "":
+			// No diff: what the server would store is unknown, and the raw
+			// desired object against live would show every defaulted field.
+			v.Summary.Refused++
+			v.Objects = append(v.Objects, o)
+			continue
+		}
 		switch c.Action {
 		case gsync.ChangeUnchanged:
 			v.Summary.Unchanged++

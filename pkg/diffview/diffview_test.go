@@ -210,9 +210,12 @@ func TestActions(t *testing.T) {
 		}
 		return c
 	}
+	// A change the dry-run refused has no action and no stored form.
+	refused := mk("bad", "")
+	refused.Desired, refused.Error = refused.Live, "ConfigMap \"bad\" is invalid"
 	cs := &gsync.ChangeSet{App: "shop", Changes: []*gsync.Change{
 		mk("new", gsync.ChangeCreate), mk("same", gsync.ChangeUnchanged), mk("gone", gsync.ChangePrune),
-		mk("kept", gsync.ChangeOrphan), mk("held", gsync.ChangeSkip),
+		mk("kept", gsync.ChangeOrphan), mk("held", gsync.ChangeSkip), refused,
 	}}
 	v := New(cs, nil)
 	var out bytes.Buffer
@@ -249,10 +252,10 @@ diff -u -N LIVE/v1.ConfigMap.shop.gone MERGED/v1.ConfigMap.shop.gone
 	for _, o := range v.Objects {
 		listed = append(listed, o.Name+"="+string(o.Action))
 	}
-	if diff := cmp.Diff([]string{"new=create", "gone=prune", "kept=orphan", "held=skip"}, listed); diff != "" {
+	if diff := cmp.Diff([]string{"new=create", "gone=prune", "kept=orphan", "held=skip", "bad="}, listed); diff != "" {
 		t.Errorf("objects (-want +got):\n%s", diff)
 	}
-	if got := v.Summary.String(); got != "1 to create, 0 to change, 1 to prune, 1 orphaned, 1 skipped" {
+	if got := v.Summary.String(); got != "1 to create, 0 to change, 1 to prune, 1 orphaned, 1 skipped, 1 refused by the dry-run" {
 		t.Errorf("summary %q", got)
 	}
 

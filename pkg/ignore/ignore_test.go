@@ -282,6 +282,13 @@ func TestRemove(t *testing.T) {
 	if diff := cmp.Diff(other.Object, Remove(r, other, other).Object); diff != "" {
 		t.Errorf("a rule for Deployments changed a ConfigMap:\n%s", diff)
 	}
+	// A list item emptied by the removal stays, as {}: splicing it out
+	// would shift its siblings.
+	pod := obj(t, "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{env: [{name: A}]}, {name: side}]}")
+	emptied := Remove(rules(t, "- kind: Pod\n  jsonPointers: [/spec/containers/0/env]\n"), pod, pod)
+	if got, _, _ := unstructured.NestedSlice(emptied.Object, "spec", "containers"); !cmp.Equal(got, []any{map[string]any{}, map[string]any{"name": "side"}}) {
+		t.Errorf("containers %v, want [{} {name: side}]", got)
+	}
 }
 
 func TestRemoveLive(t *testing.T) {

@@ -253,7 +253,7 @@ func get(obj map[string]any, p Path) (any, bool) {
 }
 
 // remove deletes the field at p (a list item is spliced out), then every
-// map that this emptied on the way up.
+// map that this emptied on the way up, stopping at list items.
 func remove(obj map[string]any, p Path) {
 	if len(p) == 0 {
 		return
@@ -272,8 +272,12 @@ func remove(obj map[string]any, p Path) {
 			return
 		}
 		delete(m, k)
+		// An emptied map goes too, unless it is a list item: splicing the
+		// item out would shift its siblings (Argo CD's remove leaves {}).
 		if len(m) == 0 && len(p) > 1 {
-			remove(obj, p[:len(p)-1])
+			if _, inList := p[len(p)-2].(int); !inList {
+				remove(obj, p[:len(p)-1])
+			}
 		}
 	case int:
 		l, ok := parent.([]any)

@@ -70,11 +70,21 @@ func TestLastWithCommit(t *testing.T) {
 	}
 }
 
-// A rollback that changes nothing is not folded into a plain no-op.
-func TestAppendHistoryKeepsRollbacksApart(t *testing.T) {
-	h := AppendHistory(nil, Record{Commit: "a", NoOp: true}, 10)
+// A rollback that changes nothing stays in the history: it is never folded
+// nor superseded, and counts toward the limit as a change does.
+func TestAppendHistoryKeepsRollbacks(t *testing.T) {
+	h := AppendHistory(nil, Record{Commit: "a"}, 10)
+	h = AppendHistory(h, Record{Commit: "a", NoOp: true}, 10)
+	// A rollback to a commit the cluster already runs changes nothing; it
+	// supersedes the no-op before it, and no later sync supersedes it.
 	h = AppendHistory(h, Record{Commit: "a", NoOp: true, Rollback: true, RollbackOf: 1}, 10)
-	if len(h) != 1 || !h[0].Rollback || h[0].Repeats != 0 {
-		t.Errorf("history %+v; want the rollback record alone (it supersedes the no-op)", h)
+	h = AppendHistory(h, Record{Commit: "a", NoOp: true, Rollback: true, RollbackOf: 1}, 10)
+	h = AppendHistory(h, Record{Commit: "b"}, 3)
+	var got []string
+	for _, r := range h {
+		got = append(got, fmt.Sprintf("%d:%s rollback=%v", r.ID, r.Commit, r.Rollback))
+	}
+	if want := "3:a rollback=true 4:a rollback=true 5:b rollback=false"; strings.Join(got, " ") != want {
+		t.Errorf("history %q, want %q", strings.Join(got, " "), want)
 	}
 }

@@ -75,15 +75,18 @@ type Record struct {
 // no-op record when it is the newest of all. A no-op sync of the same
 // source and commit as the no-op record before it is folded into that
 // record. No-op syncs are thus recorded, and never push a real change out.
+// A rollback counts as a change even when it changed nothing: history
+// always shows it.
 func AppendHistory(history []Record, r Record, limit int) []Record {
+	passing := func(rec Record) bool { return rec.NoOp && !rec.Rollback }
 	out := append([]Record(nil), history...)
 	r.ID = 1
 	if n := len(out); n > 0 {
 		r.ID = out[n-1].ID + 1
 	}
-	if n := len(out); n > 0 && out[n-1].NoOp {
+	if n := len(out); n > 0 && passing(out[n-1]) {
 		last := &out[n-1]
-		if r.NoOp && sameSource(*last, r) {
+		if passing(r) && sameSource(*last, r) {
 			last.Repeats++
 			last.FinishedAt = r.FinishedAt
 			return out
@@ -93,13 +96,13 @@ func AppendHistory(history []Record, r Record, limit int) []Record {
 	out = append(out, r)
 	real := 0
 	for _, rec := range out {
-		if !rec.NoOp {
+		if !passing(rec) {
 			real++
 		}
 	}
 	for limit > 0 && real > limit {
 		for i := range out {
-			if !out[i].NoOp {
+			if !passing(out[i]) {
 				out = append(out[:i], out[i+1:]...)
 				real--
 				break

@@ -171,8 +171,8 @@ func (a *App) CountsText() string {
 	return strings.Join(parts, ", ")
 }
 
-// objectOf is a change's status: unchanged and skipped objects are
-// Synced, every other action OutOfSync; health is the live object's
+// objectOf is a change's status: unchanged objects and Skip hooks are
+// Synced, every other action OutOfSync (members kept by Prune=false too); health is the live object's
 // (Missing when there is none).
 func objectOf(c *gsync.Change) Object {
 	o := Object{ObjectID: c.ObjectID, Wave: c.Wave, Action: c.Action, Sync: OutOfSync}
@@ -182,11 +182,17 @@ func objectOf(c *gsync.Change) Object {
 		o.Message = h.Message // "Resource is current" says nothing
 	}
 	switch c.Action {
-	case gsync.ChangeUnchanged, gsync.ChangeSkip:
+	case gsync.ChangeUnchanged:
 		o.Sync = Synced
-		if c.Reason != "" && c.Action == gsync.ChangeSkip {
-			o.Message = c.Reason
+	case gsync.ChangeSkip:
+		// A Skip hook is as Git wants it. A member that left Git and is
+		// kept by Prune=false is out of sync, as Argo CD shows it ("the
+		// app will be out of sync if Argo CD expects a resource to be
+		// pruned").
+		if c.Desired != nil {
+			o.Sync = Synced
 		}
+		o.Message = c.Reason
 	case gsync.ChangePrune:
 		o.Message = "left Git: a sync prunes it"
 	case gsync.ChangeOrphan:

@@ -55,6 +55,14 @@ func TestOf(t *testing.T) {
 		t.Errorf("counts %q", c)
 	}
 
+	// A Skip hook is Synced; a member kept by Prune=false is out of sync.
+	hook, kept := change("hook", gsync.ChangeSkip, false), change("kept", gsync.ChangeSkip, true)
+	kept.Desired = nil
+	skips := Of("web", st, &gsync.ChangeSet{Changes: []*gsync.Change{hook, kept}}, nil)
+	if skips.Objects[0].Sync != Synced || skips.Objects[1].Sync != OutOfSync || skips.Sync != OutOfSync {
+		t.Errorf("skips: hook %s, kept %s, app %s; want Synced, OutOfSync, OutOfSync", skips.Objects[0].Sync, skips.Objects[1].Sync, skips.Sync)
+	}
+
 	// A SHA does not move; an in-sync set is Synced; a missing comparison
 	// is Unknown with its reason.
 	st.History[0].Revision, cs.Source.Revision = "aaaaaaa", "aaaaaaa"

@@ -231,7 +231,10 @@ func benchSync(b *testing.B, namespaces int) {
 	// scaled by hand: kubectl-gitops status and diff (the app's recorded
 	// source, rendered from Git), kubectl diff --server-side of the same
 	// YAML as applied.
-	kubectlDiff := []string{"diff", "--server-side", "--field-manager=kubectl", "-f", manifest}
+	// --force-conflicts: after a kubectl scale, the scale subresource owns
+	// the replicas, and kubectl diff --server-side refuses to show them
+	// without it.
+	kubectlDiff := []string{"diff", "--server-side", "--field-manager=kubectl", "--force-conflicts", "-f", manifest}
 	if namespaces == 1 {
 		kubectlDiff = append(kubectlDiff, "-n", nsK[0])
 	}

@@ -3,7 +3,6 @@ package diff
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +17,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	kdiff "k8s.io/kubectl/pkg/cmd/diff"
 	"k8s.io/utils/exec"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/app"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
@@ -27,6 +25,7 @@ import (
 	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/appflags"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/exitcode"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/output"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/source"
 	psync "github.com/kubectl-gitops/kubectl-gitops/plugins/sync"
 )
@@ -43,7 +42,8 @@ type Options struct {
 	// ExitCode exits 1 when there are differences, and 2 on errors.
 	ExitCode bool
 
-	// Getenv reads KUBECTL_EXTERNAL_DIFF and NO_COLOR (os.Getenv).
+	// Getenv reads NO_COLOR and whether KUBECTL_EXTERNAL_DIFF is set
+	// (os.Getenv); kubectl's DiffProgram reads the program itself.
 	Getenv func(string) string
 	// IsTerminal says whether the output is a terminal (colour).
 	IsTerminal func(io.Writer) bool
@@ -52,6 +52,8 @@ type Options struct {
 	// recorded source; flags is the command line, which wins over the record.
 	fromRecord bool
 	flags      *pflag.FlagSet
+	// pre counts the requests made before Compare (reading the record).
+	pre cluster.RequestCounter
 
 	kubeFlags *genericclioptions.ConfigFlags
 	genericiooptions.IOStreams
@@ -108,7 +110,8 @@ Colour marks the diff on a terminal, unless NO_COLOR is set.
 Exit codes: 0 whether or not there are differences, 1 the diff failed, 2 the
 command line was wrong. With --exit-code, as kubectl diff: 0 no
 differences, 1 differences, 2 the diff failed or the command line was
-wrong.`,
+wrong. With $KUBECTL_EXTERNAL_DIFF, as kubectl diff: the program's exit code
+(0 or 1), 2 when it fails otherwise.`,
 		Example: `  # What a sync of an overlay would change.
   kubectl gitops diff --repo . --path apps/web/overlays/prod
 
@@ -218,24 +221,18 @@ func (o *Options) run(ctx context.Context) error {
 		return compareErr
 	}
 	v := diffview.New(cs, in.SecretValues)
+	reads, _, _ := o.pre.Counts()
+	v.Requests.Reads += reads
 
 	var showErr error
-	switch o.Output {
-	case "json":
-		b, err := json.MarshalIndent(v, "", "  ")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(o.Out, "%s\n", b)
-	case "yaml":
-		b, err := yaml.Marshal(v)
-		if err != nil {
-			return err
-		}
-		o.Out.Write(b)
-	default:
+	external := false
+	printed, err := output.Print(o.Out, o.Output, v)
+	switch {
+	case err != nil:
+		return err
+	case !printed:
 		if prog := o.Getenv(EnvExternalDiff); prog != "" {
-			showErr = o.external(v)
+			external, showErr = true, o.external(v)
 		} else {
 			showErr = v.WriteUnified(o.Out, diffview.UnifiedOptions{Color: o.color()})
 		}
@@ -243,7 +240,7 @@ func (o *Options) run(ctx context.Context) error {
 	for _, obj := range v.Objects {
 		switch {
 		case obj.Error != "":
-			fmt.Fprintf(o.ErrOut, "  %s: %s refused: %s\n", obj.Ref(), obj.Action, obj.Error)
+			fmt.Fprintf(o.ErrOut, "  %s: refused by the dry-run: %s\n", obj.Ref(), obj.Error)
 		case obj.Action == gsync.ChangeOrphan, obj.Action == gsync.ChangeSkip:
 			fmt.Fprintf(o.ErrOut, "  %s: %s%s\n", obj.Ref(), obj.Action, suffix(obj.Reason))
 		}
@@ -252,7 +249,8 @@ func (o *Options) run(ctx context.Context) error {
 	switch {
 	case compareErr != nil:
 		return compareErr
-	case showErr != nil:
+	case showErr != nil, external:
+		// The program's exit code is the command's, as with kubectl diff.
 		return showErr
 	case o.ExitCode && v.Differs():
 		return exitcode.WithCode(exitcode.Differences, nil)
@@ -271,7 +269,7 @@ func (o *Options) recorded(ctx context.Context, c *cluster.Client) error {
 		return nil
 	}
 	inv := inventory.Inventory{App: o.App.App, Namespace: o.App.InventoryNamespace}
-	st, err := inventory.Load(ctx, c, inv)
+	st, err := inventory.Load(cluster.WithRequestCounter(ctx, &o.pre), c, inv)
 	if err != nil {
 		return err
 	}
@@ -287,7 +285,7 @@ func (o *Options) recorded(ctx context.Context, c *cluster.Client) error {
 		fs = pflag.NewFlagSet("", pflag.ContinueOnError)
 	}
 	local := o.App.Source.Local
-	if note := o.App.FromRecord(fs, rec, &o.Sync.Prune); note != "" {
+	if note := o.App.FromRecord(fs, rec, &o.Sync.Prune); note != "" && local == "" {
 		fmt.Fprintf(o.ErrOut, "warning: %s\n", note)
 	}
 	if local != "" {
@@ -345,7 +343,7 @@ func describe(s app.SourceInfo) string {
 	if s.Local != "" {
 		return fmt.Sprintf("local directory %s (not from Git)", s.Local)
 	}
-	return fmt.Sprintf("%s@%s (%s) path %s", s.Repo, shortSHA(s.Commit), s.Message, s.Path)
+	return fmt.Sprintf("%s@%s (%s) path %s", s.Repo, output.ShortSHA(s.Commit), s.Message, s.Path)
 }
 
 func suffix(s string) string {
@@ -353,13 +351,6 @@ func suffix(s string) string {
 		return ""
 	}
 	return " (" + s + ")"
-}
-
-func shortSHA(sha string) string {
-	if len(sha) > 7 {
-		return sha[:7]
-	}
-	return sha
 }
 
 // color: on a terminal, unless NO_COLOR is set (https://no-color.org).

@@ -3,7 +3,6 @@ package history
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -13,11 +12,11 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/appflags"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/exitcode"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/output"
 )
 
 // Options are the inputs of history.
@@ -96,20 +95,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if history == nil {
 		history = []inventory.Record{}
 	}
-	switch o.Output {
-	case "json":
-		b, err := json.MarshalIndent(history, "", "  ")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(o.Out, "%s\n", b)
-		return nil
-	case "yaml":
-		b, err := yaml.Marshal(history)
-		if err != nil {
-			return err
-		}
-		_, err = o.Out.Write(b)
+	if printed, err := output.Print(o.Out, o.Output, history); printed {
 		return err
 	}
 	if len(history) == 0 {
@@ -126,7 +112,7 @@ func PrintTable(w io.Writer, history []inventory.Record) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tREVISION\tCOMMIT\tAUTHOR\tSUBJECT\tSTARTED\tDURATION\tRESULT\tROLLBACK")
 	for _, r := range history {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, orDash(r.Revision), orDash(short(r.Commit)), orDash(authorName(r.Author)),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, orDash(r.Revision), orDash(output.ShortSHA(r.Commit)), orDash(authorName(r.Author)),
 			orDash(clip(r.Subject, 50)), r.StartedAt.UTC().Format(time.RFC3339), r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond), result(r), rollback(r))
 	}
 	tw.Flush()
@@ -159,13 +145,6 @@ func authorName(a string) string {
 		return name
 	}
 	return a
-}
-
-func short(sha string) string {
-	if len(sha) > 7 {
-		return sha[:7]
-	}
-	return sha
 }
 
 func clip(s string, n int) string {

@@ -15,6 +15,7 @@ import (
 	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/appflags"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/exitcode"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/output"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/source"
 	psync "github.com/kubectl-gitops/kubectl-gitops/plugins/sync"
 )
@@ -166,7 +167,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if err := r.RefuseEncrypted(); err != nil {
 		return source.Hint(err)
 	}
-	fmt.Fprintf(progress, "app %s: rolling back to history ID %d: %s@%s (%s) path %s, %d objects\n", o.App.App, target.ID, r.Source.Repo, short(r.Source.Commit), r.Source.Message, r.Source.Path, len(r.Objects))
+	fmt.Fprintf(progress, "app %s: rolling back to history ID %d: %s@%s (%s) path %s, %d objects\n", o.App.App, target.ID, r.Source.Repo, output.ShortSHA(r.Source.Commit), r.Source.Message, r.Source.Path, len(r.Objects))
 	in := o.App.InputWithCommit(r)
 	// Recorded as the revision the target synced, at its commit.
 	in.Revision = target.Revision

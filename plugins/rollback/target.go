@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/output"
 )
 
 // DefaultTarget is the record a rollback without ID goes back to: the
@@ -30,7 +31,7 @@ func DefaultTarget(app string, history []inventory.Record) (inventory.Record, er
 		}
 	}
 	return inventory.Record{}, fmt.Errorf("app %s has no successful sync of another commit before the current one (%s, history ID %d); history IDs: %s; name one: 'kubectl gitops rollback %s ID'",
-		app, short(history[cur].Commit), history[cur].ID, ids(history), app)
+		app, output.ShortSHA(history[cur].Commit), history[cur].ID, ids(history), app)
 }
 
 // Find is the record with id, or an error that lists the IDs there are.
@@ -56,11 +57,4 @@ func ids(history []inventory.Record) string {
 		s = append(s, strconv.Itoa(r.ID))
 	}
 	return strings.Join(s, ", ")
-}
-
-func short(sha string) string {
-	if len(sha) > 7 {
-		return sha[:7]
-	}
-	return sha
 }

@@ -3,7 +3,6 @@ package status
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -19,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/health"
@@ -28,6 +26,7 @@ import (
 	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/appflags"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/exitcode"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/output"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/source"
 	psync "github.com/kubectl-gitops/kubectl-gitops/plugins/sync"
 )
@@ -52,7 +51,10 @@ type Options struct {
 
 // NewCommand returns the status command.
 func NewCommand(kubeFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{Interval: 5 * time.Second, Timeout: 2 * time.Minute, Concurrency: 4, kubeFlags: kubeFlags, IOStreams: streams}
+	return newCommand(&Options{Interval: 5 * time.Second, Timeout: 2 * time.Minute, Concurrency: 4, kubeFlags: kubeFlags, IOStreams: streams})
+}
+
+func newCommand(o *Options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status [APP]",
 		Short: "Show whether apps match Git (Synced, OutOfSync) and how healthy they are",
@@ -135,11 +137,14 @@ func (o *Options) Validate() error {
 	if o.Watch && o.Output != "" {
 		return fmt.Errorf("--watch prints lines; it cannot be combined with --output")
 	}
+	if o.Watch && o.ExitCode {
+		return fmt.Errorf("--watch runs until interrupted; it cannot be combined with --exit-code (run status --exit-code without --watch)")
+	}
 	if o.Interval <= 0 || o.Timeout <= 0 || o.Concurrency < 1 {
 		return fmt.Errorf("--interval and --timeout must be positive and --concurrency at least 1")
 	}
 	if o.App.App == "" {
-		for _, name := range []string{"repo", "path", "revision", "dest-namespace", "sync-option"} {
+		for _, name := range []string{"repo", "path", "revision", "dest-namespace", "sync-option", "ignore-differences"} {
 			if o.changed(name) {
 				return fmt.Errorf("--%s needs an APP: without one, each app is compared with its own recorded source", name)
 			}
@@ -181,7 +186,8 @@ func (o *Options) Run(ctx context.Context) error {
 func (o *Options) compare(ctx context.Context, c *cluster.Client) ([]*gstatus.App, error) {
 	if o.App.App != "" {
 		inv := inventory.Inventory{App: o.App.App, Namespace: o.App.InventoryNamespace}
-		st, err := inventory.Load(ctx, c, inv)
+		var pre cluster.RequestCounter
+		st, err := inventory.Load(cluster.WithRequestCounter(ctx, &pre), c, inv)
 		if err != nil {
 			return nil, err
 		}
@@ -193,6 +199,8 @@ func (o *Options) compare(ctx context.Context, c *cluster.Client) ([]*gstatus.Ap
 		if err != nil {
 			return nil, err
 		}
+		reads, _, _ := pre.Counts() // the record's read, beside Compare's
+		a.Requests.Reads += reads
 		return []*gstatus.App{a}, nil
 	}
 	ns := o.App.InventoryNamespace
@@ -294,20 +302,7 @@ func (o *Options) print(apps []*gstatus.App) error {
 	if o.App.App != "" {
 		doc = apps[0]
 	}
-	switch o.Output {
-	case "json":
-		b, err := json.MarshalIndent(doc, "", "  ")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(o.Out, "%s\n", b)
-		return nil
-	case "yaml":
-		b, err := yaml.Marshal(doc)
-		if err != nil {
-			return err
-		}
-		_, err = o.Out.Write(b)
+	if printed, err := output.Print(o.Out, o.Output, doc); printed {
 		return err
 	}
 	if o.App.App != "" {

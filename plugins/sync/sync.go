@@ -3,7 +3,6 @@ package sync
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,12 +14,12 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/lock"
 	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/appflags"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/exitcode"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/output"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/source"
 )
 
@@ -176,7 +175,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if err := r.RefuseEncrypted(); err != nil {
 		return source.Hint(err)
 	}
-	fmt.Fprintf(progress, "app %s: %s@%s (%s) path %s, %d objects\n", o.App.App, r.Source.Repo, shortSHA(r.Source.Commit), r.Source.Message, r.Source.Path, len(r.Objects))
+	fmt.Fprintf(progress, "app %s: %s@%s (%s) path %s, %d objects\n", o.App.App, r.Source.Repo, output.ShortSHA(r.Source.Commit), r.Source.Message, r.Source.Path, len(r.Objects))
 	o.Sync.OnEvent = newProgress(progress).event
 	o.Retry.OnRetry = func(attempt int, wait time.Duration, err error) {
 		fmt.Fprintf(progress, "retry %d in %s after: %v\n", attempt, wait, err)
@@ -186,23 +185,8 @@ func (o *Options) Run(ctx context.Context) error {
 	if res == nil {
 		return syncErr
 	}
-	switch o.Output {
-	case "json":
-		b, err := json.MarshalIndent(res, "", "  ")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(o.Out, "%s\n", b)
-	case "yaml":
-		b, err := yaml.Marshal(res)
-		if err != nil {
-			return err
-		}
-		o.Out.Write(b)
-	default:
-		if len(res.Objects) > 0 {
-			printSummary(o.Out, res)
-		}
+	if err := PrintResult(o.Out, o.Output, res); err != nil {
+		return err
 	}
 	return syncErr
 }
@@ -263,7 +247,7 @@ func printSummary(w io.Writer, res *gsync.Result) {
 	if res.Phase == gsync.PhaseFailed {
 		verb = "FAILED to sync"
 	}
-	fmt.Fprintf(w, "\n%s %s at %s in %s: %s\n", verb, res.App, shortSHA(res.Commit), res.FinishedAt.Sub(res.StartedAt).Round(time.Millisecond), strings.Join(counts, ", "))
+	fmt.Fprintf(w, "\n%s %s at %s in %s: %s\n", verb, res.App, output.ShortSHA(res.Commit), res.FinishedAt.Sub(res.StartedAt).Round(time.Millisecond), strings.Join(counts, ", "))
 }
 
 func oneLine(s string) string {
@@ -272,13 +256,6 @@ func oneLine(s string) string {
 		s = s[:117] + "..."
 	}
 	return s
-}
-
-func shortSHA(sha string) string {
-	if len(sha) > 7 {
-		return sha[:7]
-	}
-	return sha
 }
 
 // Hints are the engine's hints in this command's flags.
@@ -294,24 +271,12 @@ var Hints = gsync.Hints{
 // PrintResult prints a sync's result as sync does: a JSON or YAML
 // document for output "json" or "yaml", else the object table and the
 // summary line.
-func PrintResult(w io.Writer, output string, res *gsync.Result) error {
-	switch output {
-	case "json":
-		b, err := json.MarshalIndent(res, "", "  ")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(w, "%s\n", b)
-	case "yaml":
-		b, err := yaml.Marshal(res)
-		if err != nil {
-			return err
-		}
-		w.Write(b)
-	default:
-		if len(res.Objects) > 0 {
-			printSummary(w, res)
-		}
+func PrintResult(w io.Writer, format string, res *gsync.Result) error {
+	if printed, err := output.Print(w, format, res); printed {
+		return err
+	}
+	if len(res.Objects) > 0 {
+		printSummary(w, res)
 	}
 	return nil
 }

@@ -2,15 +2,14 @@
 package version
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/version"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/exitcode"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/output"
 )
 
 // Options are the inputs of the version command.
@@ -58,20 +57,7 @@ func (o *Options) Validate() error {
 
 // Run prints Info.
 func (o *Options) Run() error {
-	switch o.Output {
-	case "json":
-		b, err := json.MarshalIndent(o.Info, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(o.Out, "%s\n", b)
-		return err
-	case "yaml":
-		b, err := yaml.Marshal(o.Info)
-		if err != nil {
-			return err
-		}
-		_, err = o.Out.Write(b)
+	if printed, err := output.Print(o.Out, o.Output, o.Info); printed {
 		return err
 	}
 	_, err := fmt.Fprintf(o.Out, "kubectl-gitops %s\ncommit: %s\ngo: %s\nplatform: %s\n",
