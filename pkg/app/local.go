@@ -20,7 +20,7 @@ func renderLocal(src Source, opts Options, out *Rendered, warn func(string)) (*R
 		return nil, fmt.Errorf("local directory %s is a file; name a directory (a kustomization or manifests)", src.Local)
 	}
 	root, rel := dir, "."
-	if wt := workTreeRoot(dir); wt != "" {
+	if wt := WorkTreeRoot(dir); wt != "" {
 		if r, err := filepath.Rel(wt, dir); err == nil {
 			root, rel = wt, r
 		}
@@ -34,9 +34,9 @@ func renderLocal(src Source, opts Options, out *Rendered, warn func(string)) (*R
 	return out, nil
 }
 
-// workTreeRoot is the nearest directory at or above dir that holds .git,
+// WorkTreeRoot is the nearest directory at or above dir that holds .git,
 // or "".
-func workTreeRoot(dir string) string {
+func WorkTreeRoot(dir string) string {
 	for d := dir; ; {
 		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
 			return d

@@ -7,7 +7,6 @@ package appflags
 import (
 	"context"
 	"fmt"
-	"os"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -166,19 +165,10 @@ func LocalAppName(dir string) string {
 	if err != nil {
 		return AppName(filepath.Base(dir), "")
 	}
-	for d := abs; ; {
-		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
-			rel, err := filepath.Rel(d, abs)
-			if err == nil {
-				return AppName(filepath.ToSlash(rel), d)
-			}
-			break
+	if wt := app.WorkTreeRoot(abs); wt != "" {
+		if rel, err := filepath.Rel(wt, abs); err == nil {
+			return AppName(filepath.ToSlash(rel), wt)
 		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			break
-		}
-		d = parent
 	}
 	return AppName(filepath.Base(abs), abs)
 }
