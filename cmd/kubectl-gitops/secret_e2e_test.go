@@ -277,14 +277,14 @@ func TestSecretEditSignalRemovesPlaintext(t *testing.T) {
 	enc := encryptFile(t, dir, "s.enc.yaml", plainDBSecret, recipient)
 	record := filepath.Join(dir, "record")
 	editor := filepath.Join(dir, "editor.sh")
-	// The editor's parent is the shell that runs $EDITOR; its parent is
-	// kubectl-gitops.
-	script := "#!/bin/sh\necho \"$1\" > " + record + "\nkill -TERM $(cut -d\" \" -f4 /proc/$PPID/stat)\nsleep 5\n"
+	// $EDITOR names a program (no spaces): kubectl's editor code runs it
+	// directly, so its parent is kubectl-gitops.
+	script := "#!/bin/sh\necho \"$1\" > " + record + "\nkill -TERM $PPID\nsleep 5\n"
 	if err := os.WriteFile(editor, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("EDITOR", editor)
-	t.Setenv("VISUAL", "")
+	t.Setenv("KUBE_EDITOR", "")
 	t.Setenv("SOPS_AGE_KEY_FILE", keyFile)
 	_, stderr, code := gitops(t, "secret", "edit", filepath.Join(dir, "s.enc.yaml"))
 	if code != 130 || !strings.Contains(stderr, "edit discarded") {
@@ -309,12 +309,12 @@ func TestSecretEditInterruptGoesToEditor(t *testing.T) {
 	dir := t.TempDir()
 	encryptFile(t, dir, "s.enc.yaml", plainDBSecret, recipient)
 	editor := filepath.Join(dir, "editor.sh")
-	script := "#!/bin/sh\nkill -INT $(cut -d\" \" -f4 /proc/$PPID/stat)\nsleep 0.3\nsed -i 's/password: .*/password: changed-after-ctrl-c/' \"$1\"\n"
+	script := "#!/bin/sh\nkill -INT $PPID\nsleep 0.3\nsed -i 's/password: .*/password: changed-after-ctrl-c/' \"$1\"\n"
 	if err := os.WriteFile(editor, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("EDITOR", editor)
-	t.Setenv("VISUAL", "")
+	t.Setenv("KUBE_EDITOR", "")
 	t.Setenv("SOPS_AGE_KEY_FILE", keyFile)
 	_, stderr, code := gitops(t, "secret", "edit", filepath.Join(dir, "s.enc.yaml"))
 	if code != 0 {

@@ -8,13 +8,13 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
-	"strings"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/kubectl/pkg/cmd/util/editor"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/sops"
 )
@@ -28,9 +28,10 @@ func newEdit(streams genericiooptions.IOStreams) *cobra.Command {
 	o := &editOptions{IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "edit FILE",
-		Short: "Edit an encrypted file in $EDITOR and encrypt it again",
+		Short: "Edit an encrypted file in $KUBE_EDITOR or $EDITOR and encrypt it again",
 		Long: `Decrypt FILE into a private temporary file (mode 0600 in a 0700 directory),
-open it in $VISUAL or $EDITOR (default vi), then encrypt the result again with
+open it in $KUBE_EDITOR or $EDITOR (default vi; read as kubectl edit reads
+them, with kubectl's own code), then encrypt the result again with
 the same data key, recipients and rules, in place. Values left alone keep
 their ciphertext, so Git diffs show only what changed; if nothing changed,
 FILE is left byte for byte as it was. The temporary file is removed on every
@@ -45,20 +46,24 @@ exit path, including Ctrl-C and a failing editor.`,
 	return cmd
 }
 
+// editorEnvs are read in order for the editor, as kubectl edit reads them.
+var editorEnvs = []string{"KUBE_EDITOR", "EDITOR"}
+
+// editorCommand is the editor kubectl edit would run on file: kubectl's
+// own reading of $KUBE_EDITOR, then $EDITOR (default vi; a value with
+// quotes or backslashes runs through $SHELL). It is launched here, not by
+// kubectl's Editor.Launch, because Launch exits the process on a signal
+// (after restoring the terminal) without letting the plaintext file be
+// removed.
 func editorCommand(file string) *exec.Cmd {
-	editor := os.Getenv("VISUAL")
-	if editor == "" {
-		editor = os.Getenv("EDITOR")
+	ed := editor.NewDefaultEditor(editorEnvs)
+	args := append([]string(nil), ed.Args...)
+	if ed.Shell {
+		args[len(args)-1] += " " + strconv.Quote(file) // as Launch quotes it
+	} else {
+		args = append(args, file)
 	}
-	if editor == "" {
-		editor = "vi"
-	}
-	if runtime.GOOS == "windows" {
-		parts := strings.Fields(editor)
-		return exec.Command(parts[0], append(parts[1:], file)...)
-	}
-	// Through the shell, so EDITOR may carry arguments ("code --wait").
-	return exec.Command("/bin/sh", "-c", editor+` "$1"`, "editor", file)
+	return exec.Command(args[0], args[1:]...)
 }
 
 func (o *editOptions) run(path string) error {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -235,7 +236,7 @@ func TestEdit(t *testing.T) {
 	// An editor that changes nothing leaves the file byte-identical; the
 	// temporary file is private and removed afterwards.
 	look := f.editor(t, "look.sh", `stat -c '%a %n' "$1" "$(dirname "$1")" > `+record+`; echo "$1" >> `+record)
-	env := map[string]string{"EDITOR": look, "VISUAL": ""}
+	env := map[string]string{"EDITOR": look, "KUBE_EDITOR": ""}
 	for k, v := range f.env {
 		env[k] = v
 	}
@@ -329,5 +330,26 @@ func TestRotate(t *testing.T) {
 	}
 	if r := run(t, env, "rotate", plain, "--add-recipient", "ssh-ed25519 AAAA"); r.code != 1 || !strings.Contains(r.stderr, "only age keys") {
 		t.Fatalf("a non-age recipient: %+v", r)
+	}
+}
+
+// The editor is read as kubectl edit reads it: $KUBE_EDITOR, then $EDITOR;
+// words split on spaces, and a value with quotes run through $SHELL.
+func TestEditorCommand(t *testing.T) {
+	t.Setenv("SHELL", "/bin/sh")
+	for _, tt := range []struct {
+		kube, editor string
+		want         []string
+	}{
+		{"", "", []string{"vi", "/tmp/f.yaml"}},
+		{"", "nano", []string{"nano", "/tmp/f.yaml"}},
+		{"code --wait", "nano", []string{"code", "--wait", "/tmp/f.yaml"}},
+		{"", `emacs -nw "--eval=(x)"`, []string{"/bin/sh", "-c", `emacs -nw "--eval=(x)" "/tmp/f.yaml"`}},
+	} {
+		t.Setenv("KUBE_EDITOR", tt.kube)
+		t.Setenv("EDITOR", tt.editor)
+		if got := editorCommand("/tmp/f.yaml").Args; !slices.Equal(got, tt.want) {
+			t.Errorf("KUBE_EDITOR=%q EDITOR=%q: %q, want %q", tt.kube, tt.editor, got, tt.want)
+		}
 	}
 }
