@@ -1,12 +1,16 @@
 package main_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -250,5 +254,77 @@ func TestStatusListsAppsAndMovedRevision(t *testing.T) {
 	}
 	if got["c"].Sync != "Unknown" || got["c"].Reason == "" || got["b"].Sync != "Synced" {
 		t.Errorf("apps after apps/a left the repository: %+v", list)
+	}
+}
+
+// status --watch prints the app's line once, a new line when it drifts,
+// and exits 0 on SIGINT.
+func TestStatusWatch(t *testing.T) {
+	ns := testcluster.Namespace(t, lc)
+	r := testrepo.New(t)
+	r.Commit("web 1.0", map[string]string{
+		"apps/web/kustomization.yaml": "resources: [deploy.yaml]\n",
+		"apps/web/deploy.yaml":        webDeployment("nginx:1.0"),
+	})
+	if out, errOut, code := gitops(t, "sync", "--repo", r.Dir, "--path", "apps/web", "--dest-namespace", ns, "--inventory-namespace", ns, "--timeout", "2m"); code != 0 {
+		t.Fatalf("sync: code %d\n%s%s", code, out, errOut)
+	}
+	cmd := exec.Command(filepath.Join(plugin, "kubectl-gitops"), "--kubeconfig", lc.Kubeconfig, "status", "web", "--inventory-namespace", ns, "--watch", "--interval", "500ms")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var seen []string
+	await := func(want string) {
+		t.Helper()
+		deadline := time.After(60 * time.Second)
+		for {
+			select {
+			case line, ok := <-lines:
+				if !ok {
+					t.Fatalf("watch ended before %q:\n%s\n%s", want, strings.Join(seen, "\n"), errOut.String())
+				}
+				seen = append(seen, line)
+				if strings.Contains(line, want) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no line with %q:\n%s\n%s", want, strings.Join(seen, "\n"), errOut.String())
+			}
+		}
+	}
+	await("web Synced Healthy")
+	realKubectl(t, "scale", "deployment/web", "-n", ns, "--replicas=3")
+	await("web OutOfSync")
+	await("Deployment/" + ns + "/web OutOfSync (configure)")
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("watch after SIGINT: %v, want exit 0\n%s", err, errOut.String())
+	}
+	// Rounds that find nothing new print nothing.
+	synced := 0
+	for _, line := range seen {
+		if strings.Contains(line, "web Synced Healthy") {
+			synced++
+		}
+	}
+	if synced != 1 {
+		t.Errorf("the in-sync state was printed %d times, want once:\n%s", synced, strings.Join(seen, "\n"))
 	}
 }
