@@ -2,8 +2,6 @@ package diffview
 
 import (
 	"fmt"
-	"reflect"
-	"sort"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -54,11 +52,7 @@ type Object struct {
 
 // Field is one changed field: its path (.spec.replicas, ["odd.key"],
 // [0]) and its masked values; a side that lacks the field has none.
-type Field struct {
-	Path    string `json:"path"`
-	Live    any    `json:"live,omitempty"`
-	Desired any    `json:"desired,omitempty"`
-}
+type Field = gsync.FieldChange
 
 // Shown reports whether the object has a diff (one side or both), as
 // opposed to being listed only.
@@ -151,7 +145,7 @@ func New(cs *gsync.ChangeSet, secretValues []string) *View {
 			maskPair(live, merged)
 			live, merged = red.object(live), red.object(merged)
 			if live != nil && merged != nil {
-				o.Fields = fields(live.Object, merged.Object)
+				o.Fields = gsync.FieldChanges(live.Object, merged.Object)
 			}
 		}
 		o.Live, o.Merged = live, merged
@@ -267,75 +261,3 @@ func (r redactor) object(o *unstructured.Unstructured) *unstructured.Unstructure
 	return r.Objects([]*unstructured.Unstructured{o})[0]
 }
 
-// fields lists the paths whose values differ, sorted, with their values.
-// Lists of different lengths differ as a whole.
-func fields(live, merged map[string]any) []Field {
-	var out []Field
-	diffValues(nil, live, merged, true, true, &out)
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	return out
-}
-
-func diffValues(p []any, a, b any, hasA, hasB bool, out *[]Field) {
-	at := func(e any) []any { return append(append([]any{}, p...), e) }
-	if hasA && hasB {
-		switch av := a.(type) {
-		case map[string]any:
-			if bv, ok := b.(map[string]any); ok {
-				keys := map[string]bool{}
-				for k := range av {
-					keys[k] = true
-				}
-				for k := range bv {
-					keys[k] = true
-				}
-				for k := range keys {
-					x, okA := av[k]
-					y, okB := bv[k]
-					diffValues(at(k), x, y, okA, okB, out)
-				}
-				return
-			}
-		case []any:
-			if bv, ok := b.([]any); ok && len(av) == len(bv) {
-				for i := range av {
-					diffValues(at(i), av[i], bv[i], true, true, out)
-				}
-				return
-			}
-		}
-		if reflect.DeepEqual(a, b) {
-			return
-		}
-	}
-	f := Field{Path: pathString(p)}
-	if hasA {
-		f.Live = a
-	}
-	if hasB {
-		f.Desired = b
-	}
-	*out = append(*out, f)
-}
-
-// pathString renders a path as .key, ["odd.key"] and [i], as pkg/sync's
-// Change.Diff does.
-func pathString(p []any) string {
-	var b strings.Builder
-	for _, e := range p {
-		switch v := e.(type) {
-		case int:
-			fmt.Fprintf(&b, "[%d]", v)
-		case string:
-			if strings.ContainsAny(v, ".[]\" ") || v == "" {
-				fmt.Fprintf(&b, "[%q]", v)
-			} else {
-				b.WriteString("." + v)
-			}
-		}
-	}
-	if b.Len() == 0 {
-		return "."
-	}
-	return b.String()
-}

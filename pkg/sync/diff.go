@@ -4,10 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"reflect"
 	"sort"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -64,29 +62,8 @@ func (c *Change) diffOf(merged *unstructured.Unstructured) []string {
 }
 
 // path is a field path: string elements are map keys, int elements list
-// indices.
-type path []any
-
-// String renders a path as .key, ["odd.key"] and [i].
-func (p path) String() string {
-	var b strings.Builder
-	for _, e := range p {
-		switch v := e.(type) {
-		case int:
-			fmt.Fprintf(&b, "[%d]", v)
-		case string:
-			if strings.ContainsAny(v, ".[]\" ") || v == "" {
-				fmt.Fprintf(&b, "[%q]", v)
-			} else {
-				b.WriteString("." + v)
-			}
-		}
-	}
-	if b.Len() == 0 {
-		return "."
-	}
-	return b.String()
-}
+// indices; rendered as .key, ["odd.key"] and [i] (pkg/ignore's paths).
+type path = ignore.Path
 
 // fieldDiff lists the paths whose values differ between live and merged
 // (what the server would store), noise left out, sorted. Lists of different
@@ -108,18 +85,40 @@ func diffPaths(live, merged *unstructured.Unstructured) []path {
 		unstructured.RemoveNestedField(b, f...)
 	}
 	var out []path
-	diffValues(nil, a, b, &out)
+	walkDiff(nil, a, b, func(p path, _, _ any) { out = append(out, p) })
 	return out
 }
 
-func diffValues(p path, a, b any, out *[]path) {
+// FieldChange is one field whose value differs: its path (.spec.replicas,
+// .data["app.yaml"], .spec.containers[0]) and the two values, nil where a
+// side lacks the field.
+type FieldChange struct {
+	Path    string `json:"path"`
+	Live    any    `json:"live,omitempty"`
+	Desired any    `json:"desired,omitempty"`
+}
+
+// FieldChanges lists the fields whose values differ between live and
+// merged, sorted by path, judged as Change.Diff judges them (a missing
+// field equals null; lists of different lengths differ as a whole).
+// Noise is not removed here: pass what Change.Compared returns.
+func FieldChanges(live, merged map[string]any) []FieldChange {
+	var out []FieldChange
+	walkDiff(nil, live, merged, func(p path, a, b any) {
+		out = append(out, FieldChange{Path: p.String(), Live: a, Desired: b})
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+// walkDiff calls found for each path whose values differ between a and b.
+func walkDiff(p path, a, b any, found func(p path, a, b any)) {
 	at := func(e any) path { return append(append(path{}, p...), e) }
 	switch av := a.(type) {
 	case map[string]any:
 		bv, ok := b.(map[string]any)
 		if !ok {
-			*out = append(*out, p)
-			return
+			break
 		}
 		keys := map[string]bool{}
 		for k := range av {
@@ -129,21 +128,21 @@ func diffValues(p path, a, b any, out *[]path) {
 			keys[k] = true
 		}
 		for k := range keys {
-			diffValues(at(k), av[k], bv[k], out)
+			walkDiff(at(k), av[k], bv[k], found)
 		}
+		return
 	case []any:
 		bv, ok := b.([]any)
 		if !ok || len(av) != len(bv) {
-			*out = append(*out, p)
-			return
+			break
 		}
 		for i := range av {
-			diffValues(at(i), av[i], bv[i], out)
+			walkDiff(at(i), av[i], bv[i], found)
 		}
-	default:
-		if !reflect.DeepEqual(a, b) {
-			*out = append(*out, p)
-		}
+		return
+	}
+	if !reflect.DeepEqual(a, b) {
+		found(p, a, b)
 	}
 }
 
