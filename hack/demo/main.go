@@ -126,14 +126,32 @@ func run() error {
 		return err
 	}
 
-	say("Someone scales frontend by hand; the next sync puts Git's replica count back")
+	say("Someone scales frontend by hand: status names the drift, diff shows exactly the field, the next sync puts Git's replica count back")
 	if err := d.run(d.kubectl, "scale", "deployment/frontend", "-n", "shop", "--replicas=5"); err != nil {
+		return err
+	}
+	if err := d.run(d.kubectl, "gitops", "status", "frontend-production"); err != nil {
+		return err
+	}
+	if err := d.run(d.kubectl, "gitops", "diff", "frontend-production"); err != nil {
 		return err
 	}
 	if err := d.sync("frontend"); err != nil {
 		return err
 	}
 	if err := d.run(d.kubectl, "get", "deployment/frontend", "-n", "shop"); err != nil {
+		return err
+	}
+	say("Every app, from the cluster alone: synced, healthy, at which commit (the age key opens payment-service's Secret)")
+	if err := d.run(d.kubectl, "gitops", "status", "--age-key-file", filepath.Join(work, "age", "keys.txt")); err != nil {
+		return err
+	}
+
+	say("order-service 1.5.0 is rolled back: a sync of the commit before, recorded in the history")
+	if err := d.run(d.kubectl, "gitops", "rollback", "order-service-production", "--timeout", "2m"); err != nil {
+		return err
+	}
+	if err := d.run(d.kubectl, "gitops", "history", "order-service-production"); err != nil {
 		return err
 	}
 	say("Done in %s", time.Since(start).Round(time.Second))
