@@ -267,6 +267,7 @@ func yamlNode(v any) (*yaml.Node, error) {
 	if err := n.Encode(v); err != nil {
 		return nil, err
 	}
+	quoteIndicated(n)
 	return n, nil
 }
 
@@ -280,6 +281,7 @@ func yamlFromBranch(b Branch, m *yaml.Node) error {
 		if err := k.Encode(b[i].Key); err != nil {
 			return nil, nil, err
 		}
+		quoteIndicated(k)
 		v, err := yamlNode(b[i].Value)
 		return k, v, err
 	})
@@ -293,6 +295,18 @@ func yamlFromList(l []any, s *yaml.Node) error {
 		n, err := yamlNode(l[i])
 		return n, n, err
 	})
+}
+
+// quoteIndicated double-quotes a multi-line string (a value or a key) that starts with a space
+// or an empty line. As a block scalar it needs an indentation indicator,
+// which the YAML emitter writes wrong under an indented sequence ("- |4-",
+// "- k: |4" over lines its own parser rejects); quoted, it is the same
+// string.
+func quoteIndicated(n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" && strings.Contains(n.Value, "\n") &&
+		(strings.HasPrefix(n.Value, " ") || strings.HasPrefix(n.Value, "\n")) {
+		n.Style = yaml.DoubleQuotedStyle
+	}
 }
 
 // layOut appends n entries to a mapping or sequence node, placing comments
