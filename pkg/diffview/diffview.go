@@ -260,4 +260,3 @@ func (r redactor) object(o *unstructured.Unstructured) *unstructured.Unstructure
 	}
 	return r.Objects([]*unstructured.Unstructured{o})[0]
 }
-
