@@ -179,7 +179,7 @@ func (d *demo) secret(work string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Println(recipient) // the public half: safe to show
+	fmt.Println(recipient)                          // the public half: safe to show
 	plain := filepath.Join(work, "payment-db.yaml") // outside the repository
 	secret := "apiVersion: v1\nkind: Secret\nmetadata:\n  name: payment-db\ntype: Opaque\nstringData:\n  password: " + demoPassword + "\n"
 	if err := os.WriteFile(plain, []byte(secret), 0o600); err != nil {
