@@ -38,7 +38,9 @@ install: build ## Copy the plugin and its completion helper into $(PREFIX)/bin.
 tools: ## Build the real kube-apiserver, etcd, kubectl, kwok, kustomize, sops, krew, age (cached).
 	$(GO) run ./hack/ensuretools
 
-vet: ## go vet both modules.
+vet: ## gofmt check and go vet, both modules.
+	@unformatted=$$(gofmt -l cmd pkg plugins hack internal krm-functions); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt -w these files: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	cd hack/tools && $(GO) vet ./...
 
