@@ -14,6 +14,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
@@ -158,8 +159,13 @@ func TestRollbackCommand(t *testing.T) {
 	if err != nil || d.Spec.Template.Spec.Containers[0].Image != "nginx:1.0" {
 		t.Errorf("after the rollback the Deployment's image is not nginx:1.0 (err %v)", err)
 	}
-	if _, err := kube.CoreV1().ConfigMaps(ns).Get(ctx, "web-settings", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-		t.Errorf("ConfigMap web-settings, absent at the target commit, was not pruned (get: %v)", err)
+	// Deleted with foreground propagation: gone once the garbage collector
+	// has seen it has no dependents.
+	if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		_, err := kube.CoreV1().ConfigMaps(ns).Get(ctx, "web-settings", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	}); err != nil {
+		t.Errorf("ConfigMap web-settings, absent at the target commit, was not pruned: %v", err)
 	}
 	if cm, err := kube.CoreV1().ConfigMaps(ns).Get(ctx, "gitops-web", metav1.GetOptions{}); err != nil || cm.Annotations["gitops.kubectl-gitops.dev/automated"] != "true" {
 		t.Errorf("the automated mark did not survive the rollback's record (err %v)", err)
