@@ -40,7 +40,8 @@ func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 It renders the path (a Kustomize overlay or plain manifests), applies it with
 server-side apply in Argo CD's sync-wave order, waits for health between waves,
 prunes what left Git, and records every sync in the cluster. It reads Argo CD's
-sync-wave and sync-options annotations as they are.
+sync-wave and sync-options annotations as they are. diff shows what a sync
+would change; status, history and rollback work from the cluster alone.
 
 Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong.`,
 		SilenceUsage:               true,
