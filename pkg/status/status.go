@@ -114,6 +114,7 @@ func Of(app string, st *inventory.State, cs *gsync.ChangeSet, compareErr error) 
 	}
 	red := redact.NewFromObjects(objs)
 	var healths []health.Status
+	var inGitObjects, liveInGit int
 	inSync := true
 	for _, c := range cs.Changes {
 		o := objectOf(c)
@@ -123,11 +124,21 @@ func Of(app string, st *inventory.State, cs *gsync.ChangeSet, compareErr error) 
 		if o.Sync != Synced {
 			inSync = false
 		}
+		// As Argo CD: an object missing from the cluster does not make the
+		// app Missing (OutOfSync says it is missing), unless none of the
+		// app's objects exists.
 		if inGit(c.Action) {
-			healths = append(healths, o.Health)
+			inGitObjects++
+			if c.Live != nil {
+				liveInGit++
+				healths = append(healths, o.Health)
+			}
 		}
 	}
 	out.Health = health.Aggregate(healths...)
+	if inGitObjects > 0 && liveInGit == 0 {
+		out.Health = health.Aggregate(out.Health, health.Missing)
+	}
 	switch err := cs.Err(); {
 	case err != nil:
 		out.Sync, out.Reason = Unknown, red.String(reason(err))

@@ -45,7 +45,9 @@ func TestOf(t *testing.T) {
 	if diff := cmp.Diff(want, objs); diff != "" {
 		t.Errorf("objects (-want +got)\n%s", diff)
 	}
-	if got.Sync != OutOfSync || got.Health != health.Missing || !got.Automated || got.LastSync == nil || got.LastSync.ID != 1 {
+	// A missing object is Missing itself, but the app is as healthy as
+	// what exists (Argo CD: OutOfSync already says it is missing).
+	if got.Sync != OutOfSync || got.Health != health.Healthy || !got.Automated || got.LastSync == nil || got.LastSync.ID != 1 {
 		t.Errorf("app: sync %s health %s automated %v last %+v", got.Sync, got.Health, got.Automated, got.LastSync)
 	}
 	if got.Moved == nil || got.Moved.String() != "revision main moved: synced aaaaaaa, now bbbbbbb" {
@@ -53,6 +55,11 @@ func TestOf(t *testing.T) {
 	}
 	if c := got.CountsText(); c != "1 create, 1 prune, 1 unchanged" {
 		t.Errorf("counts %q", c)
+	}
+
+	// An app none of whose objects exists is Missing.
+	if none := Of("web", st, &gsync.ChangeSet{Changes: []*gsync.Change{change("a", gsync.ChangeCreate, false), change("b", gsync.ChangeCreate, false)}}, nil); none.Health != health.Missing {
+		t.Errorf("nothing live: health %s, want Missing", none.Health)
 	}
 
 	// A Skip hook is Synced; a member kept by Prune=false is out of sync.

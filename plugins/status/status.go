@@ -75,7 +75,8 @@ Sync is Synced when a sync would change nothing, else OutOfSync (each object
 says what a sync would do: create, configure, prune, ...), or Unknown when
 the comparison failed. Health is the worst object's, in Argo CD's order:
 Healthy, Suspended, Progressing, Missing, Degraded, Unknown; an object that
-does not exist is Missing; objects that left Git do not count.
+does not exist is Missing, and makes the app Missing only when none of its
+objects exists; objects that left Git do not count.
 
 Without APP, status lists every app in --inventory-namespace (all namespaces
 with -A), one line each; an app whose source cannot be compared shows
