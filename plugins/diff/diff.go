@@ -169,10 +169,8 @@ func (o *Options) Validate() error {
 	if err := o.App.Validate(!o.fromRecord); err != nil {
 		return err
 	}
-	switch o.Output {
-	case "", "json", "yaml":
-	default:
-		return fmt.Errorf("--output %q is not supported; use json or yaml, or omit it for a unified diff", o.Output)
+	if err := output.Check(o.Output, "a unified diff"); err != nil {
+		return err
 	}
 	if o.Sync.Concurrency < 1 {
 		return fmt.Errorf("--concurrency must be at least 1")

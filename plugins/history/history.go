@@ -66,10 +66,8 @@ takes.`,
 
 // Validate checks the flags.
 func (o *Options) Validate() error {
-	switch o.Output {
-	case "", "json", "yaml":
-	default:
-		return fmt.Errorf("--output %q is not supported; use json or yaml, or omit it", o.Output)
+	if err := output.Check(o.Output, ""); err != nil {
+		return err
 	}
 	if o.InventoryNamespace == "" {
 		return fmt.Errorf("--inventory-namespace must not be empty")

@@ -38,3 +38,16 @@ func ShortSHA(sha string) string {
 	}
 	return sha
 }
+
+// Check accepts "" (the command's own text), json and yaml. text names
+// the default in the error ("a unified diff"); empty says nothing of it.
+func Check(format, text string) error {
+	switch format {
+	case "", "json", "yaml":
+		return nil
+	}
+	if text != "" {
+		text = " for " + text
+	}
+	return fmt.Errorf("--output %q is not supported; use json or yaml, or omit it%s", format, text)
+}

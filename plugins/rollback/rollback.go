@@ -110,10 +110,8 @@ func (o *Options) Complete(args []string) error {
 
 // Validate checks the flags.
 func (o *Options) Validate() error {
-	switch o.Output {
-	case "", "json", "yaml":
-	default:
-		return fmt.Errorf("--output %q is not supported; use json or yaml, or omit it", o.Output)
+	if err := output.Check(o.Output, ""); err != nil {
+		return err
 	}
 	if fl := o.flags.Lookup("revision"); fl != nil && fl.Changed {
 		return fmt.Errorf("--revision cannot be given: a rollback syncs the commit of a history entry; to sync a revision, use 'kubectl gitops sync --revision'")

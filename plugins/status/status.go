@@ -130,10 +130,8 @@ func (o *Options) Complete(args []string) error {
 
 // Validate checks the flags.
 func (o *Options) Validate() error {
-	switch o.Output {
-	case "", "json", "yaml":
-	default:
-		return fmt.Errorf("--output %q is not supported; use json or yaml, or omit it", o.Output)
+	if err := output.Check(o.Output, ""); err != nil {
+		return err
 	}
 	if o.Watch && o.Output != "" {
 		return fmt.Errorf("--watch prints lines; it cannot be combined with --output")

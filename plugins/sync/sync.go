@@ -141,10 +141,8 @@ func (o *Options) Validate() error {
 	if err := o.App.Validate(true); err != nil {
 		return err
 	}
-	switch o.Output {
-	case "", "json", "yaml":
-	default:
-		return fmt.Errorf("--output %q is not supported; use json or yaml, or omit it", o.Output)
+	if err := output.Check(o.Output, ""); err != nil {
+		return err
 	}
 	if o.Sync.Concurrency < 1 {
 		return fmt.Errorf("--concurrency must be at least 1")

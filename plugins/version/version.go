@@ -47,13 +47,7 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 func (o *Options) Complete() { o.Info = version.Get() }
 
 // Validate checks the flags.
-func (o *Options) Validate() error {
-	switch o.Output {
-	case "", "json", "yaml":
-		return nil
-	}
-	return fmt.Errorf("--output %q is not supported; use json or yaml, or omit it for text", o.Output)
-}
+func (o *Options) Validate() error { return output.Check(o.Output, "text") }
 
 // Run prints Info.
 func (o *Options) Run() error {
