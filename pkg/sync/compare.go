@@ -39,8 +39,11 @@ func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, err
 		return nil, err
 	}
 	inv := inventory.Inventory{App: in.App, Namespace: s.opts.InventoryNamespace}
-	state, err := inventory.Load(ctx, s.c, inv)
-	if err != nil {
+	state := in.State
+	if state != nil {
+		st := *state // ours to replace; the caller's stays as it was
+		state = &st
+	} else if state, err = inventory.Load(ctx, s.c, inv); err != nil {
 		return nil, err
 	}
 	cs := &ChangeSet{App: in.App, ComparedAt: time.Now().UTC(), run: r, in: in, state: state,

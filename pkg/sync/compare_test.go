@@ -561,3 +561,33 @@ func TestReplaceRecordForgottenWhenApplied(t *testing.T) {
 		t.Errorf("back to the first revision: %s, data %v; want replaced without the added key", act, cm.Data)
 	}
 }
+
+// A State the caller just read saves Compare its own read of the
+// inventory, and gives the same verdicts; the caller's State is left as
+// it was.
+func TestCompareReusesGivenState(t *testing.T) {
+	f := newFixture(t)
+	doc := configMapYAML("shared-state", "0", "")
+	f.mustSync(doc, f.options())
+	st, err := inventory.Load(context.Background(), f.client, inventory.Inventory{App: f.app, Namespace: f.ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := *st
+	read, err := gsync.New(f.client, f.options()).Compare(context.Background(), f.input(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := f.input(doc)
+	in.State = st
+	given, err := gsync.New(f.client, f.options()).Compare(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !read.InSync() || !given.InSync() || given.Requests.Reads != read.Requests.Reads-1 {
+		t.Errorf("in sync %v/%v, reads %d with the state given, %d without; want both in sync and one read fewer", read.InSync(), given.InSync(), given.Requests.Reads, read.Requests.Reads)
+	}
+	if st.ResourceVersion != before.ResourceVersion || len(st.History) != len(before.History) {
+		t.Error("Compare changed the State it was given")
+	}
+}

@@ -117,6 +117,10 @@ type Input struct {
 	// SecretValues are more values to mask in everything reported (those
 	// decrypted from SOPS files), beyond the Secrets among Objects.
 	SecretValues []string
+	// State is the app's inventory as the caller just read it (status and
+	// diff read the record from it), so Compare does not read it again;
+	// nil reads it. Apply reads it again under the lock in any case.
+	State *inventory.State
 }
 
 // Syncer compares and syncs apps on one cluster. It holds what lasts (the

@@ -52,8 +52,10 @@ type Options struct {
 	// recorded source; flags is the command line, which wins over the record.
 	fromRecord bool
 	flags      *pflag.FlagSet
-	// pre counts the requests made before Compare (reading the record).
-	pre cluster.RequestCounter
+	// pre counts the requests made before Compare (reading the record);
+	// state is the inventory read then, which Compare reuses.
+	pre   cluster.RequestCounter
+	state *inventory.State
 
 	kubeFlags *genericclioptions.ConfigFlags
 	genericiooptions.IOStreams
@@ -214,6 +216,7 @@ func (o *Options) run(ctx context.Context) error {
 	}
 	fmt.Fprintf(o.ErrOut, "app %s: %s, %d objects\n", o.App.App, describe(r.Source), len(r.Objects))
 	in := o.App.Input(r)
+	in.State = o.state
 	cs, compareErr := gsync.New(c, o.Sync).Compare(ctx, in)
 	if cs == nil {
 		return compareErr
@@ -271,6 +274,7 @@ func (o *Options) recorded(ctx context.Context, c *cluster.Client) error {
 	if err != nil {
 		return err
 	}
+	o.state = st
 	rec, ok := inventory.LastWithCommit(st.History)
 	if !ok {
 		if o.fromRecord {

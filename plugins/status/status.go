@@ -270,7 +270,9 @@ func (o *Options) compareApp(ctx context.Context, c *cluster.Client, f *appflags
 	if err := r.RefuseEncrypted(); err != nil {
 		return nil, source.Hint(err)
 	}
-	cs, err := gsync.New(c, opts).Compare(ctx, f.InputWithCommit(r))
+	in := f.InputWithCommit(r)
+	in.State = st // read just now (or listed): Compare need not read it again
+	cs, err := gsync.New(c, opts).Compare(ctx, in)
 	if cs == nil {
 		return nil, err
 	}
