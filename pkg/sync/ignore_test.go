@@ -46,12 +46,18 @@ func (f *fixture) compare(doc string, opts gsync.Options, kind, name string) (*g
 func (f *fixture) scale(name string, replicas int32, manager string) {
 	f.t.Helper()
 	ctx := context.Background()
-	s, err := f.kube.AppsV1().Deployments(f.ns).GetScale(ctx, name, metav1.GetOptions{})
+	// The deployment controller writes the object too: read again on a
+	// conflict.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		s, err := f.kube.AppsV1().Deployments(f.ns).GetScale(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		s.Spec.Replicas = replicas
+		_, err = f.kube.AppsV1().Deployments(f.ns).UpdateScale(ctx, name, s, metav1.UpdateOptions{FieldManager: manager})
+		return err
+	})
 	if err != nil {
-		f.t.Fatal(err)
-	}
-	s.Spec.Replicas = replicas
-	if _, err := f.kube.AppsV1().Deployments(f.ns).UpdateScale(ctx, name, s, metav1.UpdateOptions{FieldManager: manager}); err != nil {
 		f.t.Fatal(err)
 	}
 }
