@@ -18,56 +18,57 @@ const (
 // Phase is a sync phase.
 type Phase string
 
-// Phases in the order they run.
+// Phases in the order they run (PhaseSyncFail, last, only when a sync
+// fails).
 const (
 	PhasePreSync  Phase = "PreSync"
 	PhaseSync     Phase = "Sync"
 	PhasePostSync Phase = "PostSync"
 )
 
-var phaseOrder = map[Phase]int{PhasePreSync: -1, PhaseSync: 0, PhasePostSync: 1}
+var phaseOrder = map[Phase]int{PhasePreSync: -1, PhaseSync: 0, PhasePostSync: 1, PhaseSyncFail: 2}
 
 // Ref names an object the way every message names it: Kind/namespace/name,
-// or Kind/name when it is cluster-scoped.
+// or Kind/name when it is cluster-scoped. An object the server names (a
+// hook with metadata.generateName) shows its prefix and a star.
 func Ref(obj *unstructured.Unstructured) string {
+	name := obj.GetName()
+	if name == "" && obj.GetGenerateName() != "" {
+		name = obj.GetGenerateName() + "*"
+	}
 	if ns := obj.GetNamespace(); ns != "" {
-		return obj.GetKind() + "/" + ns + "/" + obj.GetName()
+		return obj.GetKind() + "/" + ns + "/" + name
 	}
-	return obj.GetKind() + "/" + obj.GetName()
+	return obj.GetKind() + "/" + name
 }
 
-// waveOf parses the sync-wave annotation: an integer, default 0.
+// waveOf parses the sync-wave annotation, else (as Argo CD) Helm's
+// helm.sh/hook-weight: an integer, default 0.
 func waveOf(obj *unstructured.Unstructured) (int, error) {
-	v, ok := obj.GetAnnotations()[AnnotationSyncWave]
-	if !ok {
-		return 0, nil
+	for _, key := range []string{AnnotationSyncWave, AnnotationHelmHookWeight} {
+		v, ok := obj.GetAnnotations()[key]
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return 0, fmt.Errorf("%s: annotation %s=%q is not an integer; use a whole number such as \"-1\" or \"2\"", Ref(obj), key, v)
+		}
+		return n, nil
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil {
-		return 0, fmt.Errorf("%s: annotation %s=%q is not an integer; use a whole number such as \"-1\" or \"2\"", Ref(obj), AnnotationSyncWave, v)
-	}
-	return n, nil
+	return 0, nil
 }
 
-// phaseOf reads the hook annotation. Objects without it sync in PhaseSync.
-// skip reports the "Skip" hook, which Argo CD never applies.
-func phaseOf(obj *unstructured.Unstructured) (phase Phase, skip bool, err error) {
-	v, ok := obj.GetAnnotations()[AnnotationHook]
-	if !ok {
-		return PhaseSync, false, nil
-	}
-	switch p := Phase(strings.TrimSpace(v)); p {
-	case PhasePreSync, PhaseSync, PhasePostSync:
-		return p, false, nil
-	case "Skip":
-		return "", true, nil
-	}
-	return "", false, fmt.Errorf("%s: annotation %s=%q is not supported; use PreSync, Sync, PostSync or Skip", Ref(obj), AnnotationHook, v)
-}
-
-// IsSkipHook reports whether obj carries the Skip hook: Argo CD never applies
-// it, and never prunes it while it is in Git.
+// IsSkipHook reports whether obj carries the Skip hook (alone): Argo CD
+// never applies it, and never prunes it while it is in Git.
 func IsSkipHook(obj *unstructured.Unstructured) bool {
-	_, skip, err := phaseOf(obj)
+	_, skip, err := HookOf(obj)
 	return err == nil && skip
+}
+
+// IsHook reports whether obj is a hook (created by a sync phase, or one
+// sync never runs); the Skip hook is not one.
+func IsHook(obj *unstructured.Unstructured) bool {
+	h, _, err := HookOf(obj)
+	return err == nil && h != nil
 }

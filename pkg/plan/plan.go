@@ -39,6 +39,10 @@ type Item struct {
 	Phase   Phase
 	Wave    int
 	Options SyncOptions
+	// Hook is set for a hook: it is created in Phase, not applied, and is
+	// not a member of the app. A hook of several phases has one item per
+	// phase, all with the same Object.
+	Hook *Hook
 }
 
 // Ref names the item's object (Kind/namespace/name).
@@ -57,6 +61,9 @@ type Plan struct {
 	Waves []Wave
 	// Skipped are objects annotated with the Skip hook.
 	Skipped []*unstructured.Unstructured
+	// NotRun are hooks a sync never runs (PreDelete, PostDelete, Helm's
+	// test and rollback hooks), with Hook.NotRun saying why.
+	NotRun []*Item
 }
 
 // New orders objects for a sync. app holds the app-wide sync options; each
@@ -67,7 +74,7 @@ func New(objects []*unstructured.Unstructured, app SyncOptions) (*Plan, error) {
 	var items []*Item
 	var errs []error
 	for _, obj := range objects {
-		phase, skip, err := phaseOf(obj)
+		hook, skip, err := HookOf(obj)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -86,7 +93,16 @@ func New(objects []*unstructured.Unstructured, app SyncOptions) (*Plan, error) {
 			errs = append(errs, fmt.Errorf("%s: annotation %s: %w", Ref(obj), AnnotationSyncOptions, err))
 			continue
 		}
-		items = append(items, &Item{Object: obj, Phase: phase, Wave: wave, Options: opts})
+		switch {
+		case hook == nil:
+			items = append(items, &Item{Object: obj, Phase: PhaseSync, Wave: wave, Options: opts})
+		case len(hook.Phases) == 0:
+			p.NotRun = append(p.NotRun, &Item{Object: obj, Wave: wave, Options: opts, Hook: hook})
+		default:
+			for _, phase := range hook.Phases {
+				items = append(items, &Item{Object: obj, Phase: phase, Wave: wave, Options: opts, Hook: hook})
+			}
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -121,6 +137,9 @@ func less(a, b *Item) bool {
 	if a.Wave != b.Wave {
 		return a.Wave < b.Wave
 	}
+	if (a.Hook == nil) != (b.Hook == nil) {
+		return a.Hook == nil // a wave's hooks after its resources
+	}
 	if d := KindRank(a.Object.GetKind()) - KindRank(b.Object.GetKind()); d != 0 {
 		return d < 0
 	}
@@ -129,11 +148,15 @@ func less(a, b *Item) bool {
 
 // bubble moves each dependency (isDep) ahead of the first item that refers
 // to it (refs), giving it that item's phase and wave. A dependency already
-// ahead of its users stays where it is.
+// ahead of its users stays where it is. SyncFail hooks are no users: they
+// run only on failure, and what they need must not wait for one.
 func bubble(items []*Item, isDep, refs func(*unstructured.Unstructured) (string, bool)) {
 	firstUser := map[string]int{}
 	for i, it := range items {
-		if key, ok := isDep(it.Object); ok {
+		if it.Phase == PhaseSyncFail {
+			continue
+		}
+		if key, ok := isDep(it.Object); ok && it.Hook == nil {
 			at, used := firstUser[key]
 			if !used {
 				continue
@@ -175,11 +198,18 @@ func (p *Plan) String() string {
 	for _, w := range p.Waves {
 		fmt.Fprintf(&b, "%s wave %d\n", w.Phase, w.Wave)
 		for _, it := range w.Items {
-			fmt.Fprintf(&b, "  %s\n", it.Ref())
+			if it.Hook != nil {
+				fmt.Fprintf(&b, "  %s (hook)\n", it.Ref())
+			} else {
+				fmt.Fprintf(&b, "  %s\n", it.Ref())
+			}
 		}
 	}
 	for _, o := range p.Skipped {
 		fmt.Fprintf(&b, "skipped %s\n", Ref(o))
+	}
+	for _, it := range p.NotRun {
+		fmt.Fprintf(&b, "not run %s\n", it.Ref())
 	}
 	return b.String()
 }

@@ -97,7 +97,7 @@ kind: ConfigMap
 metadata: {name: scratch, namespace: shop, annotations: {argocd.argoproj.io/hook: Skip}}
 `,
 		want: `PreSync wave 5
-  Job/shop/migrate
+  Job/shop/migrate (hook)
 Sync wave -1
   ConfigMap/shop/web
 Sync wave 0
@@ -105,7 +105,7 @@ Sync wave 0
 Sync wave 1
   HorizontalPodAutoscaler/shop/web
 PostSync wave 0
-  Job/shop/smoke
+  Job/shop/smoke (hook)
 skipped ConfigMap/shop/scratch
 `,
 	}, {
@@ -182,7 +182,7 @@ metadata: {name: c, annotations: {argocd.argoproj.io/hook: Sometimes}}
 `), SyncOptions{})
 	want := `ConfigMap/shop/a: annotation argocd.argoproj.io/sync-wave="first" is not an integer; use a whole number such as "-1" or "2"
 ConfigMap/shop/b: annotation argocd.argoproj.io/sync-options: unknown sync option "Turbo=true"; supported: ` + strings.Join(SupportedOptions(), ", ") + `
-Namespace/c: annotation argocd.argoproj.io/hook="Sometimes" is not supported; use PreSync, Sync, PostSync or Skip`
+Namespace/c: annotation argocd.argoproj.io/hook="Sometimes": "Sometimes" is not a hook; use one or more of PreSync, Sync, PostSync, SyncFail, Skip, PreDelete, PostDelete`
 	if err == nil || err.Error() != want {
 		t.Errorf("error:\n%v\nwant:\n%s", err, want)
 	}
