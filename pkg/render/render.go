@@ -426,7 +426,7 @@ func (o *ownFunctionsFS) ReadFile(path string) ([]byte, error) {
 }
 
 func build(fSys filesys.FileSystem, dir string, exec bool, opts Options) ([]map[string]any, error) {
-	fSys = &decryptingFS{FileSystem: fSys, opts: opts}
+	fSys = &generateNameFS{&decryptingFS{FileSystem: fSys, opts: opts}}
 	ko := krusty.MakeDefaultOptions()
 	// As `kustomize build` does: the kustomization's sortOptions, else the
 	// legacy kind order. The output is then byte for byte kustomize's.
@@ -460,6 +460,9 @@ func build(fSys filesys.FileSystem, dir string, exec bool, opts Options) ([]map[
 			return nil, fmt.Errorf("%s: %w", r.CurId(), err)
 		}
 		out = append(out, obj)
+	}
+	if err := restoreGenerateNames(out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -1,8 +1,10 @@
 package render
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -164,5 +166,44 @@ func TestRenderErrors(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"ConfigMap/e"}, refs(objs)); diff != "" {
 		t.Errorf("objects (-want +got):\n%s", diff)
+	}
+}
+
+// kustomize refuses objects without a name; hooks with generateName are
+// built, with namePrefix applied, and come out with generateName only.
+func TestKustomizeBuildsGenerateNameHooks(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("kustomization.yaml", "namePrefix: prod-\nresources: [hooks.yaml]\nconfigMapGenerator: [{name: plain, files: [data.yaml]}]\n")
+	write("hooks.yaml", "apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: migrate-\n  annotations: {argocd.argoproj.io/hook: PreSync}\nspec: {}\n---\n"+
+		"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: named}\n")
+	write("data.yaml", "just: data\ngenerateName: untouched\n")
+	objs, err := Render(dir, ".", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range objs {
+		got = append(got, o.GetKind()+" name="+o.GetName()+" generateName="+o.GetGenerateName()+fmt.Sprint(" annotations=", len(o.GetAnnotations())))
+		if o.GetKind() == "ConfigMap" && strings.HasPrefix(o.GetName(), "prod-plain") {
+			if d, _, _ := unstructured.NestedString(o.Object, "data", "data.yaml"); d != "just: data\ngenerateName: untouched\n" {
+				t.Errorf("generator data changed: %q", d)
+			}
+		}
+	}
+	sort.Strings(got)
+	want := []string{"ConfigMap name=prod-named generateName= annotations=0", "Job name= generateName=prod-migrate- annotations=1"}
+	if len(got) != 3 || got[0] != want[0] || got[2] != want[1] {
+		t.Errorf("objects:\n%s", strings.Join(got, "\n"))
+	}
+
+	// A hook without a hook annotation is no hook: kustomize's own error.
+	write("hooks.yaml", "apiVersion: batch/v1\nkind: Job\nmetadata: {generateName: migrate-}\n")
+	if _, err := Render(dir, ".", Options{}); err == nil || !strings.Contains(err.Error(), "missing metadata.name") {
+		t.Errorf("plain generateName: %v", err)
 	}
 }
