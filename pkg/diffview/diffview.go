@@ -104,6 +104,9 @@ func New(cs *gsync.ChangeSet, secretValues []string) *View {
 		v.Error = red.String(err.Error())
 	}
 	for _, c := range cs.Changes {
+		if c.Action == gsync.ChangeRun {
+			continue // a hook is created by each sync, never compared
+		}
 		o := Object{ObjectID: c.ObjectID, Action: c.Action, Judged: c.Judged, Reason: red.String(c.Reason), Error: red.String(c.Error)}
 		// Live and what the server would store, without noise and without
 		// the fields ignoreDifferences ignores: what Change.Diff was

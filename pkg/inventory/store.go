@@ -26,6 +26,22 @@ const FieldManager = "kubectl-gitops"
 
 var configMaps = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
 
+// HookRun is one hook of a sync: its object (Name as the server named it;
+// "prefix*" when it was never created), phase, status (Running,
+// Succeeded, Failed; empty when it did not run), the action taken and
+// whether its delete policy removed it afterwards.
+type HookRun struct {
+	Group     string `json:"group,omitempty"`
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+	Phase     string `json:"phase"`
+	Status    string `json:"status,omitempty"`
+	Action    string `json:"action"`
+	Message   string `json:"message,omitempty"`
+	Deleted   bool   `json:"deleted,omitempty"`
+}
+
 // Record is one sync in the history.
 type Record struct {
 	// ID counts syncs of the app, from 1.
@@ -68,6 +84,8 @@ type Record struct {
 	// (FinishedAt is the last one's).
 	NoOp    bool `json:"noop,omitempty"`
 	Repeats int  `json:"repeats,omitempty"`
+	// Hooks are the sync's hooks and how each run went.
+	Hooks []HookRun `json:"hooks,omitempty"`
 }
 
 // AppendHistory adds r to history (newest last) and keeps the last limit

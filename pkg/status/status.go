@@ -117,6 +117,9 @@ func Of(app string, st *inventory.State, cs *gsync.ChangeSet, compareErr error) 
 	var inGitObjects, liveInGit int
 	inSync := true
 	for _, c := range cs.Changes {
+		if c.Action == gsync.ChangeRun {
+			continue // hooks are not the app's objects; LastSync has their runs
+		}
 		o := objectOf(c)
 		o.Message = red.String(o.Message)
 		out.Objects = append(out.Objects, o)

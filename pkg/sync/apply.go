@@ -18,6 +18,7 @@ import (
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/health"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/lock"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/plan"
 )
 
 // apply runs a change set: see Apply.
@@ -25,7 +26,13 @@ func (s *Syncer) apply(ctx context.Context, cs *ChangeSet) (*Result, error) {
 	r := cs.run
 	ctx = r.context(ctx)
 	if s.opts.DryRun {
-		return s.result(cs, cs.err, true), r.redactError(cs.err)
+		err := cs.err
+		if err == nil {
+			// The hooks' dry-run too: a dry run says what the sync would
+			// refuse.
+			err = s.prepareHooks(ctx, r, cs, cs.hookChanges())
+		}
+		return s.result(cs, err, true), r.redactError(err)
 	}
 	inv := inventory.Inventory{App: cs.App, Namespace: s.opts.InventoryNamespace}
 	if cs.err != nil {
@@ -69,11 +76,21 @@ func (s *Syncer) applyHeld(ctx context.Context, cs *ChangeSet, inv inventory.Inv
 		*cs = *fresh
 		cs.Recompared = true
 		if err != nil {
-			return s.record(ctx, cs, inv, err)
+			return s.record(ctx, cs, inv, s.closeHooks(ctx, cs, err))
 		}
 	}
-	syncErr := s.execute(ctx, cs, inv)
+	syncErr := s.closeHooks(ctx, cs, s.execute(ctx, cs, inv))
 	return s.record(ctx, cs, inv, syncErr)
+}
+
+// closeHooks ends the hooks' part of a sync: after a failure the SyncFail
+// hooks run; then the delete policies apply.
+func (s *Syncer) closeHooks(ctx context.Context, cs *ChangeSet, syncErr error) error {
+	if syncErr != nil {
+		syncErr = s.syncFailed(ctx, cs.run, cs, syncErr)
+	}
+	s.finishHooks(ctx, cs.run, cs)
+	return syncErr
 }
 
 // finish records a change set that could not be applied, under the lock,
@@ -89,6 +106,9 @@ func (s *Syncer) finish(ctx context.Context, cs *ChangeSet, inv inventory.Invent
 		return s.result(cs, cause, false), r.redactError(cause)
 	}
 	r.lock = l
+	lctx, stop := l.Context(ctx)
+	cause = s.closeHooks(lctx, cs, cause)
+	stop()
 	res, err := s.recordFailure(ctx, cs, inv, cause)
 	l.Release()
 	res.Requests = r.requests()
@@ -108,6 +128,10 @@ func (s *Syncer) recordFailure(ctx context.Context, cs *ChangeSet, inv inventory
 // and prunes.
 func (s *Syncer) execute(ctx context.Context, cs *ChangeSet, inv inventory.Inventory) error {
 	r := cs.run
+	// Every hook is dry-run before the first write.
+	if err := s.prepareHooks(ctx, r, cs, cs.hookChanges(plan.PhasePreSync, plan.PhaseSync, plan.PhasePostSync)); err != nil {
+		return err
+	}
 	state := cs.state
 	// Record the union of old and new members before writing any, so an
 	// interrupted sync leaves no member the inventory does not cover.
@@ -139,7 +163,20 @@ func (s *Syncer) execute(ctx context.Context, cs *ChangeSet, inv inventory.Inven
 		c.result.Action, c.result.Message, c.applied = Created, c.Reason, true
 		r.emit(Event{Type: EventObjectApplied, Object: c.snapshot("")})
 	}
+	// Hooks make every wave wait for the one before, as in Argo CD (a
+	// PostSync hook runs only once everything is healthy).
+	gate := s.opts.Wait || len(cs.hookChanges()) > 0
+	pruned := false
 	for _, w := range cs.waves {
+		if w.phase == plan.PhaseSyncFail {
+			continue // only when the sync fails
+		}
+		if w.phase == plan.PhasePostSync && !pruned {
+			if err := s.prune(ctx, r, cs.prunes); err != nil {
+				return err
+			}
+			pruned = true
+		}
 		r.emit(Event{Type: EventWaveStarted, Phase: w.phase, Wave: w.wave})
 		for _, step := range w.steps {
 			// Custom resources whose CRD was applied in an earlier step
@@ -157,16 +194,24 @@ func (s *Syncer) execute(ctx context.Context, cs *ChangeSet, inv inventory.Inven
 				r.emit(Event{Type: EventObjectApplied, Phase: c.Phase, Wave: c.Wave, Object: c.snapshot(Unchanged)})
 			}
 		}
-		if !s.opts.Wait {
+		if err := s.runHooks(ctx, r, w.hooks); err != nil {
+			return err
+		}
+		if !gate {
 			continue
 		}
 		if err := s.waitHealthy(ctx, r, w.all); err != nil {
 			return err
 		}
+		if err := s.waitHooks(ctx, r, w.hooks); err != nil {
+			return err
+		}
 		r.emit(Event{Type: EventWaveHealthy, Phase: w.phase, Wave: w.wave})
 	}
-	if err := s.prune(ctx, r, cs.prunes); err != nil {
-		return err
+	if !pruned {
+		if err := s.prune(ctx, r, cs.prunes); err != nil {
+			return err
+		}
 	}
 	// Members now: what was applied, what left Git but was kept, and what
 	// is being deleted (pruned now, or earlier and still terminating, a
@@ -192,7 +237,7 @@ func (cs *ChangeSet) membership(inv inventory.Inventory) ([]schema.GroupKind, []
 	var nss []string
 	for _, c := range cs.Changes {
 		isSkipHook := c.Action == ChangeSkip && c.Desired != nil
-		if c.item == nil && !(isSkipHook && c.Live != nil && inv.Owns(c.Live)) {
+		if c.Action == ChangeRun || c.item == nil && !(isSkipHook && c.Live != nil && inv.Owns(c.Live)) {
 			continue
 		}
 		gks = append(gks, schema.GroupKind{Group: c.Group, Kind: c.Kind})
@@ -203,10 +248,16 @@ func (cs *ChangeSet) membership(inv inventory.Inventory) ([]schema.GroupKind, []
 
 // applyStep writes one step's changes together.
 func (s *Syncer) applyStep(ctx context.Context, r *run, step []*Change) error {
+	return s.writeEach(ctx, r, step, s.applyOne, "apply failed for %d object(s)")
+}
+
+// writeEach runs write for the changes together, reports each, and joins
+// the failures under the heading failed (with a %d for their number).
+func (s *Syncer) writeEach(ctx context.Context, r *run, changes []*Change, write func(context.Context, *Change) error, failed string) error {
 	var errs []error
 	var mu gosync.Mutex
-	forEach(step, s.opts.Concurrency, func(c *Change) {
-		err := s.applyOne(ctx, c)
+	forEach(changes, s.opts.Concurrency, func(c *Change) {
+		err := write(ctx, c)
 		if err != nil {
 			c.result.Action, c.result.Message = Failed, err.Error()
 			mu.Lock()
@@ -217,7 +268,7 @@ func (s *Syncer) applyStep(ctx context.Context, r *run, step []*Change) error {
 	})
 	if len(errs) > 0 {
 		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
-		return fmt.Errorf("apply failed for %d object(s):\n  %w", len(errs), indented(errs))
+		return fmt.Errorf(failed+":\n  %w", len(errs), indented(errs))
 	}
 	return nil
 }
@@ -312,6 +363,10 @@ func (s *Syncer) waitServed(ctx context.Context, cs []*Change) error {
 func (c *Change) snapshot(action Action) *ObjectResult {
 	out := c.result
 	out.ObjectID, out.Phase, out.Wave = c.ObjectID, c.Phase, c.Wave
+	if out.Hook != nil {
+		h := *out.Hook
+		out.Hook = &h
+	}
 	if action != "" {
 		out.Action = action
 	}

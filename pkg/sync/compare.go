@@ -60,7 +60,7 @@ func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, err
 	for i, o := range in.Objects {
 		objs[i] = o.DeepCopy()
 	}
-	changes, skipped, p, err := s.resolve(objs, appOpts)
+	changes, hooks, skipped, p, err := s.resolve(objs, appOpts)
 	if err != nil {
 		return fail(err)
 	}
@@ -69,6 +69,12 @@ func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, err
 		// stored and the local proof can see them.
 		render.FoldStringData(c.Desired.Object)
 		inv.Mark(c.Desired)
+	}
+	// Hooks are created by Apply, never compared: Compare reads nothing
+	// for them.
+	for _, c := range hooks {
+		render.FoldStringData(c.Desired.Object)
+		markHook(inv, c.Desired)
 	}
 	if len(changes) == 0 && len(state.GroupKinds) > 0 && !s.opts.AllowEmpty {
 		return fail(fmt.Errorf("the render is empty but app %s has members in the cluster; refusing to prune them all%s", in.App, hint(s.opts.Hints.AllowEmpty)))
@@ -85,21 +91,34 @@ func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, err
 	if err != nil {
 		return fail(err)
 	}
+	cs.newNamespaces = newNamespaces
 	judgeErr := s.judge(ctx, r, changes, newNamespaces)
 
-	prunes, deleting, err := s.findPrunable(ctx, inv, state, appOpts, changes, skipped, lists)
+	prunes, deleting, err := s.findPrunable(ctx, inv, state, appOpts, changes, skipped, hooks, lists)
 	if err != nil {
 		return fail(errors.Join(judgeErr, err))
 	}
 	cs.prunes, cs.deleting = prunes, deleting
 
-	// Execution order: per wave, Namespaces and CRDs, then the rest; then
-	// prunes one at a time.
+	// Execution order: per wave, Namespaces and CRDs, then the rest, then
+	// the wave's hooks; prunes one at a time after the Sync phase, before
+	// PostSync; SyncFail last (run only when the sync fails).
 	byItem := map[*plan.Item]*Change{}
-	for _, c := range changes {
+	for _, c := range append(append([]*Change{}, changes...), hooks...) {
 		byItem[c.item] = c
 	}
-	step := 0
+	var step int
+	prunesNumbered := false
+	numberPrunes := func() {
+		for _, c := range prunes {
+			if c.Action == ChangePrune {
+				step++
+				c.Step = step
+			}
+			cs.Changes = append(cs.Changes, c)
+		}
+		prunesNumbered = true
+	}
 	if createDest {
 		// CreateNamespace=true: created before everything, not a member
 		// (as with Argo CD, it is never pruned).
@@ -111,10 +130,17 @@ func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, err
 		cs.destChange = c
 	}
 	for _, w := range p.Waves {
+		if !prunesNumbered && (w.Phase == plan.PhasePostSync || w.Phase == plan.PhaseSyncFail) {
+			numberPrunes()
+		}
 		ws := waveSteps{phase: w.Phase, wave: w.Wave}
 		var first, rest []*Change
 		for _, it := range w.Items {
 			c := byItem[it]
+			if c.hook != nil {
+				ws.hooks = append(ws.hooks, c)
+				continue
+			}
 			ws.all = append(ws.all, c)
 			switch it.Object.GetKind() {
 			case "Namespace", "CustomResourceDefinition":
@@ -138,14 +164,17 @@ func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, err
 			}
 			ws.steps = append(ws.steps, exec)
 		}
+		if len(ws.hooks) > 0 {
+			step++
+			for _, c := range ws.hooks {
+				c.Step = step
+				cs.Changes = append(cs.Changes, c)
+			}
+		}
 		cs.waves = append(cs.waves, ws)
 	}
-	for _, c := range prunes {
-		if c.Action == ChangePrune {
-			step++
-			c.Step = step
-		}
-		cs.Changes = append(cs.Changes, c)
+	if !prunesNumbered {
+		numberPrunes()
 	}
 	cs.Changes = append(cs.Changes, skipped...)
 	for _, c := range cs.Changes {
@@ -159,9 +188,11 @@ func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, err
 
 // resolve maps every object to its resource, fills in the destination
 // namespace, and orders the set. Custom resources whose definition is in the
-// set but not served yet take their scope from that definition. Objects with
-// the Skip hook are returned apart: never applied, never pruned.
-func (s *Syncer) resolve(objs []*unstructured.Unstructured, appOpts plan.SyncOptions) (changes, skipped []*Change, p *plan.Plan, err error) {
+// set but not served yet take their scope from that definition. Hooks are
+// returned apart (one change per phase a hook runs in), and so are objects
+// with the Skip hook and hooks a sync never runs: never applied, never
+// pruned.
+func (s *Syncer) resolve(objs []*unstructured.Unstructured, appOpts plan.SyncOptions) (changes, hooks, skipped []*Change, p *plan.Plan, err error) {
 	crdScope := map[schema.GroupKind]bool{} // namespaced?
 	crdPlural := map[schema.GroupKind]string{}
 	for _, o := range objs {
@@ -231,16 +262,25 @@ func (s *Syncer) resolve(objs []*unstructured.Unstructured, appOpts plan.SyncOpt
 		case !namespaced && o.GetNamespace() != "":
 			o.SetNamespace("") // as the API server would ignore it
 		}
-		if o.GetName() == "" {
-			errs = append(errs, fmt.Errorf("%s: metadata.name is required (generateName is not supported for synced objects)", plan.Ref(o)))
+		isHook := plan.IsHook(o)
+		switch {
+		case o.GetName() == "" && isHook && o.GetGenerateName() != "":
+			// The server names it when the hook is created.
+		case o.GetName() == "" && o.GetGenerateName() != "":
+			errs = append(errs, fmt.Errorf("%s: metadata.generateName works only for hooks (argocd.argoproj.io/hook); a synced object needs metadata.name", plan.Ref(o)))
+			continue
+		case o.GetName() == "":
+			errs = append(errs, fmt.Errorf("%s: metadata.name is required", plan.Ref(o)))
 			continue
 		}
-		key := objectKey(gvk.GroupKind(), o.GetNamespace(), o.GetName())
-		if seen.Has(key) {
-			errs = append(errs, fmt.Errorf("%s: rendered twice; each object must appear once", plan.Ref(o)))
-			continue
+		if o.GetName() != "" {
+			key := objectKey(gvk.GroupKind(), o.GetNamespace(), o.GetName())
+			if seen.Has(key) {
+				errs = append(errs, fmt.Errorf("%s: rendered twice; each object must appear once", plan.Ref(o)))
+				continue
+			}
+			seen.Insert(key)
 		}
-		seen.Insert(key)
 		c := newChange(o, "", "")
 		c.gvr, c.namespaced, c.served = gvr, namespaced, served
 		if skip {
@@ -252,25 +292,52 @@ func (s *Syncer) resolve(objs []*unstructured.Unstructured, appOpts plan.SyncOpt
 		planned = append(planned, o)
 	}
 	if len(errs) > 0 {
-		return nil, nil, nil, errors.Join(errs...)
+		return nil, nil, nil, nil, errors.Join(errs...)
 	}
 	p, err = plan.New(planned, appOpts)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	for _, w := range p.Waves {
 		for _, it := range w.Items {
 			c := byObject[it.Object]
-			c.item, c.opts, c.Phase, c.Wave = it, it.Options, it.Phase, it.Wave
-			changes = append(changes, c)
+			if c.item != nil {
+				// A hook of several phases runs once in each.
+				c = c.clone()
+			}
+			c.item, c.opts, c.Phase, c.Wave, c.hook = it, it.Options, it.Phase, it.Wave, it.Hook
+			if it.Hook == nil {
+				changes = append(changes, c)
+				continue
+			}
+			c.Action, c.Judged, c.Reason = ChangeRun, NotJudged, "hook: created in the "+string(it.Phase)+" phase"
+			c.result.Hook = &HookResult{DeletePolicies: it.Hook.Policies}
+			hooks = append(hooks, c)
 		}
 	}
-	return changes, skipped, p, nil
+	for _, it := range p.NotRun {
+		c := byObject[it.Object]
+		c.hook, c.Wave, c.opts = it.Hook, it.Wave, it.Options
+		c.Action, c.Judged, c.Reason = ChangeSkip, NotJudged, it.Hook.NotRun
+		skipped = append(skipped, c)
+	}
+	return changes, hooks, skipped, p, nil
+}
+
+// clone is a copy of a change not run yet, with its own desired object.
+func (c *Change) clone() *Change {
+	d := *c
+	d.Desired = c.Desired.DeepCopy()
+	d.result = ObjectResult{Action: Pending}
+	return &d
 }
 
 func newChange(o *unstructured.Unstructured, action ChangeAction, reason string) *Change {
 	gvk := o.GroupVersionKind()
 	id := ObjectID{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind, Namespace: o.GetNamespace(), Name: o.GetName()}
+	if id.Name == "" {
+		id.GenerateName = o.GetGenerateName()
+	}
 	return &Change{ObjectID: id, Action: action, Judged: NotJudged, Reason: reason, Desired: o, result: ObjectResult{Action: Pending}}
 }
 
@@ -587,8 +654,15 @@ func (r *run) probeNamespace(ctx context.Context, s *Syncer) (string, error) {
 // findPrunable lists the members of the inventory that the render no
 // longer has, and decides for each: prune, orphan (prune off) or skip
 // (Prune=false, or options that cannot be read), in prune order.
-func (s *Syncer) findPrunable(ctx context.Context, inv inventory.Inventory, state *inventory.State, appOpts plan.SyncOptions, changes, skipped []*Change, lists map[resourceKey][]*unstructured.Unstructured) ([]*Change, []inventory.Member, error) {
+func (s *Syncer) findPrunable(ctx context.Context, inv inventory.Inventory, state *inventory.State, appOpts plan.SyncOptions, changes, skipped, hooks []*Change, lists map[resourceKey][]*unstructured.Unstructured) ([]*Change, []inventory.Member, error) {
 	desired := map[string]bool{}
+	// A member that became a hook is not pruned: its hook run replaces it.
+	// Hooks add no kinds or namespaces to search (no reads).
+	for _, c := range hooks {
+		if c.Name != "" {
+			desired[objectKey(schema.GroupKind{Group: c.Group, Kind: c.Kind}, c.Namespace, c.Name)] = true
+		}
+	}
 	gks := append([]schema.GroupKind{}, state.GroupKinds...)
 	namespaces := append([]string{inv.Namespace}, state.Namespaces...)
 	for _, c := range append(append([]*Change{}, changes...), skipped...) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/plan"
 )
 
 // record closes a sync: objects never reached become pending, the result is
@@ -31,6 +32,16 @@ func (s *Syncer) record(ctx context.Context, cs *ChangeSet, inv inventory.Invent
 		default:
 			noop = false
 		}
+	}
+	for _, o := range res.Objects {
+		if o.Hook == nil {
+			continue
+		}
+		if o.Hook.Status != "" {
+			noop = false // a hook ran
+		}
+		rec.Hooks = append(rec.Hooks, inventory.HookRun{Group: o.Group, Kind: o.Kind, Namespace: o.Namespace, Name: hookName(o.ObjectID),
+			Phase: string(o.Phase), Status: string(o.Hook.Status), Action: string(o.Action), Message: o.Message, Deleted: o.Hook.Deleted})
 	}
 	rec.NoOp = noop
 	err := syncErr
@@ -85,7 +96,9 @@ func (s *Syncer) result(cs *ChangeSet, err error, dryRun bool) *Result {
 		}
 		o.Message = r.red.String(o.Message)
 		res.Objects = append(res.Objects, o)
-		res.Counts[o.Action]++
+		if o.Hook == nil {
+			res.Counts[o.Action]++ // hooks are not objects of the app
+		}
 	}
 	if err != nil {
 		res.Phase, res.Message = PhaseFailed, r.red.String(err.Error())
@@ -104,6 +117,9 @@ var planned = map[ChangeAction]Action{
 // outcome is one change's entry in the result.
 func outcome(c *Change, dryRun bool) ObjectResult {
 	o := *c.snapshot("")
+	if c.Action == ChangeRun {
+		return hookOutcome(c, o, dryRun)
+	}
 	switch {
 	case c.Error != "":
 		o.Action, o.Message = Failed, c.Error
@@ -123,4 +139,27 @@ func outcome(c *Change, dryRun bool) ObjectResult {
 		o.Action, o.Message = Pending, "not applied: the sync stopped before this object's turn"
 	}
 	return o
+}
+
+// hookOutcome is a hook's entry in the result.
+func hookOutcome(c *Change, o ObjectResult, dryRun bool) ObjectResult {
+	switch {
+	case c.Error != "":
+		o.Action, o.Message = Failed, c.Error
+	case dryRun:
+		o.Action, o.Message = Created, "would be created and run in the "+string(c.Phase)+" phase"
+	case c.applied || o.Action == Failed:
+	case c.Phase == plan.PhaseSyncFail:
+		o.Action, o.Message = Skipped, "not run: SyncFail hooks run only when a sync fails"
+	default:
+		o.Action, o.Message = Pending, "not run: the sync stopped before this hook's turn"
+	}
+	return o
+}
+
+func hookName(id ObjectID) string {
+	if id.Name == "" && id.GenerateName != "" {
+		return id.GenerateName + "*"
+	}
+	return id.Name
 }

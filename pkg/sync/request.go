@@ -129,6 +129,9 @@ func (s *Syncer) patchWith(ctx context.Context, c *Change, dryRun, forceAll bool
 func (s *Syncer) dryRunCreateIn(ctx context.Context, c *Change, ns string) error {
 	probe := c.Desired.DeepCopy()
 	name := probe.GetName()
+	if name == "" { // a hook the server names
+		name = strings.TrimSuffix(probe.GetGenerateName(), "-")
+	}
 	if len(name) > 50 {
 		name = name[:50]
 	}

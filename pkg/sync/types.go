@@ -38,14 +38,22 @@ type ObjectID struct {
 	Kind      string `json:"kind"`
 	Namespace string `json:"namespace,omitempty"`
 	Name      string `json:"name"`
+	// GenerateName is a hook's metadata.generateName: Name is empty until
+	// the server has named it.
+	GenerateName string `json:"generateName,omitempty"`
 }
 
-// Ref names the object (Kind/namespace/name).
+// Ref names the object (Kind/namespace/name); a hook not named yet shows
+// its generateName and a star.
 func (o ObjectID) Ref() string {
-	if o.Namespace != "" {
-		return o.Kind + "/" + o.Namespace + "/" + o.Name
+	name := o.Name
+	if name == "" && o.GenerateName != "" {
+		name = o.GenerateName + "*"
 	}
-	return o.Kind + "/" + o.Name
+	if o.Namespace != "" {
+		return o.Kind + "/" + o.Namespace + "/" + name
+	}
+	return o.Kind + "/" + name
 }
 
 // ObjectResult is one object's outcome.
@@ -56,6 +64,9 @@ type ObjectResult struct {
 	Action  Action        `json:"action"`
 	Health  health.Status `json:"health,omitempty"`
 	Message string        `json:"message,omitempty"`
+	// Hook is set for a hook: its run's status and whether its delete
+	// policy removed it.
+	Hook *HookResult `json:"hook,omitempty"`
 }
 
 // Phase of a whole sync.
@@ -99,6 +110,11 @@ const (
 	EventWaveHealthy   EventType = "WaveHealthy"
 	EventPruneStarted  EventType = "PruneStarted"
 	EventObjectPruned  EventType = "ObjectPruned"
+	// EventHookStatus: a hook's run changed status (Running, Succeeded,
+	// Failed); Object.Hook says which.
+	EventHookStatus EventType = "HookStatus"
+	// EventHookDeleted: a hook's delete policy removed it after it ran.
+	EventHookDeleted EventType = "HookDeleted"
 )
 
 // Event is a step of a running sync, reported as it happens.
@@ -125,9 +141,12 @@ const (
 	ChangePrune    ChangeAction = "prune"
 	// ChangeOrphan is a member that left Git and is kept (prune off).
 	ChangeOrphan ChangeAction = "orphan"
-	// ChangeSkip is not touched: the Skip hook, or Prune=false on a member
-	// that left Git.
+	// ChangeSkip is not touched: the Skip hook, a hook sync never runs
+	// (PreDelete, a Helm test), or Prune=false on a member that left Git.
 	ChangeSkip ChangeAction = "skip"
+	// ChangeRun is a hook: created (never compared) and run in its phase
+	// by every sync; not a member, never out of sync.
+	ChangeRun ChangeAction = "run"
 )
 
 // Judgement says how a change's action was decided.
@@ -179,6 +198,10 @@ type Change struct {
 
 	item *plan.Item
 	opts plan.SyncOptions
+	// hook is set for a hook (also one sync never runs); prepared says its
+	// dry-run passed before the sync's first write.
+	hook     *plan.Hook
+	prepared bool
 	// ignore are the ignoreDifferences rules that match the object.
 	ignore []ignore.Rule
 	// git is the desired object as rendered, when RespectIgnoreDifferences
@@ -226,7 +249,10 @@ type ChangeSet struct {
 	// destChange is the destination namespace CreateNamespace=true
 	// creates: reported, created first, never a member.
 	destChange *Change
-	err        error
+	// newNamespaces are the namespaces this sync creates (hooks in them
+	// are judged in an existing one).
+	newNamespaces map[string]bool
+	err           error
 }
 
 // Source says what was rendered.
@@ -247,17 +273,21 @@ type waveSteps struct {
 	wave  int
 	all   []*Change
 	steps [][]*Change
+	// hooks are created after the wave's other objects are written, and
+	// awaited until they complete.
+	hooks []*Change
 }
 
 // Err is why the change set cannot be applied (the dry-run refused
 // objects, the render is empty, ...), or nil.
 func (cs *ChangeSet) Err() error { return cs.err }
 
-// InSync reports whether applying the change set would change nothing.
+// InSync reports whether applying the change set would change nothing
+// but run its hooks: hooks never make an app out of sync.
 func (cs *ChangeSet) InSync() bool {
 	for _, c := range cs.Changes {
 		switch c.Action {
-		case ChangeUnchanged, ChangeSkip:
+		case ChangeUnchanged, ChangeSkip, ChangeRun:
 		default:
 			return false
 		}

@@ -108,12 +108,33 @@ func (o *Options) Run(ctx context.Context) error {
 // first).
 func PrintTable(w io.Writer, history []inventory.Record) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tREVISION\tCOMMIT\tAUTHOR\tSUBJECT\tSTARTED\tDURATION\tRESULT\tROLLBACK")
+	fmt.Fprintln(tw, "ID\tREVISION\tCOMMIT\tAUTHOR\tSUBJECT\tSTARTED\tDURATION\tRESULT\tHOOKS\tROLLBACK")
 	for _, r := range history {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, orDash(r.Revision), orDash(output.ShortSHA(r.Commit)), orDash(authorName(r.Author)),
-			orDash(clip(r.Subject, 50)), r.StartedAt.UTC().Format(time.RFC3339), r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond), result(r), rollback(r))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, orDash(r.Revision), orDash(output.ShortSHA(r.Commit)), orDash(authorName(r.Author)),
+			orDash(clip(r.Subject, 50)), r.StartedAt.UTC().Format(time.RFC3339), r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond), result(r), hooks(r), rollback(r))
 	}
 	tw.Flush()
+}
+
+// hooks counts a record's hooks by status: "2 Succeeded, 1 Failed", "-"
+// without any; hooks that did not run are left out.
+func hooks(r inventory.Record) string {
+	counts := map[string]int{}
+	for _, h := range r.Hooks {
+		if h.Status != "" {
+			counts[h.Status]++
+		}
+	}
+	var parts []string
+	for _, st := range []string{"Succeeded", "Failed", "Running"} {
+		if n := counts[st]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, st))
+		}
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // result is the phase, with the no-op and its repeats: "Succeeded (no-op

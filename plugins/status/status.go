@@ -389,17 +389,42 @@ func PrintApp(w io.Writer, a *gstatus.App, now time.Time) {
 		fmt.Fprintf(tw, "Automated:\tyes (marked for automated sync)\n")
 	}
 	tw.Flush()
-	if len(a.Objects) == 0 {
-		return
-	}
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nKIND\tNAMESPACE/NAME\tWAVE\tSYNC\tHEALTH\tMESSAGE")
-	for _, obj := range a.Objects {
-		name := obj.Name
-		if obj.Namespace != "" {
-			name = obj.Namespace + "/" + obj.Name
+	if len(a.Objects) > 0 {
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "\nKIND\tNAMESPACE/NAME\tWAVE\tSYNC\tHEALTH\tMESSAGE")
+		for _, obj := range a.Objects {
+			name := obj.Name
+			if obj.Namespace != "" {
+				name = obj.Namespace + "/" + obj.Name
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", obj.Kind, name, obj.Wave, syncText(obj), obj.Health, oneLine(obj.Message))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", obj.Kind, name, obj.Wave, syncText(obj), obj.Health, oneLine(obj.Message))
+		tw.Flush()
+	}
+	if r := a.LastSync; r != nil && len(r.Hooks) > 0 {
+		PrintHooks(w, fmt.Sprintf("\nHooks of sync #%d:", r.ID), r.Hooks)
+	}
+}
+
+// PrintHooks prints a sync's hooks under a title: each with its phase,
+// how its run went and whether its delete policy removed it.
+func PrintHooks(w io.Writer, title string, hooks []inventory.HookRun) {
+	fmt.Fprintln(w, title)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PHASE\tKIND\tNAMESPACE/NAME\tSTATUS\tMESSAGE")
+	for _, h := range hooks {
+		name := h.Name
+		if h.Namespace != "" {
+			name = h.Namespace + "/" + h.Name
+		}
+		st := h.Status
+		if st == "" {
+			st = h.Action // not run: skipped, pending, failed to create
+		}
+		if h.Deleted {
+			st += ", deleted"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.Phase, h.Kind, name, st, oneLine(h.Message))
 	}
 	tw.Flush()
 }

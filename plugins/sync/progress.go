@@ -52,16 +52,18 @@ func (p *progress) event(e gsync.Event) {
 	case gsync.EventPruneStarted:
 		p.settle()
 		p.header = "pruning"
-	case gsync.EventObjectApplied, gsync.EventObjectPruned, gsync.EventObjectHealth:
-		ref := e.Object.Ref()
+	case gsync.EventObjectApplied, gsync.EventObjectPruned, gsync.EventObjectHealth, gsync.EventHookStatus, gsync.EventHookDeleted:
+		ref := e.Object.Ref() + hookMark(e.Object)
 		if _, seen := p.lines[ref]; !seen {
 			p.order = append(p.order, ref)
 		}
-		state := string(e.Object.Action)
-		if e.Object.Health != "" && e.Type != gsync.EventObjectPruned {
-			state += ", " + string(e.Object.Health)
+		line := string(e.Object.Action)
+		if e.Object.Hook != nil && e.Object.Hook.Status != "" {
+			line += ", " + state(e.Object)
+		} else if e.Object.Health != "" && e.Type != gsync.EventObjectPruned {
+			line += ", " + string(e.Object.Health)
 		}
-		p.lines[ref] = fmt.Sprintf("  %-60s %s%s", ref, state, suffix(oneLine(e.Object.Message)))
+		p.lines[ref] = fmt.Sprintf("  %-60s %s%s", ref, line, suffix(oneLine(e.Object.Message)))
 	}
 	p.redraw()
 }

@@ -58,6 +58,15 @@ Argo CD's semantics:
   - the sync is recorded in the inventory ConfigMap gitops-APP (an ApplySet
     parent) in --inventory-namespace, with its history.
 
+Hooks (argocd.argoproj.io/hook: PreSync, Sync, PostSync, SyncFail; Helm's
+helm.sh/hook pre-/post-install and -upgrade as Argo CD maps them) are created,
+not applied, by every sync: PreSync hooks must succeed before the Sync phase,
+PostSync hooks run once everything is Healthy, SyncFail hooks when the sync
+fails (it still fails). metadata.generateName is honoured. Delete policies
+(argocd.argoproj.io/hook-delete-policy): HookSucceeded, HookFailed,
+BeforeHookCreation (the default). Hooks are not members: never pruned, never
+out of sync. See docs/sync.md, Hooks.
+
 Per-object options come from the argocd.argoproj.io/sync-options annotation;
 --sync-option sets them for the whole app: Prune=false, PruneLast=true,
 CreateNamespace=true, PrunePropagationPolicy=foreground|background|orphan,
@@ -208,10 +217,48 @@ func printEvent(w io.Writer, e gsync.Event) {
 	case gsync.EventPruneStarted:
 		fmt.Fprintln(w, "pruning")
 	case gsync.EventObjectApplied, gsync.EventObjectPruned:
-		fmt.Fprintf(w, "  %s %s%s\n", e.Object.Ref(), e.Object.Action, suffix(e.Object.Message))
+		fmt.Fprintf(w, "  %s%s %s%s\n", e.Object.Ref(), hookMark(e.Object), e.Object.Action, suffix(e.Object.Message))
 	case gsync.EventObjectHealth:
 		fmt.Fprintf(w, "  %s %s%s\n", e.Object.Ref(), e.Object.Health, suffix(e.Object.Message))
+	case gsync.EventHookStatus:
+		fmt.Fprintf(w, "  %s (hook) %s%s\n", e.Object.Ref(), e.Object.Hook.Status, suffix(e.Object.Message))
+	case gsync.EventHookDeleted:
+		fmt.Fprintf(w, "  %s (hook) deleted (delete policy %s)\n", e.Object.Ref(), deletedBy(e.Object))
 	}
+}
+
+func hookMark(o *gsync.ObjectResult) string {
+	if o.Hook == nil {
+		return ""
+	}
+	return " (hook)"
+}
+
+// deletedBy names the policy that deleted a hook.
+func deletedBy(o *gsync.ObjectResult) string {
+	if o.Hook.Status == gsync.HookFailed {
+		return "HookFailed"
+	}
+	return "HookSucceeded"
+}
+
+// state is what the table and the live display say of an object: its
+// health, or for a hook how its run went.
+func state(o *gsync.ObjectResult) string {
+	if o.Hook != nil {
+		st := string(o.Hook.Status)
+		if st == "" {
+			return "-"
+		}
+		if o.Hook.Deleted {
+			st += ", deleted"
+		}
+		return st
+	}
+	if o.Health == "" {
+		return "-"
+	}
+	return string(o.Health)
 }
 
 func suffix(msg string) string {
@@ -223,13 +270,21 @@ func suffix(msg string) string {
 
 func printSummary(w io.Writer, res *gsync.Result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nOBJECT\tWAVE\tACTION\tHEALTH\tMESSAGE")
+	fmt.Fprintln(tw, "\nOBJECT\tPHASE\tWAVE\tACTION\tHEALTH\tMESSAGE")
+	hooks := map[string]int{}
 	for _, obj := range res.Objects {
-		health := string(obj.Health)
-		if health == "" {
-			health = "-"
+		phase := string(obj.Phase)
+		if phase == "" {
+			phase = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", obj.Ref(), obj.Wave, obj.Action, health, oneLine(obj.Message))
+		ref := obj.Ref()
+		if obj.Hook != nil {
+			ref += " (hook)"
+			if obj.Hook.Status != "" {
+				hooks[string(obj.Hook.Status)]++
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", ref, phase, obj.Wave, obj.Action, state(&obj), oneLine(obj.Message))
 	}
 	tw.Flush()
 	var counts []string
@@ -244,6 +299,15 @@ func printSummary(w io.Writer, res *gsync.Result) {
 	}
 	if res.Phase == gsync.PhaseFailed {
 		verb = "FAILED to sync"
+	}
+	var hookCounts []string
+	for _, st := range []gsync.HookStatus{gsync.HookSucceeded, gsync.HookFailed, gsync.HookRunning} {
+		if n := hooks[string(st)]; n > 0 {
+			hookCounts = append(hookCounts, fmt.Sprintf("%d %s", n, strings.ToLower(string(st))))
+		}
+	}
+	if len(hookCounts) > 0 {
+		counts = append(counts, "hooks: "+strings.Join(hookCounts, ", "))
 	}
 	fmt.Fprintf(w, "\n%s %s at %s in %s: %s\n", verb, res.App, output.ShortSHA(res.Commit), res.FinishedAt.Sub(res.StartedAt).Round(time.Millisecond), strings.Join(counts, ", "))
 }

@@ -1,0 +1,199 @@
+package sync_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
+)
+
+// jobYAML is a hook Job; kwok completes its pod. unschedulable Jobs never
+// get a pod and fail after activeDeadlineSeconds (the Job controller's
+// DeadlineExceeded).
+func jobYAML(meta, annotations string, unschedulable bool) string {
+	spec := "restartPolicy: Never, containers: [{name: main, image: busybox}]"
+	deadline := ""
+	if unschedulable {
+		spec = "restartPolicy: Never, nodeSelector: {no-such-node: \"true\"}, containers: [{name: main, image: busybox}]"
+		deadline = "  activeDeadlineSeconds: 2\n"
+	}
+	return fmt.Sprintf(`apiVersion: batch/v1
+kind: Job
+metadata:
+  %s
+  annotations: {%s}
+spec:
+%s  backoffLimit: 0
+  template:
+    spec: {%s}
+`, meta, annotations, deadline, spec)
+}
+
+// hookEvents lists, in order, what happened to hooks and waves.
+func (f *fixture) hookEvents() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, e := range f.events {
+		switch {
+		case e.Type == gsync.EventWaveHealthy:
+			out = append(out, fmt.Sprintf("%s %d done", e.Phase, e.Wave))
+		case e.Type == gsync.EventHookStatus && e.Object.Hook.Status != gsync.HookRunning:
+			out = append(out, fmt.Sprintf("%s %s %s", e.Phase, hookBase(e.Object), e.Object.Hook.Status))
+		case e.Type == gsync.EventHookDeleted:
+			out = append(out, fmt.Sprintf("%s %s deleted", e.Phase, hookBase(e.Object)))
+		case e.Type == gsync.EventObjectHealth && e.Object.Hook == nil && e.Object.Health == "Healthy":
+			out = append(out, fmt.Sprintf("%s %s Healthy", e.Phase, e.Object.Ref()))
+		}
+	}
+	f.events = nil
+	return out
+}
+
+func hookBase(o *gsync.ObjectResult) string {
+	if o.GenerateName != "" {
+		return o.Kind + "/" + o.GenerateName + "*"
+	}
+	return o.Kind + "/" + o.Name
+}
+
+func hooksOf(res *gsync.Result) map[string]gsync.ObjectResult {
+	out := map[string]gsync.ObjectResult{}
+	for _, o := range res.Objects {
+		if o.Hook != nil {
+			out[string(o.Phase)+" "+hookBase(&o)] = o
+		}
+	}
+	return out
+}
+
+func (f *fixture) jobs() []string {
+	f.t.Helper()
+	list, err := f.kube.BatchV1().Jobs(f.ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var out []string
+	for _, j := range list.Items {
+		if j.DeletionTimestamp == nil {
+			out = append(out, j.Name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestHookPhasesRunInOrder(t *testing.T) {
+	f := newFixture(t)
+	stream := strings.Join([]string{
+		jobYAML("generateName: migrate-", "argocd.argoproj.io/hook: PreSync, argocd.argoproj.io/hook-delete-policy: HookSucceeded", false),
+		deploymentYAML("web", "0", "nginx:1"),
+		jobYAML("name: warm", "argocd.argoproj.io/hook: Sync, argocd.argoproj.io/sync-wave: \"1\", argocd.argoproj.io/hook-delete-policy: BeforeHookCreation", false),
+		jobYAML("generateName: smoke-", "argocd.argoproj.io/hook: PostSync", false),
+		jobYAML("name: cleanup", "argocd.argoproj.io/hook: SyncFail", false),
+	}, "---\n")
+	opts := f.options()
+	res := f.mustSync(stream, opts)
+	got := f.hookEvents()
+	want := []string{
+		"PreSync Job/migrate-* Succeeded", "PreSync 0 done",
+		"Sync Deployment/" + f.ns + "/web Healthy", "Sync 0 done",
+		"Sync Job/warm Succeeded", "Sync 1 done",
+		"PostSync Job/smoke-* Succeeded", "PostSync 0 done",
+		"PreSync Job/migrate-* deleted",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	hooks := hooksOf(res)
+	migrate := hooks["PreSync Job/migrate-*"]
+	if !strings.HasPrefix(migrate.Name, "migrate-") || len(migrate.Name) <= len("migrate-") || !migrate.Hook.Deleted || migrate.Action != gsync.Created {
+		t.Errorf("PreSync hook result %+v %+v: want a generated name, created, deleted", migrate, migrate.Hook)
+	}
+	if c := hooks["SyncFail Job/cleanup"]; c.Action != gsync.Skipped || c.Hook.Status != "" {
+		t.Errorf("SyncFail hook of a good sync: %+v", c)
+	}
+	if res.Counts[gsync.Created] != 1 {
+		t.Errorf("counts %v: hooks are not counted as objects", res.Counts)
+	}
+	smoke := hooks["PostSync Job/smoke-*"].Name
+	if jobs := f.jobs(); !slices.Equal(jobs, []string{smoke, "warm"}) {
+		t.Errorf("jobs after the sync: %v, want %s and warm (migrate deleted by HookSucceeded)", jobs, smoke)
+	}
+	warm, err := f.kube.BatchV1().Jobs(f.ns).Get(context.Background(), "warm", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warm.Finalizers) != 0 || warm.Labels["applyset.kubernetes.io/part-of"] != "" {
+		t.Errorf("hook left with finalizers %v, labels %v", warm.Finalizers, warm.Labels)
+	}
+
+	// Again: BeforeHookCreation deletes and re-creates warm; generateName
+	// creates new Jobs; no hook is a member, so none is pruned.
+	res = f.mustSync(stream, opts)
+	f.hookEvents()
+	warm2, err := f.kube.BatchV1().Jobs(f.ns).Get(context.Background(), "warm", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if warm2.UID == warm.UID {
+		t.Errorf("warm was not re-created")
+	}
+	smoke2 := hooksOf(res)["PostSync Job/smoke-*"].Name
+	if smoke2 == smoke || smoke2 == "" {
+		t.Errorf("second PostSync Job %q, first %q: want a new one", smoke2, smoke)
+	}
+	if jobs := f.jobs(); !slices.Equal(jobs, sorted(smoke, smoke2, "warm")) {
+		t.Errorf("jobs after the second sync: %v", jobs)
+	}
+	if res.Counts[gsync.Pruned] != 0 || res.Counts[gsync.Unchanged] != 1 {
+		t.Errorf("second sync counts %v", res.Counts)
+	}
+
+	// Hooks never make the app out of sync.
+	cs, err := gsync.New(f.client, opts).Compare(context.Background(), f.input(stream))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cs.InSync() || cs.Requests.DryRuns != 0 {
+		t.Errorf("compare after the sync: in sync %v, %d dry-runs", cs.InSync(), cs.Requests.DryRuns)
+	}
+}
+
+func sorted(s ...string) []string { slices.Sort(s); return s }
+
+func TestFailedPreSyncHookRunsSyncFail(t *testing.T) {
+	f := newFixture(t)
+	stream := strings.Join([]string{
+		jobYAML("name: migrate", "argocd.argoproj.io/hook: PreSync, argocd.argoproj.io/hook-delete-policy: HookFailed", true),
+		deploymentYAML("web", "0", "nginx:1"),
+		jobYAML("generateName: page-", "argocd.argoproj.io/hook: SyncFail", false),
+	}, "---\n")
+	res, err := f.sync(stream, f.options())
+	if err == nil || !strings.Contains(err.Error(), "hook Job/"+f.ns+"/migrate failed: DeadlineExceeded") {
+		t.Fatalf("sync error %v, want the failed hook named", err)
+	}
+	got := f.hookEvents()
+	want := []string{"PreSync Job/migrate Failed", "SyncFail Job/page-* Succeeded", "SyncFail 0 done", "PreSync Job/migrate deleted"}
+	if !slices.Equal(got, want) {
+		t.Errorf("events:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	if _, err := f.kube.AppsV1().Deployments(f.ns).Get(context.Background(), "web", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the Sync phase was applied after a failed PreSync hook: %v", err)
+	}
+	if actions(res)["Deployment/"+f.ns+"/web"] != gsync.Pending {
+		t.Errorf("deployment %v", actions(res))
+	}
+	if jobs := f.jobs(); len(jobs) != 1 || !strings.HasPrefix(jobs[0], "page-") {
+		t.Errorf("jobs %v: want the SyncFail Job only (migrate deleted by HookFailed)", jobs)
+	}
+	if res.Phase != gsync.PhaseFailed || !strings.Contains(res.Message, "migrate failed") {
+		t.Errorf("result %s: %s", res.Phase, res.Message)
+	}
+}
