@@ -103,11 +103,18 @@ func run() error {
 		return err
 	}
 
-	say("CI bumps the order-service image to 1.5.0 in Git; the sync rolls the Deployment out")
+	say("order-service gets Argo CD hooks in Git: a schema migration Job (PreSync, generateName, deleted when it succeeds) and a smoke test Job (PostSync)")
+	if err := d.hooks(); err != nil {
+		return err
+	}
+	say("CI bumps the order-service image to 1.5.0 in Git; the sync runs the migration, rolls the Deployment out, then the smoke test")
 	if err := d.edit("apps/order-service/overlays/production/kustomization.yaml", `newTag: "1.4.0"`, `newTag: "1.5.0"`, "order-service: release 1.5.0"); err != nil {
 		return err
 	}
 	if err := d.sync("order-service"); err != nil {
+		return err
+	}
+	if err := d.run(d.kubectl, "get", "jobs", "-n", "shop"); err != nil {
 		return err
 	}
 	if err := d.run(d.kubectl, "get", "replicasets", "-n", "shop", "-l", "app=order-service", "-o", "custom-columns=REPLICASET:.metadata.name,IMAGE:.spec.template.spec.containers[0].image,REPLICAS:.status.replicas"); err != nil {
@@ -268,6 +275,28 @@ func (d *demo) initRepo(fixtures string) error {
 		return err
 	}
 	return d.commit("initial config")
+}
+
+// hooks adds a PreSync and a PostSync Job to the order-service production
+// overlay and commits.
+func (d *demo) hooks() error {
+	dir := filepath.Join(d.repoDir, "apps/order-service/overlays/production")
+	job := func(meta, hook, policy, command string) string {
+		return "apiVersion: batch/v1\nkind: Job\nmetadata:\n  " + meta + "\n  annotations:\n    argocd.argoproj.io/hook: " + hook + "\n" +
+			"    argocd.argoproj.io/hook-delete-policy: " + policy + "\nspec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n" +
+			"      containers:\n      - name: main\n        image: registry.example/shop/order-service:1.5.0\n        command: [" + command + "]\n"
+	}
+	for _, f := range []struct{ name, text string }{
+		{"migrate.yaml", job("generateName: order-service-migrate-", "PreSync", "HookSucceeded", "order-service, migrate")},
+		{"smoke.yaml", job("name: order-service-smoke", "PostSync", "BeforeHookCreation", "order-service, smoke-test")},
+	} {
+		name, text := f.name, f.text
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			return err
+		}
+		fmt.Printf("$ cat apps/order-service/overlays/production/%s\n%s", name, text)
+	}
+	return d.edit("apps/order-service/overlays/production/kustomization.yaml", "- ../../base\n", "- ../../base\n- migrate.yaml\n- smoke.yaml\n", "order-service: migration and smoke test hooks")
 }
 
 // edit replaces old with new in one file and commits.
