@@ -1,11 +1,21 @@
 package main_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testrepo"
@@ -229,5 +239,50 @@ func TestHelmHooksInPlainDirectory(t *testing.T) {
 	}
 	if got := realKubectl(t, "get", "configmaps", "-n", ns, "-o", "name"); strings.Contains(got, "extra") {
 		t.Errorf("an object was applied after a refused plan: %s", got)
+	}
+}
+
+// Interrupted while a hook runs: the sync stops, takes its finalizer off
+// the running hook, records the failure and exits 1.
+func TestInterruptWhileHookRuns(t *testing.T) {
+	ns := testcluster.Namespace(t, lc)
+	r := testrepo.New(t)
+	stuck := strings.Replace(hookJob("name: stuck", "argocd.argoproj.io/hook: PreSync", true), "  activeDeadlineSeconds: 2\n", "", 1)
+	r.Commit("a hook that never ends", map[string]string{
+		"app/kustomization.yaml": "resources: [stuck.yaml]\n",
+		"app/stuck.yaml":         stuck,
+	})
+	cmd := exec.Command(filepath.Join(plugin, "kubectl-gitops"), "--kubeconfig", lc.Kubeconfig, "sync", "--repo", r.Dir, "--path", "app", "--dest-namespace", ns, "--inventory-namespace", ns)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	kube := kubernetes.NewForConfigOrDie(lc.Config)
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+		_, err := kube.BatchV1().Jobs(ns).Get(ctx, "stuck", metav1.GetOptions{})
+		return err == nil, nil
+	})
+	if err != nil {
+		cmd.Process.Kill()
+		t.Fatal("the hook was never created")
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("sync after SIGINT: %v, want exit code 1\n%s%s", err, out.String(), errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "stopping the sync where it is") {
+		t.Errorf("stderr:\n%s", errOut.String())
+	}
+	job, err := kube.BatchV1().Jobs(ns).Get(context.Background(), "stuck", metav1.GetOptions{})
+	if err != nil || len(job.Finalizers) != 0 {
+		t.Errorf("the running hook after the interrupt: finalizers %v (%v)", job.Finalizers, err)
+	}
+	hist, _, _ := gitops(t, "history", "app", "--inventory-namespace", ns)
+	if !strings.Contains(hist, "Failed") || !strings.Contains(hist, "1 Running") {
+		t.Errorf("history:\n%s", hist)
 	}
 }

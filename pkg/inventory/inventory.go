@@ -39,6 +39,9 @@ const (
 	// AnnotationAutomated "true" on the parent marks the app for
 	// automated sync (State.Automated).
 	AnnotationAutomated = "gitops.kubectl-gitops.dev/automated"
+	// AnnotationHookResources lists where the app's hooks are
+	// (State.HookResources): "Kind.group/namespace", comma-separated.
+	AnnotationHookResources = "gitops.kubectl-gitops.dev/hook-resources"
 )
 
 // Inventory identifies one app's ApplySet.

@@ -157,11 +157,50 @@ type State struct {
 	// a rollback, would be undone by the next automated one. Save keeps
 	// the mark as it is in the State.
 	Automated bool
+	// HookResources are the kinds and namespaces the app's hooks are
+	// created in, written before any is created: a sync that died while
+	// hooks ran left their finalizers there, and the next sync finds them
+	// even when the hooks have left Git.
+	HookResources []HookResource
 	// Exists says the parent was found.
 	Exists bool
 	// ResourceVersion is the parent's, as read: a later read with another
 	// one means another sync wrote in between.
 	ResourceVersion string
+}
+
+// HookResource is a kind in a namespace ("" for cluster scope) where hooks
+// of the app are created.
+type HookResource struct {
+	GroupKind schema.GroupKind
+	Namespace string
+}
+
+// FormatHookResources renders hook resources as the annotation holds them,
+// sorted: "Job.batch/shop,Pod/shop".
+func FormatHookResources(rs []HookResource) string {
+	var parts []string
+	for _, r := range rs {
+		parts = append(parts, FormatGroupKinds([]schema.GroupKind{r.GroupKind})+"/"+r.Namespace)
+	}
+	sort.Strings(parts)
+	return strings.Join(dedupe(parts), ",")
+}
+
+// ParseHookResources reads the annotation; entries it cannot read are
+// dropped.
+func ParseHookResources(v string) []HookResource {
+	var out []HookResource
+	for _, part := range splitList(v) {
+		gk, ns, ok := strings.Cut(part, "/")
+		if !ok {
+			continue
+		}
+		if gks := ParseGroupKinds(gk); len(gks) == 1 {
+			out = append(out, HookResource{GroupKind: gks[0], Namespace: ns})
+		}
+	}
+	return out
 }
 
 // Load reads the parent. A missing parent is an empty State.
@@ -185,7 +224,7 @@ func Load(ctx context.Context, c *cluster.Client, inv Inventory) (*State, error)
 // parseState reads the State a parent holds.
 func parseState(u *unstructured.Unstructured, inv Inventory) (*State, error) {
 	st := &State{Exists: true, ResourceVersion: u.GetResourceVersion(), GroupKinds: ParseGroupKinds(u.GetAnnotations()[AnnotationContainsGroupKind]),
-		Automated: u.GetAnnotations()[AnnotationAutomated] == "true"}
+		Automated: u.GetAnnotations()[AnnotationAutomated] == "true", HookResources: ParseHookResources(u.GetAnnotations()[AnnotationHookResources])}
 	st.Namespaces = splitList(u.GetAnnotations()[AnnotationAdditionalNS])
 	if h, _, _ := unstructured.NestedString(u.Object, "data", "history"); h != "" {
 		if err := json.Unmarshal([]byte(h), &st.History); err != nil {
@@ -282,6 +321,9 @@ func Save(ctx context.Context, c *cluster.Client, inv Inventory, st *State) erro
 		// A forced apply drops what it does not name: the mark is named
 		// whenever it is set, whoever set it.
 		cm.Annotations[AnnotationAutomated] = "true"
+	}
+	if len(st.HookResources) > 0 {
+		cm.Annotations[AnnotationHookResources] = FormatHookResources(st.HookResources)
 	}
 	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(cm)
 	if err != nil {

@@ -42,21 +42,19 @@ func Ref(obj *unstructured.Unstructured) string {
 	return obj.GetKind() + "/" + name
 }
 
-// waveOf parses the sync-wave annotation, else (as Argo CD) Helm's
-// helm.sh/hook-weight: an integer, default 0.
+// waveOf parses the sync-wave annotation, an integer, else (as Argo CD)
+// Helm's helm.sh/hook-weight, which is 0 when it is not one (as in Helm
+// and Argo CD); default 0.
 func waveOf(obj *unstructured.Unstructured) (int, error) {
-	for _, key := range []string{AnnotationSyncWave, AnnotationHelmHookWeight} {
-		v, ok := obj.GetAnnotations()[key]
-		if !ok {
-			continue
-		}
+	if v, ok := obj.GetAnnotations()[AnnotationSyncWave]; ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil {
-			return 0, fmt.Errorf("%s: annotation %s=%q is not an integer; use a whole number such as \"-1\" or \"2\"", Ref(obj), key, v)
+			return 0, fmt.Errorf("%s: annotation %s=%q is not an integer; use a whole number such as \"-1\" or \"2\"", Ref(obj), AnnotationSyncWave, v)
 		}
 		return n, nil
 	}
-	return 0, nil
+	n, _ := strconv.Atoi(strings.TrimSpace(obj.GetAnnotations()[AnnotationHelmHookWeight]))
+	return n, nil
 }
 
 // IsSkipHook reports whether obj carries the Skip hook (alone): Argo CD

@@ -145,3 +145,17 @@ not run Pod/shop/test
 		t.Errorf("plan (-want +got):\n%s", diff)
 	}
 }
+
+// Helm and Argo CD read a hook weight that is not an integer as 0; a
+// sync-wave that is not one is an error.
+func TestHelmWeightThatIsNoInteger(t *testing.T) {
+	if w, err := waveOf(annotated(map[string]string{AnnotationHelmHook: "pre-install", AnnotationHelmHookWeight: "heavy"})); err != nil || w != 0 {
+		t.Errorf("wave %d, %v", w, err)
+	}
+	if w, err := waveOf(annotated(map[string]string{AnnotationHelmHookWeight: "-2", AnnotationSyncWave: "3"})); err != nil || w != 3 {
+		t.Errorf("sync-wave wins: %d, %v", w, err)
+	}
+	if _, err := waveOf(annotated(map[string]string{AnnotationSyncWave: "x"})); err == nil {
+		t.Error("a bad sync-wave is accepted")
+	}
+}

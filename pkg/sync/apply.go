@@ -30,7 +30,7 @@ func (s *Syncer) apply(ctx context.Context, cs *ChangeSet) (*Result, error) {
 		if err == nil {
 			// The hooks' dry-run too: a dry run says what the sync would
 			// refuse.
-			err = s.prepareHooks(ctx, r, cs, cs.hookChanges())
+			err = s.prepareHooks(ctx, r, cs, cs.hookChanges(), false)
 		}
 		return s.result(cs, err, true), r.redactError(err)
 	}
@@ -106,9 +106,6 @@ func (s *Syncer) finish(ctx context.Context, cs *ChangeSet, inv inventory.Invent
 		return s.result(cs, cause, false), r.redactError(cause)
 	}
 	r.lock = l
-	lctx, stop := l.Context(ctx)
-	cause = s.closeHooks(lctx, cs, cause)
-	stop()
 	res, err := s.recordFailure(ctx, cs, inv, cause)
 	l.Release()
 	res.Requests = r.requests()
@@ -121,6 +118,9 @@ func (s *Syncer) recordFailure(ctx context.Context, cs *ChangeSet, inv inventory
 		return s.result(cs, cause, false), cs.run.redactError(errors.Join(cause, err))
 	}
 	cs.state = state
+	lctx, stop := cs.run.lock.Context(ctx)
+	cause = s.closeHooks(lctx, cs, cause)
+	stop()
 	return s.record(ctx, cs, inv, cause)
 }
 
@@ -129,7 +129,7 @@ func (s *Syncer) recordFailure(ctx context.Context, cs *ChangeSet, inv inventory
 func (s *Syncer) execute(ctx context.Context, cs *ChangeSet, inv inventory.Inventory) error {
 	r := cs.run
 	// Every hook is dry-run before the first write.
-	if err := s.prepareHooks(ctx, r, cs, cs.hookChanges(plan.PhasePreSync, plan.PhaseSync, plan.PhasePostSync)); err != nil {
+	if err := s.prepareHooks(ctx, r, cs, cs.hookChanges(plan.PhasePreSync, plan.PhaseSync, plan.PhasePostSync), true); err != nil {
 		return err
 	}
 	state := cs.state
@@ -143,13 +143,17 @@ func (s *Syncer) execute(ctx context.Context, cs *ChangeSet, inv inventory.Inven
 		Automated:       state.Automated,
 		Exists:          state.Exists,
 		ResourceVersion: state.ResourceVersion,
+		// Where this sync's hooks go, before any is created; the leftovers
+		// of earlier ones were cleaned up just now.
+		HookResources: hookResources(cs.hookChanges(), nil),
 	}
 	// The parent's own namespace is never listed as additional: compare
 	// without it, or every sync would rewrite the parent.
 	without := func(nss []string) []string {
 		return slices.DeleteFunc(uniqueStrings(nss), func(ns string) bool { return ns == inv.Namespace })
 	}
-	if !state.Exists || !slices.Equal(covered.GroupKinds, uniqueGKs(state.GroupKinds)) || !slices.Equal(without(covered.Namespaces), without(state.Namespaces)) {
+	if !state.Exists || !slices.Equal(covered.GroupKinds, uniqueGKs(state.GroupKinds)) || !slices.Equal(without(covered.Namespaces), without(state.Namespaces)) ||
+		inventory.FormatHookResources(covered.HookResources) != inventory.FormatHookResources(state.HookResources) {
 		if err := inventory.Save(ctx, s.c, inv, covered); err != nil {
 			return err
 		}

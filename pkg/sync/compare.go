@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -79,7 +80,8 @@ func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, err
 	if len(changes) == 0 && len(state.GroupKinds) > 0 && !s.opts.AllowEmpty {
 		return fail(fmt.Errorf("the render is empty but app %s has members in the cluster; refusing to prune them all%s", in.App, hint(s.opts.Hints.AllowEmpty)))
 	}
-	lists, err := s.fetchLive(ctx, append(append([]*Change{}, changes...), skipped...))
+	// Hooks sync never runs are not read either.
+	lists, err := s.fetchLive(ctx, append(append([]*Change{}, changes...), slices.DeleteFunc(slices.Clone(skipped), func(c *Change) bool { return c.hook != nil })...))
 	if err != nil {
 		return fail(err)
 	}
@@ -304,6 +306,7 @@ func (s *Syncer) resolve(objs []*unstructured.Unstructured, appOpts plan.SyncOpt
 			if c.item != nil {
 				// A hook of several phases runs once in each.
 				c = c.clone()
+				byObject[it.Object] = c
 			}
 			c.item, c.opts, c.Phase, c.Wave, c.hook = it, it.Options, it.Phase, it.Wave, it.Hook
 			if it.Hook == nil {
@@ -329,6 +332,7 @@ func (c *Change) clone() *Change {
 	d := *c
 	d.Desired = c.Desired.DeepCopy()
 	d.result = ObjectResult{Action: Pending}
+	d.prev = c
 	return &d
 }
 

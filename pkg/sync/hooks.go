@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 
@@ -83,20 +84,23 @@ func (cs *ChangeSet) hookChanges(phases ...plan.Phase) []*Change {
 
 // prepareHooks reads the live objects of the named hooks (one LIST per
 // resource and namespace, so an existing hook is handled by its delete
-// policy), removes the finalizers an interrupted sync of this app left on
-// its hooks, and dry-runs every hook on the server. Nothing is created: a
-// refusal fails the sync before any write.
-func (s *Syncer) prepareHooks(ctx context.Context, r *run, cs *ChangeSet, hooks []*Change) error {
+// policy) and dry-runs every hook on the server. Nothing is created: a
+// refusal fails the sync before any write. With cleanup (under the lock,
+// never in a dry run) it also removes the finalizers an interrupted sync
+// of this app left on its hooks, there and wherever the inventory says
+// hooks were created (a LIST by the hook label each).
+func (s *Syncer) prepareHooks(ctx context.Context, r *run, cs *ChangeSet, hooks []*Change, cleanup bool) error {
 	var todo []*Change
 	for _, c := range hooks {
 		if !c.prepared {
 			todo = append(todo, c)
 		}
 	}
-	if len(todo) == 0 {
+	if len(todo) == 0 && !cleanup {
 		return nil
 	}
-	id := inventory.Inventory{App: cs.App, Namespace: s.opts.InventoryNamespace}.ID()
+	inv := inventory.Inventory{App: cs.App, Namespace: s.opts.InventoryNamespace}
+	id := inv.ID()
 	groups := byResource(todo)
 	keys := make([]resourceKey, 0, len(groups))
 	for k := range groups {
@@ -104,34 +108,74 @@ func (s *Syncer) prepareHooks(ctx context.Context, r *run, cs *ChangeSet, hooks 
 	}
 	var mu gosync.Mutex
 	var errs []error
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		errs = append(errs, err)
+	}
+	// Leftovers where no hook of this render goes: by the label only.
+	var recorded []resourceKey
+	if cleanup && cs.state != nil {
+		for _, hr := range cs.state.HookResources {
+			m, err := s.c.Mapping(hr.GroupKind)
+			if err != nil {
+				continue // a kind no longer served holds nothing
+			}
+			k := resourceKey{m.Resource, hr.Namespace}
+			if _, listed := groups[k]; !listed && !slices.Contains(recorded, k) {
+				recorded = append(recorded, k)
+			}
+		}
+	}
+	release := func(k resourceKey, o *unstructured.Unstructured) {
+		if cleanup && o.GetLabels()[LabelHookOf] == id && slices.Contains(o.GetFinalizers(), HookFinalizer) {
+			if _, err := s.removeHookFinalizer(ctx, k, o); err != nil {
+				fail(fmt.Errorf("%s/%s: remove the finalizer an earlier sync left: %w", k.gvr.Resource, o.GetName(), err))
+			}
+		}
+	}
+	forEach(recorded, s.opts.Concurrency, func(k resourceKey) {
+		list, err := s.c.Dynamic.Resource(k.gvr).Namespace(k.ns).List(ctx, metav1.ListOptions{LabelSelector: LabelHookOf + "=" + id})
+		if err != nil {
+			fail(fmt.Errorf("list %s in %q: %w", k.gvr.Resource, k.ns, err))
+			return
+		}
+		for i := range list.Items {
+			release(k, &list.Items[i])
+		}
+	})
 	forEach(keys, s.opts.Concurrency, func(k resourceKey) {
 		list, err := s.c.Dynamic.Resource(k.gvr).Namespace(k.ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
-			mu.Lock()
-			errs = append(errs, fmt.Errorf("list %s in %q: %w", k.gvr.Resource, k.ns, err))
-			mu.Unlock()
+			fail(fmt.Errorf("list %s in %q: %w", k.gvr.Resource, k.ns, err))
 			return
 		}
 		byName := map[string]*unstructured.Unstructured{}
 		for i := range list.Items {
 			o := &list.Items[i]
 			byName[o.GetName()] = o
-			if o.GetLabels()[LabelHookOf] == id && slices.Contains(o.GetFinalizers(), HookFinalizer) {
-				if err := s.removeHookFinalizer(ctx, k, o); err != nil {
-					mu.Lock()
-					errs = append(errs, fmt.Errorf("%s/%s: remove the finalizer an earlier sync left: %w", k.gvr.Resource, o.GetName(), err))
-					mu.Unlock()
-				}
-			}
+			release(k, o)
 		}
 		for _, c := range groups[k] {
-			if c.Name != "" {
-				c.Live = byName[c.Name]
+			live := byName[c.Name]
+			switch {
+			case c.Name == "" || live == nil:
+			case live.GetLabels()[LabelHookOf] == id, inv.Owns(live):
+				// An earlier run of this hook, or a member of the app that
+				// became a hook: its delete policy decides.
+				c.Live = live
+			default:
+				// Argo CD would fail to create it; never delete or take
+				// over what is not this app's.
+				err := fmt.Errorf("%s: an object of this name exists and is not a hook or member of app %s (no label %s=%s); delete it, or rename the hook", c.Ref(), cs.App, LabelHookOf, id)
+				c.Error = r.red.String(err.Error())
+				fail(err)
 			}
 		}
 	})
 	if len(errs) > 0 {
-		return errors.Join(errs...)
+		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+		return fmt.Errorf("hooks cannot run, nothing was applied:\n  %w", indented(errs))
 	}
 	forEach(todo, s.opts.Concurrency, func(c *Change) {
 		err := s.judgeHook(ctx, r, cs, c)
@@ -195,8 +239,13 @@ func (s *Syncer) runHooks(ctx context.Context, r *run, hooks []*Change) error {
 
 func (s *Syncer) runHook(ctx context.Context, c *Change) error {
 	ri := s.c.Dynamic.Resource(c.gvr).Namespace(c.Namespace)
+	if p := c.prev; p != nil && p.applied && p.current != nil && c.Name != "" {
+		// A named hook of several phases: what its earlier phase created
+		// (and did not delete yet) is the object there now.
+		c.Live = p.current
+	}
 	if c.Live != nil && c.hook.Has(plan.BeforeHookCreation) {
-		if err := s.deleteHook(ctx, c, c.Live); err != nil {
+		if _, err := s.deleteHook(ctx, c, c.Live); err != nil {
 			return fmt.Errorf("BeforeHookCreation: %w", err)
 		}
 		c.Live = nil
@@ -278,8 +327,9 @@ func (s *Syncer) waitHooks(ctx context.Context, r *run, hooks []*Change) error {
 				if status == HookFailed {
 					msg = s.hookFailure(ctx, c, obj, msg)
 				}
-				if status != c.result.Hook.Status || msg != c.result.Message {
-					c.result.Hook.Status, c.result.Message = status, msg
+				changed := status != c.result.Hook.Status
+				c.result.Hook.Status, c.result.Message = status, msg
+				if changed {
 					r.emit(Event{Type: EventHookStatus, Phase: c.Phase, Wave: c.Wave, Object: c.snapshot("")})
 				}
 				if status == HookRunning {
@@ -287,8 +337,12 @@ func (s *Syncer) waitHooks(ctx context.Context, r *run, hooks []*Change) error {
 					continue
 				}
 				if obj != nil {
-					if err := s.removeHookFinalizer(ctx, k, obj); err != nil {
+					out, err := s.removeHookFinalizer(ctx, k, obj)
+					if err != nil {
 						return fmt.Errorf("%s: remove finalizer %s: %w", c.Ref(), HookFinalizer, err)
+					}
+					if out != nil {
+						c.current = out
 					}
 				}
 			}
@@ -353,8 +407,10 @@ func hookState(obj *unstructured.Unstructured) (HookStatus, string) {
 		if suspended, _, _ := unstructured.NestedBool(obj.Object, "spec", "suspend"); suspended {
 			return HookRunning, "suspended"
 		}
-		active, _, _ := unstructured.NestedInt64(obj.Object, "status", "active")
-		return HookRunning, fmt.Sprintf("%d pod(s) active", active)
+		if active, _, _ := unstructured.NestedInt64(obj.Object, "status", "active"); active > 0 {
+			return HookRunning, fmt.Sprintf("%d pod(s) active", active)
+		}
+		return HookRunning, "waiting for its pods"
 	case gk.Group == "" && gk.Kind == "Pod":
 		phase, _, _ := unstructured.NestedString(obj.Object, "status", "phase")
 		msg, _, _ := unstructured.NestedString(obj.Object, "status", "message")
@@ -467,49 +523,63 @@ func containerFailures(pod *unstructured.Unstructured) []string {
 	return out
 }
 
-// removeHookFinalizer takes our finalizer off obj: a JSON patch that tests
-// the entry it removes, read again on a conflict.
-func (s *Syncer) removeHookFinalizer(ctx context.Context, k resourceKey, obj *unstructured.Unstructured) error {
+// removeHookFinalizer takes our finalizer off obj, that very object (its
+// UID): a JSON patch that tests the UID and the entry it removes, read
+// again when they moved. It returns the object as patched (nil when it is
+// gone, or is another object now).
+func (s *Syncer) removeHookFinalizer(ctx context.Context, k resourceKey, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
 	ri := s.c.Dynamic.Resource(k.gvr).Namespace(obj.GetNamespace())
+	uid := obj.GetUID()
 	for attempt := 0; ; attempt++ {
 		i := slices.Index(obj.GetFinalizers(), HookFinalizer)
 		if i < 0 {
-			return nil
+			return obj, nil
 		}
 		path := fmt.Sprintf("/metadata/finalizers/%d", i)
-		patch, _ := json.Marshal([]map[string]any{{"op": "test", "path": path, "value": HookFinalizer}, {"op": "remove", "path": path}})
-		_, err := ri.Patch(ctx, obj.GetName(), types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: inventory.FieldManager})
+		patch, _ := json.Marshal([]map[string]any{{"op": "test", "path": "/metadata/uid", "value": uid},
+			{"op": "test", "path": path, "value": HookFinalizer}, {"op": "remove", "path": path}})
+		out, err := ri.Patch(ctx, obj.GetName(), types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: inventory.FieldManager})
 		switch {
-		case err == nil, apierrors.IsNotFound(err):
-			return nil
+		case err == nil:
+			return out, nil
+		case apierrors.IsNotFound(err):
+			return nil, nil
 		case attempt < 3 && (apierrors.IsInvalid(err) || apierrors.IsConflict(err)):
 			fresh, gerr := ri.Get(ctx, obj.GetName(), metav1.GetOptions{})
 			if apierrors.IsNotFound(gerr) {
-				return nil
+				return nil, nil
 			}
 			if gerr != nil {
-				return gerr
+				return nil, gerr
+			}
+			if fresh.GetUID() != uid {
+				return nil, nil // another object of the name: not ours to touch
 			}
 			obj = fresh
 		default:
-			return &apiError{apiMessage(err), err}
+			return nil, &apiError{apiMessage(err), err}
 		}
 	}
 }
 
 // deleteHook deletes a hook object (the one read: its UID) in the
 // background, so that its pods do not hold it, and waits until it is gone.
-func (s *Syncer) deleteHook(ctx context.Context, c *Change, obj *unstructured.Unstructured) error {
+// deleted is false when it was gone already, or another object has its
+// name now.
+func (s *Syncer) deleteHook(ctx context.Context, c *Change, obj *unstructured.Unstructured) (deleted bool, err error) {
 	k := resourceKey{c.gvr, obj.GetNamespace()}
-	if err := s.removeHookFinalizer(ctx, k, obj); err != nil {
-		return err
+	if _, err := s.removeHookFinalizer(ctx, k, obj); err != nil {
+		return false, err
 	}
 	ri := s.c.Dynamic.Resource(c.gvr).Namespace(obj.GetNamespace())
 	bg := metav1.DeletePropagationBackground
 	uid := obj.GetUID()
-	err := ri.Delete(ctx, obj.GetName(), metav1.DeleteOptions{PropagationPolicy: &bg, Preconditions: &metav1.Preconditions{UID: &uid}})
-	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		return &apiError{"delete: " + apiMessage(err), err}
+	err = ri.Delete(ctx, obj.GetName(), metav1.DeleteOptions{PropagationPolicy: &bg, Preconditions: &metav1.Preconditions{UID: &uid}})
+	switch {
+	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
+		return false, nil
+	case err != nil:
+		return false, &apiError{"delete: " + apiMessage(err), err}
 	}
 	err = wait.PollUntilContextCancel(ctx, s.opts.PollInterval, true, func(ctx context.Context) (bool, error) {
 		live, err := ri.Get(ctx, obj.GetName(), metav1.GetOptions{})
@@ -519,9 +589,9 @@ func (s *Syncer) deleteHook(ctx context.Context, c *Change, obj *unstructured.Un
 		return err == nil && live.GetUID() != uid, nil // the old object is gone
 	})
 	if err != nil {
-		return fmt.Errorf("waiting for %s to be deleted (another finalizer may hold it): %w", obj.GetName(), err)
+		return true, fmt.Errorf("waiting for %s to be deleted (another finalizer may hold it): %w", obj.GetName(), err)
 	}
-	return nil
+	return true, nil
 }
 
 // finishHooks applies the delete policies once the sync is over: a hook
@@ -539,14 +609,18 @@ func (s *Syncer) finishHooks(ctx context.Context, r *run, cs *ChangeSet) {
 		st := c.result.Hook.Status
 		del := (st == HookSucceeded && c.hook.Has(plan.HookSucceeded)) || (st == HookFailed && c.hook.Has(plan.HookFailed))
 		if !del {
-			if err := s.removeHookFinalizer(ctx, resourceKey{c.gvr, c.Namespace}, c.current); err != nil {
+			if _, err := s.removeHookFinalizer(ctx, resourceKey{c.gvr, c.Namespace}, c.current); err != nil {
 				c.result.Message = strings.TrimPrefix(c.result.Message+"; finalizer "+HookFinalizer+" not removed: "+err.Error(), "; ")
 			}
 			return
 		}
-		if err := s.deleteHook(ctx, c, c.current); err != nil {
+		deleted, err := s.deleteHook(ctx, c, c.current)
+		if err != nil {
 			c.result.Message = strings.TrimPrefix(c.result.Message+"; not deleted ("+string(policyOf(st))+"): "+err.Error(), "; ")
 			return
+		}
+		if !deleted {
+			return // gone already, or replaced by a later run of it
 		}
 		c.result.Hook.Deleted = true
 		r.emit(Event{Type: EventHookDeleted, Phase: c.Phase, Wave: c.Wave, Object: c.snapshot("")})
@@ -566,12 +640,20 @@ func policyOf(st HookStatus) plan.DeletePolicy {
 // with cause in any case; a SyncFail hook that fails is added to it.
 func (s *Syncer) syncFailed(ctx context.Context, r *run, cs *ChangeSet, cause error) error {
 	hooks := cs.hookChanges(plan.PhaseSyncFail)
-	if len(hooks) == 0 || errors.Is(cause, context.Canceled) || errors.Is(ctx.Err(), context.Canceled) || r.lostLock() != nil {
+	if len(hooks) == 0 || errors.Is(cause, context.Canceled) || errors.Is(ctx.Err(), context.Canceled) || r.lock == nil || r.lostLock() != nil {
 		return cause
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.Timeout)
+	// Not the sync's deadline (it may be what failed), but still the lock:
+	// a lost lock stops the SyncFail hooks too.
+	ctx, stopLock := r.lock.Context(context.WithoutCancel(ctx))
+	defer stopLock()
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	if err := s.prepareHooks(ctx, r, cs, hooks); err != nil {
+	inv := inventory.Inventory{App: cs.App, Namespace: s.opts.InventoryNamespace}
+	if err := s.coverHooks(ctx, inv, cs, hooks); err != nil {
+		return errors.Join(cause, fmt.Errorf("SyncFail hooks not run: %w", err))
+	}
+	if err := s.prepareHooks(ctx, r, cs, hooks, true); err != nil {
 		return errors.Join(cause, fmt.Errorf("SyncFail hooks not run: %w", err))
 	}
 	for _, w := range cs.waves {
@@ -589,4 +671,35 @@ func (s *Syncer) syncFailed(ctx context.Context, r *run, cs *ChangeSet, cause er
 		r.emit(Event{Type: EventWaveHealthy, Phase: w.phase, Wave: w.wave})
 	}
 	return cause
+}
+
+// hookResources are where hooks of cs are created, with those already
+// recorded in the inventory (extra) kept.
+func hookResources(hooks []*Change, extra []inventory.HookResource) []inventory.HookResource {
+	out := append([]inventory.HookResource{}, extra...)
+	for _, c := range hooks {
+		hr := inventory.HookResource{GroupKind: schema.GroupKind{Group: c.Group, Kind: c.Kind}, Namespace: c.Namespace}
+		if !slices.Contains(out, hr) {
+			out = append(out, hr)
+		}
+	}
+	return out
+}
+
+// coverHooks records in the inventory, before hooks are created, where
+// they go (if it does not say so already), so that a sync that dies while
+// they run leaves finalizers only where the next sync looks.
+func (s *Syncer) coverHooks(ctx context.Context, inv inventory.Inventory, cs *ChangeSet, hooks []*Change) error {
+	want := hookResources(hooks, cs.state.HookResources)
+	if inventory.FormatHookResources(want) == inventory.FormatHookResources(cs.state.HookResources) {
+		return nil
+	}
+	st := *cs.state
+	st.HookResources = want
+	if err := inventory.Save(ctx, s.c, inv, &st); err != nil {
+		return err
+	}
+	st.Exists = true
+	cs.state = &st
+	return nil
 }

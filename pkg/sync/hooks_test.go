@@ -2,14 +2,21 @@ package sync_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/render"
 	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
 )
 
@@ -195,5 +202,111 @@ func TestFailedPreSyncHookRunsSyncFail(t *testing.T) {
 	}
 	if res.Phase != gsync.PhaseFailed || !strings.Contains(res.Message, "migrate failed") {
 		t.Errorf("result %s: %s", res.Phase, res.Message)
+	}
+}
+
+// A named hook of two phases runs in each, every sync: the later phase
+// deletes what the earlier one created (BeforeHookCreation) and creates it
+// again.
+func TestNamedHookOfTwoPhases(t *testing.T) {
+	f := newFixture(t)
+	stream := strings.Join([]string{
+		configMapYAML("app", "0", ""),
+		jobYAML("name: check", "argocd.argoproj.io/hook: \"PreSync,PostSync\"", false),
+	}, "---\n")
+	for i := 0; i < 2; i++ {
+		f.mustSync(stream, f.options())
+		if got, want := f.hookEvents(), []string{"PreSync Job/check Succeeded", "PreSync 0 done", "Sync ConfigMap/" + f.ns + "/app Healthy", "Sync 0 done", "PostSync Job/check Succeeded", "PostSync 0 done"}; !slices.Equal(got, want) {
+			t.Fatalf("sync %d: events %v, want %v", i+1, got, want)
+		}
+	}
+}
+
+// A named hook never deletes or takes over an object of its name that is
+// not this app's: the sync fails before any write.
+func TestHookDoesNotTakeOverAnotherObject(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.kube.CoreV1().ConfigMaps(f.ns).Create(context.Background(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "setup"}, Data: map[string]string{"owner": "someone"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	hook := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: setup\n  annotations: {argocd.argoproj.io/hook: PreSync}\ndata: {owner: hook}\n"
+	_, err := f.sync(join(configMapYAML("app", "0", ""), hook), f.options())
+	if err == nil || !strings.Contains(err.Error(), "ConfigMap/"+f.ns+"/setup: an object of this name exists and is not a hook or member of app") {
+		t.Fatalf("sync: %v", err)
+	}
+	cm, err := f.kube.CoreV1().ConfigMaps(f.ns).Get(context.Background(), "setup", metav1.GetOptions{})
+	if err != nil || cm.Data["owner"] != "someone" {
+		t.Errorf("the other object: %v %v", cm.Data, err)
+	}
+	if f.exists("ConfigMap/app") {
+		t.Errorf("applied after the hooks were refused")
+	}
+}
+
+// A sync that died while its hooks ran left the finalizer on them; the
+// next sync removes it, also once the hooks have left Git (the inventory
+// says where hooks went). A dry run writes nothing, finalizers included.
+func TestLeftoverHookFinalizersAreRemoved(t *testing.T) {
+	f := newFixture(t)
+	f.mustSync(join(configMapYAML("app", "0", ""), jobYAML("name: migrate", "argocd.argoproj.io/hook: PreSync", false)), f.options())
+	inv := inventory.Inventory{App: f.app, Namespace: f.ns}
+	st, err := inventory.Load(context.Background(), f.client, inv)
+	if err != nil || inventory.FormatHookResources(st.HookResources) != "Job.batch/"+f.ns {
+		t.Fatalf("hook resources recorded: %v %v", st.HookResources, err)
+	}
+	// What a crash leaves: a hook of this app with the finalizer.
+	leftover, err := render.Decode([]byte(jobYAML("name: crashed", "argocd.argoproj.io/hook: PreSync", false)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leftover[0].SetLabels(map[string]string{gsync.LabelHookOf: inv.ID()})
+	leftover[0].SetFinalizers([]string{gsync.HookFinalizer})
+	jobs := f.client.Dynamic.Resource(schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "jobs"}).Namespace(f.ns)
+	if _, err := jobs.Create(context.Background(), leftover[0], metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	finalizers := func() []string {
+		j, err := f.kube.BatchV1().Jobs(f.ns).Get(context.Background(), "crashed", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j.Finalizers
+	}
+	dry := f.options()
+	dry.DryRun = true
+	if _, err := f.sync(configMapYAML("app", "0", ""), dry); err != nil {
+		t.Fatal(err)
+	}
+	if got := finalizers(); !slices.Equal(got, []string{gsync.HookFinalizer}) {
+		t.Errorf("a dry run changed the finalizers: %v", got)
+	}
+	f.mustSync(configMapYAML("app", "0", ""), f.options())
+	if got := finalizers(); len(got) != 0 {
+		t.Errorf("finalizers left: %v", got)
+	}
+	if st, _ := inventory.Load(context.Background(), f.client, inv); len(st.HookResources) != 0 {
+		t.Errorf("hook resources still recorded: %v", st.HookResources)
+	}
+}
+
+// A sync that stops while a hook runs (its deadline) takes the finalizer
+// off the running hook, and runs the SyncFail hooks on a deadline of their
+// own.
+func TestTimeoutWhileHookRuns(t *testing.T) {
+	f := newFixture(t)
+	stuck := strings.Replace(jobYAML("name: stuck", "argocd.argoproj.io/hook: PreSync", true), "  activeDeadlineSeconds: 2\n", "", 1)
+	opts := f.options()
+	opts.Timeout = 3 * time.Second
+	_, err := f.sync(join(configMapYAML("app", "0", ""), stuck, jobYAML("generateName: page-", "argocd.argoproj.io/hook: SyncFail", false)), opts)
+	var timeout *gsync.HealthTimeoutError
+	if !errors.As(err, &timeout) || !strings.Contains(err.Error(), "hook Job/"+f.ns+"/stuck is Running") {
+		t.Fatalf("sync: %v", err)
+	}
+	if got := f.hookEvents(); !slices.Equal(got, []string{"SyncFail Job/page-* Succeeded", "SyncFail 0 done"}) {
+		t.Errorf("events %v", got)
+	}
+	j, err := f.kube.BatchV1().Jobs(f.ns).Get(context.Background(), "stuck", metav1.GetOptions{})
+	if err != nil || len(j.Finalizers) != 0 {
+		t.Errorf("the running hook: finalizers %v (%v)", j.Finalizers, err)
 	}
 }

@@ -71,6 +71,8 @@ func IsTransient(err error) bool {
 	if errors.As(err, &status) {
 		st := status.Status()
 		switch {
+		case st.Code == 409 && st.Reason == metav1.StatusReasonAlreadyExists:
+			return false // a name taken stays taken
 		case st.Code == 409:
 			if st.Details != nil {
 				for _, c := range st.Details.Causes {

@@ -202,6 +202,8 @@ type Change struct {
 	// dry-run passed before the sync's first write.
 	hook     *plan.Hook
 	prepared bool
+	// prev is the same hook in its earlier phase (a hook of several).
+	prev *Change
 	// ignore are the ignoreDifferences rules that match the object.
 	ignore []ignore.Rule
 	// git is the desired object as rendered, when RespectIgnoreDifferences

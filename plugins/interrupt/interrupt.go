@@ -4,6 +4,9 @@
 package interrupt
 
 import (
+	"context"
+	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"sync"
@@ -75,5 +78,34 @@ func (c *Cleaner) wait(signals chan os.Signal, stop chan struct{}) {
 		}
 		os.Exit(1)
 	case <-stop:
+	}
+}
+
+// Graceful returns a context that the first SIGINT, SIGTERM or SIGHUP
+// cancels, after printing note to w, so that a command in the middle of a
+// sync stops there and cleans up (hook finalizers, the history record, the
+// lock); a second signal ends the process as without the handler. stop
+// releases the handler.
+func Graceful(ctx context.Context, w io.Writer, note string) (_ context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, Signals...)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-signals:
+			signal.Stop(signals) // the next one acts as without the handler
+			fmt.Fprintf(w, "\n%s: %s\n", s, note)
+			cancel()
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			signal.Stop(signals)
+			close(done)
+			cancel()
+		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/appflags"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/exitcode"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/interrupt"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/output"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/source"
 	psync "github.com/kubectl-gitops/kubectl-gitops/plugins/sync"
@@ -171,6 +172,8 @@ func (o *Options) Run(ctx context.Context) error {
 	in.Revision = target.Revision
 	in.Rollback, in.RollbackOf = true, target.ID
 	o.Sync.OnEvent = psync.Progress(progress)
+	ctx, stop := interrupt.Graceful(ctx, o.ErrOut, psync.Interrupted)
+	defer stop()
 	res, syncErr := gsync.New(c, o.Sync).Run(ctx, in)
 	syncErr = psync.LockHint(syncErr, o.Sync.WaitForLock)
 	if res == nil {

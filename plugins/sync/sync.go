@@ -19,6 +19,7 @@ import (
 	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/appflags"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/exitcode"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/interrupt"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/output"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/source"
 )
@@ -187,6 +188,8 @@ func (o *Options) Run(ctx context.Context) error {
 	o.Retry.OnRetry = func(attempt int, wait time.Duration, err error) {
 		fmt.Fprintf(progress, "retry %d in %s after: %v\n", attempt, wait, err)
 	}
+	ctx, stop := interrupt.Graceful(ctx, o.ErrOut, Interrupted)
+	defer stop()
 	res, syncErr := gsync.New(c, o.Sync).RunWithRetry(ctx, o.App.InputWithCommit(r), o.Retry)
 	syncErr = lockHint(syncErr, o.Sync.WaitForLock)
 	if res == nil {
@@ -319,6 +322,9 @@ func oneLine(s string) string {
 	}
 	return s
 }
+
+// Interrupted is what sync and rollback say on the first signal.
+const Interrupted = "stopping the sync where it is: removing hook finalizers and recording it (signal again to quit at once)"
 
 // Hints are the engine's hints in this command's flags.
 var Hints = gsync.Hints{
