@@ -145,7 +145,7 @@ func (s *Syncer) execute(ctx context.Context, cs *ChangeSet, inv inventory.Inven
 		ResourceVersion: state.ResourceVersion,
 		// Where this sync's hooks go, before any is created; the leftovers
 		// of earlier ones were cleaned up just now.
-		HookResources: hookResources(cs.hookChanges(), nil),
+		HookResources: hookResources(cs.hookChanges(), cs.keepHookResources),
 	}
 	// The parent's own namespace is never listed as additional: compare
 	// without it, or every sync would rewrite the parent.

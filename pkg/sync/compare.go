@@ -80,8 +80,9 @@ func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, err
 	if len(changes) == 0 && len(state.GroupKinds) > 0 && !s.opts.AllowEmpty {
 		return fail(fmt.Errorf("the render is empty but app %s has members in the cluster; refusing to prune them all%s", in.App, hint(s.opts.Hints.AllowEmpty)))
 	}
-	// Hooks sync never runs are not read either.
-	lists, err := s.fetchLive(ctx, append(append([]*Change{}, changes...), slices.DeleteFunc(slices.Clone(skipped), func(c *Change) bool { return c.hook != nil })...))
+	// Hooks sync never runs are read only when named: one may be a member
+	// still, kept and covered.
+	lists, err := s.fetchLive(ctx, append(append([]*Change{}, changes...), slices.DeleteFunc(slices.Clone(skipped), func(c *Change) bool { return c.hook != nil && c.Name == "" })...))
 	if err != nil {
 		return fail(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/plan"
 )
@@ -60,7 +62,16 @@ func (s *Syncer) record(ctx context.Context, cs *ChangeSet, inv inventory.Invent
 	// Saving history must not be cancelled by the sync's own timeout.
 	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if serr := inventory.Save(saveCtx, s.c, inv, &st); serr != nil {
+	serr := inventory.Save(saveCtx, s.c, inv, &st)
+	if apierrors.IsConflict(serr) && r.lostLock() == nil {
+		// A write of ours that an interrupt cancelled may have landed after
+		// all: under our lock, the parent is ours to read again.
+		if fresh, lerr := inventory.Load(saveCtx, s.c, inv); lerr == nil {
+			st.ResourceVersion = fresh.ResourceVersion
+			serr = inventory.Save(saveCtx, s.c, inv, &st)
+		}
+	}
+	if serr != nil {
 		err = errors.Join(syncErr, serr)
 		res.Phase, res.Message = PhaseFailed, r.red.String(err.Error())
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -113,35 +115,46 @@ func (s *Syncer) prepareHooks(ctx context.Context, r *run, cs *ChangeSet, hooks 
 		defer mu.Unlock()
 		errs = append(errs, err)
 	}
-	// Leftovers where no hook of this render goes: by the label only.
-	var recorded []resourceKey
+	// Leftovers where no hook of this render goes: by the label only. A
+	// place that cannot be cleaned now (discovery or the LIST failed) stays
+	// recorded for the next sync, and fails nothing.
+	recorded := map[resourceKey]inventory.HookResource{}
 	if cleanup && cs.state != nil {
 		for _, hr := range cs.state.HookResources {
 			m, err := s.c.Mapping(hr.GroupKind)
-			if err != nil {
+			if meta.IsNoMatchError(err) {
 				continue // a kind no longer served holds nothing
 			}
-			k := resourceKey{m.Resource, hr.Namespace}
-			if _, listed := groups[k]; !listed && !slices.Contains(recorded, k) {
-				recorded = append(recorded, k)
+			if err != nil {
+				cs.keepHookResources = append(cs.keepHookResources, hr)
+				continue
+			}
+			if k := (resourceKey{m.Resource, hr.Namespace}); groups[k] == nil {
+				recorded[k] = hr
 			}
 		}
 	}
-	release := func(k resourceKey, o *unstructured.Unstructured) {
+	release := func(k resourceKey, o *unstructured.Unstructured) error {
 		if cleanup && o.GetLabels()[LabelHookOf] == id && slices.Contains(o.GetFinalizers(), HookFinalizer) {
 			if _, err := s.removeHookFinalizer(ctx, k, o); err != nil {
-				fail(fmt.Errorf("%s/%s: remove the finalizer an earlier sync left: %w", k.gvr.Resource, o.GetName(), err))
+				return fmt.Errorf("%s/%s: remove the finalizer an earlier sync left: %w", k.gvr.Resource, o.GetName(), err)
 			}
 		}
+		return nil
 	}
-	forEach(recorded, s.opts.Concurrency, func(k resourceKey) {
+	forEach(slices.Collect(maps.Keys(recorded)), s.opts.Concurrency, func(k resourceKey) {
 		list, err := s.c.Dynamic.Resource(k.gvr).Namespace(k.ns).List(ctx, metav1.ListOptions{LabelSelector: LabelHookOf + "=" + id})
-		if err != nil {
-			fail(fmt.Errorf("list %s in %q: %w", k.gvr.Resource, k.ns, err))
-			return
+		if err == nil {
+			for i := range list.Items {
+				if rerr := release(k, &list.Items[i]); rerr != nil {
+					err = rerr
+				}
+			}
 		}
-		for i := range list.Items {
-			release(k, &list.Items[i])
+		if err != nil {
+			mu.Lock()
+			cs.keepHookResources = append(cs.keepHookResources, recorded[k])
+			mu.Unlock()
 		}
 	})
 	forEach(keys, s.opts.Concurrency, func(k resourceKey) {
@@ -154,7 +167,9 @@ func (s *Syncer) prepareHooks(ctx context.Context, r *run, cs *ChangeSet, hooks 
 		for i := range list.Items {
 			o := &list.Items[i]
 			byName[o.GetName()] = o
-			release(k, o)
+			if err := release(k, o); err != nil {
+				fail(err)
+			}
 		}
 		for _, c := range groups[k] {
 			live := byName[c.Name]
@@ -251,7 +266,11 @@ func (s *Syncer) runHook(ctx context.Context, c *Change) error {
 		c.Live = nil
 	}
 	if c.Live != nil {
+		// Over that very object: the UID makes the server refuse another
+		// object of the name.
+		c.Desired.SetUID(c.Live.GetUID())
 		out, err := s.patch(ctx, c, false)
+		c.Desired.SetUID("")
 		if err != nil {
 			return err
 		}
@@ -602,10 +621,20 @@ func (s *Syncer) deleteHook(ctx context.Context, c *Change, obj *unstructured.Un
 func (s *Syncer) finishHooks(ctx context.Context, r *run, cs *ChangeSet) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
 	defer cancel()
-	forEach(cs.hookChanges(), s.opts.Concurrency, func(c *Change) {
-		if !c.applied || c.current == nil {
-			return
+	// A named hook of two phases without BeforeHookCreation is one object
+	// for both: it is acted on once, by the later phase.
+	var last []*Change
+	seen := map[types.UID]bool{}
+	hooks := cs.hookChanges()
+	for i := len(hooks) - 1; i >= 0; i-- {
+		c := hooks[i]
+		if !c.applied || c.current == nil || seen[c.current.GetUID()] {
+			continue
 		}
+		seen[c.current.GetUID()] = true
+		last = append(last, c)
+	}
+	forEach(last, s.opts.Concurrency, func(c *Change) {
 		st := c.result.Hook.Status
 		del := (st == HookSucceeded && c.hook.Has(plan.HookSucceeded)) || (st == HookFailed && c.hook.Has(plan.HookFailed))
 		if !del {
@@ -643,9 +672,13 @@ func (s *Syncer) syncFailed(ctx context.Context, r *run, cs *ChangeSet, cause er
 	if len(hooks) == 0 || errors.Is(cause, context.Canceled) || errors.Is(ctx.Err(), context.Canceled) || r.lock == nil || r.lostLock() != nil {
 		return cause
 	}
-	// Not the sync's deadline (it may be what failed), but still the lock:
-	// a lost lock stops the SyncFail hooks too.
-	ctx, stopLock := r.lock.Context(context.WithoutCancel(ctx))
+	// Not the sync's deadline (it may be what failed), but still the
+	// caller's context (a signal) and the lock: either stops them too.
+	base := r.caller
+	if base == nil {
+		base = context.WithoutCancel(ctx)
+	}
+	ctx, stopLock := r.lock.Context(base)
 	defer stopLock()
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()

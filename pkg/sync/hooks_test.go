@@ -207,7 +207,8 @@ func TestFailedPreSyncHookRunsSyncFail(t *testing.T) {
 
 // A named hook of two phases runs in each, every sync: the later phase
 // deletes what the earlier one created (BeforeHookCreation) and creates it
-// again.
+// again. Without BeforeHookCreation the later phase applies over that very
+// object, and its HookSucceeded deletes it once.
 func TestNamedHookOfTwoPhases(t *testing.T) {
 	f := newFixture(t)
 	stream := strings.Join([]string{
@@ -219,6 +220,25 @@ func TestNamedHookOfTwoPhases(t *testing.T) {
 		if got, want := f.hookEvents(), []string{"PreSync Job/check Succeeded", "PreSync 0 done", "Sync ConfigMap/" + f.ns + "/app Healthy", "Sync 0 done", "PostSync Job/check Succeeded", "PostSync 0 done"}; !slices.Equal(got, want) {
 			t.Fatalf("sync %d: events %v, want %v", i+1, got, want)
 		}
+	}
+
+	once := strings.Join([]string{
+		configMapYAML("app", "0", ""),
+		jobYAML("name: once", "argocd.argoproj.io/hook: \"PreSync,PostSync\", argocd.argoproj.io/hook-delete-policy: HookSucceeded", false),
+	}, "---\n")
+	for i := 0; i < 2; i++ {
+		res := f.mustSync(once, f.options())
+		got := f.hookEvents()
+		want := []string{"PreSync Job/once Succeeded", "PreSync 0 done", "Sync ConfigMap/" + f.ns + "/app Healthy", "Sync 0 done", "PostSync Job/once Succeeded", "PostSync 0 done", "PostSync Job/once deleted"}
+		if !slices.Equal(got, want) {
+			t.Fatalf("HookSucceeded, sync %d: events %v, want %v", i+1, got, want)
+		}
+		if a := hooksOf(res)["PostSync Job/once"].Action; a != gsync.Configured {
+			t.Errorf("the PostSync run: %s, want configured (applied over the PreSync run)", a)
+		}
+	}
+	if jobs := f.jobs(); slices.Contains(jobs, "once") {
+		t.Errorf("jobs %v", jobs)
 	}
 }
 

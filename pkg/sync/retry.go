@@ -35,7 +35,7 @@ func (s *Syncer) RunWithRetry(ctx context.Context, in Input, r RetryOptions) (*R
 	wait := r.Backoff
 	for attempt := 0; ; attempt++ {
 		res, err := s.Run(ctx, in)
-		if err == nil || attempt >= r.Limit || !IsTransient(err) {
+		if err == nil || attempt >= r.Limit || ctx.Err() != nil || !IsTransient(err) {
 			return res, err
 		}
 		if r.OnRetry != nil {

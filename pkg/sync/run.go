@@ -25,6 +25,9 @@ type run struct {
 	red     *redact.Redactor
 	counter cluster.RequestCounter
 	started time.Time
+	// caller is the context the caller gave, without the sync's deadline:
+	// the SyncFail hooks run on it (a signal still stops them).
+	caller context.Context
 
 	emitMu gosync.Mutex
 

@@ -160,9 +160,10 @@ func New(c *cluster.Client, opts Options) *Syncer {
 // compares with DryRun). It returns a Result in every case where it got as
 // far as a plan; the error says why the sync failed.
 func (s *Syncer) Run(ctx context.Context, in Input) (*Result, error) {
+	r := s.newRun(in)
+	r.caller = ctx
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	r := s.newRun(in)
 	cs, err := s.compare(r.context(ctx), r, in)
 	if cs == nil {
 		return r.failedResult(in, err), r.redactError(err)
@@ -189,6 +190,9 @@ func (s *Syncer) Compare(ctx context.Context, in Input) (*ChangeSet, error) {
 // with an error is not applied (the failure is recorded). Apply is what sync
 // does after Compare; with DryRun it writes nothing.
 func (s *Syncer) Apply(ctx context.Context, cs *ChangeSet) (*Result, error) {
+	if cs.run != nil {
+		cs.run.caller = ctx
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	return s.apply(ctx, cs)

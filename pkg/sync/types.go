@@ -254,7 +254,10 @@ type ChangeSet struct {
 	// newNamespaces are the namespaces this sync creates (hooks in them
 	// are judged in an existing one).
 	newNamespaces map[string]bool
-	err           error
+	// keepHookResources are recorded hook places whose leftovers could
+	// not be cleaned now: they stay recorded.
+	keepHookResources []inventory.HookResource
+	err               error
 }
 
 // Source says what was rendered.

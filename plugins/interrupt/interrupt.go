@@ -18,6 +18,17 @@ import (
 // the process dies of them.
 var Signals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
 
+// notify relays the Signals that the process does not ignore: one started
+// with SIGHUP ignored (nohup) or SIGINT ignored (in the background of a
+// script) keeps ignoring them.
+func notify(c chan os.Signal) {
+	for _, s := range Signals {
+		if !signal.Ignored(s) {
+			signal.Notify(c, s)
+		}
+	}
+}
+
 // Cleaner removes registered directories on a signal. The zero value is
 // ready; one per command run.
 type Cleaner struct {
@@ -41,7 +52,7 @@ func (c *Cleaner) Track(dir string) (untrack func()) {
 	if c.signals == nil {
 		c.signals = make(chan os.Signal, 1)
 		c.stop = make(chan struct{})
-		signal.Notify(c.signals, Signals...)
+		notify(c.signals)
 		go c.wait(c.signals, c.stop)
 	}
 	var once sync.Once
@@ -89,7 +100,7 @@ func (c *Cleaner) wait(signals chan os.Signal, stop chan struct{}) {
 func Graceful(ctx context.Context, w io.Writer, note string) (_ context.Context, stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, Signals...)
+	notify(signals)
 	done := make(chan struct{})
 	go func() {
 		select {
