@@ -482,21 +482,14 @@ func (s *Syncer) hookFailure(ctx context.Context, c *Change, obj *unstructured.U
 	case gk.Group == "" && gk.Kind == "Pod":
 		details = containerFailures(obj)
 	case gk.Group == "batch" && gk.Kind == "Job":
-		pods, err := s.c.Kube.CoreV1().Pods(obj.GetNamespace()).List(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/controller-uid=" + string(obj.GetUID())})
+		pods, err := s.c.Dynamic.Resource(schema.GroupVersionResource{Version: "v1", Resource: "pods"}).Namespace(obj.GetNamespace()).
+			List(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/controller-uid=" + string(obj.GetUID())})
 		if err != nil {
 			break
 		}
 		for i := range pods.Items {
-			raw, err := json.Marshal(&pods.Items[i])
-			if err != nil {
-				continue
-			}
-			var u unstructured.Unstructured
-			if err := u.UnmarshalJSON(raw); err != nil {
-				continue
-			}
-			for _, d := range containerFailures(&u) {
-				details = append(details, "pod "+u.GetName()+": "+d)
+			for _, d := range containerFailures(&pods.Items[i]) {
+				details = append(details, "pod "+pods.Items[i].GetName()+": "+d)
 			}
 		}
 		sort.Strings(details)

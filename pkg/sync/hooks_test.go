@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -328,5 +329,68 @@ func TestTimeoutWhileHookRuns(t *testing.T) {
 	j, err := f.kube.BatchV1().Jobs(f.ns).Get(context.Background(), "stuck", metav1.GetOptions{})
 	if err != nil || len(j.Finalizers) != 0 {
 		t.Errorf("the running hook: finalizers %v (%v)", j.Finalizers, err)
+	}
+}
+
+// A hook Job whose container fails: the real Job controller fails the Job
+// (BackoffLimitExceeded), and the sync's message names the pod, the
+// container, its reason and exit code, with Secret values masked. kwok only
+// completes pods, so the test plays the kubelet: the Job's pod is never
+// scheduled (no node matches) and the test writes its status.
+func TestFailedHookNamesTheContainer(t *testing.T) {
+	f := newFixture(t)
+	const secret = "pa55-in-the-termination-log"
+	secretYAML := "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\nstringData: {password: " + secret + "}\n"
+	job := strings.Replace(jobYAML("name: migrate", "argocd.argoproj.io/hook: PreSync", true), "  activeDeadlineSeconds: 2\n", "", 1)
+	var events []string
+	opts := f.options()
+	opts.OnEvent = func(e gsync.Event) {
+		if e.Object != nil {
+			f.mu.Lock()
+			events = append(events, e.Object.Message)
+			f.mu.Unlock()
+		}
+	}
+	done := make(chan struct{})
+	var res *gsync.Result
+	var err error
+	go func() {
+		defer close(done)
+		res, err = f.sync(join(secretYAML, job), opts)
+	}()
+	// The Job's pod, once the Job controller made it: terminated with an
+	// error, its message echoing the Secret.
+	var pod *corev1.Pod
+	werr := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+		pods, err := f.kube.CoreV1().Pods(f.ns).List(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=migrate"})
+		if err != nil || len(pods.Items) == 0 {
+			return false, nil
+		}
+		pod = &pods.Items[0]
+		return true, nil
+	})
+	if werr != nil {
+		t.Fatal("the Job made no pod")
+	}
+	pod.Status.Phase = corev1.PodFailed
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "main", Image: "busybox", ImageID: "busybox",
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3, Reason: "Error", Message: "cannot log in with " + secret,
+			StartedAt: metav1.Now(), FinishedAt: metav1.Now()}}}}
+	if _, err := f.kube.CoreV1().Pods(f.ns).UpdateStatus(context.Background(), pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	want := "hook Job/" + f.ns + "/migrate failed: BackoffLimitExceeded: Job has reached the specified backoff limit; pod " + pod.Name + ": container main terminated: Error (exit code 3): cannot log in with "
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("sync: %v\nwant it to contain %q", err, want)
+	}
+	f.mu.Lock()
+	printed := strings.Join(append(events, err.Error(), res.Message, fmt.Sprint(res.Objects)), "\n")
+	f.mu.Unlock()
+	for _, r := range f.history() {
+		printed += fmt.Sprint(r)
+	}
+	if strings.Contains(printed, secret) {
+		t.Errorf("the Secret value was shown:\n%s", printed)
 	}
 }
