@@ -45,6 +45,10 @@ type Source struct {
 	// a Git work tree the work tree is the root the render may read below
 	// (an overlay's ../base resolves); elsewhere the directory itself is.
 	Local string
+	// Directory chooses the files of a plain directory as an Argo CD
+	// Application's spec.source.directory does; nil reads every manifest
+	// below the path.
+	Directory *render.Directory
 }
 
 // Options tune Render; the zero value works.
@@ -218,6 +222,7 @@ func Render(ctx context.Context, src Source, opts Options) (*Rendered, error) {
 // recording what stayed encrypted and what was decrypted in out.
 func renderTree(root, p string, src Source, opts Options, out *Rendered, warn func(string)) ([]*unstructured.Unstructured, error) {
 	ropts := render.Options{
+		Directory:  src.Directory,
 		EnableExec: src.EnableExec, EnableContainerFunctions: src.EnableContainerFunctions,
 		Self: opts.Self, OwnFunctions: opts.OwnFunctions, Keys: src.Keys, Warn: warn,
 		OnEncrypted: func(file string, recipients []string) {

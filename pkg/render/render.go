@@ -57,6 +57,10 @@ type Options struct {
 	// OnDecrypted receives the plaintext values of each file decrypted, so
 	// that what prints the result can mask them wherever they land.
 	OnDecrypted func(values []string)
+	// Directory chooses the files of a plain directory as an Argo CD
+	// Application's spec.source.directory does; nil reads every manifest
+	// file below the directory.
+	Directory *Directory
 
 	root   string
 	warned map[string]bool
@@ -177,6 +181,7 @@ func plainDirectory(root, dir string, opts Options) ([]*unstructured.Unstructure
 		return nil, err
 	}
 	var files []string
+	sel := opts.Directory
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -187,9 +192,15 @@ func plainDirectory(root, dir string, opts Options) ([]*unstructured.Unstructure
 			}
 			return nil
 		}
+		if d.IsDir() && p != dir && sel != nil && !sel.Recurse {
+			return filepath.SkipDir
+		}
 		switch strings.ToLower(filepath.Ext(p)) {
 		case ".yaml", ".yml", ".json":
-			files = append(files, p)
+			rel, _ := filepath.Rel(dir, p)
+			if sel.selects(filepath.ToSlash(rel)) {
+				files = append(files, p)
+			}
 		}
 		return nil
 	})

@@ -207,3 +207,45 @@ func TestKustomizeBuildsGenerateNameHooks(t *testing.T) {
 		t.Errorf("plain generateName: %v", err)
 	}
 }
+
+// An Application's spec.source.directory: no subdirectories unless
+// recurse; include and exclude globs, {a,b} lists, exclude wins.
+func TestDirectorySelection(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"a.yaml", "b.yml", "skip.json", "sub/c.yaml", "sub/deep/d.yaml"} {
+		p := filepath.Join(dir, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
+		if err := os.WriteFile(p, []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: "+name+"}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := func(d *Directory) string {
+		objs, err := Render(dir, ".", Options{Directory: d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, o := range objs {
+			out = append(out, o.GetName())
+		}
+		return strings.Join(out, ",")
+	}
+	for _, tt := range []struct {
+		d    *Directory
+		want string
+	}{
+		{nil, "a,b,skip,c,d"},
+		{&Directory{}, "a,b,skip"},
+		{&Directory{Recurse: true}, "a,b,skip,c,d"},
+		{&Directory{Recurse: true, Include: "{*.yaml,sub/*.yaml}"}, "a,c"},
+		{&Directory{Recurse: true, Exclude: "{skip.json,sub/deep/*}"}, "a,b,c"},
+		{&Directory{Include: "*", Exclude: "a.yaml"}, "b,skip"},
+	} {
+		if got := names(tt.d); got != tt.want {
+			t.Errorf("%+v: %s, want %s", tt.d, got, tt.want)
+		}
+	}
+}

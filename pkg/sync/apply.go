@@ -152,8 +152,11 @@ func (s *Syncer) execute(ctx context.Context, cs *ChangeSet, inv inventory.Inven
 	without := func(nss []string) []string {
 		return slices.DeleteFunc(uniqueStrings(nss), func(ns string) bool { return ns == inv.Namespace })
 	}
+	if m := s.opts.MarkAutomated; m != nil {
+		covered.Automated = *m
+	}
 	if !state.Exists || !slices.Equal(covered.GroupKinds, uniqueGKs(state.GroupKinds)) || !slices.Equal(without(covered.Namespaces), without(state.Namespaces)) ||
-		inventory.FormatHookResources(covered.HookResources) != inventory.FormatHookResources(state.HookResources) {
+		inventory.FormatHookResources(covered.HookResources) != inventory.FormatHookResources(state.HookResources) || covered.Automated != state.Automated {
 		if err := inventory.Save(ctx, s.c, inv, covered); err != nil {
 			return err
 		}

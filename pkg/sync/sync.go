@@ -54,6 +54,10 @@ type Options struct {
 	// OnEvent receives events as they happen; nil drops them. It may be
 	// called from several goroutines at once.
 	OnEvent func(Event)
+	// MarkAutomated, when set, marks the app for automated sync (true) or
+	// takes the mark away (false), as an Application's syncPolicy.automated
+	// says; nil keeps the mark as it is.
+	MarkAutomated *bool
 	// Hints end engine errors with what the caller's user can do (the CLI
 	// names its flags; an agent names its app fields). Empty hints leave
 	// the errors neutral.

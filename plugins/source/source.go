@@ -40,6 +40,8 @@ type Flags struct {
 	// Local is a directory rendered as it is on disk, without Git
 	// (--local; only on commands that register it with AddLocalFlag).
 	Local string
+	// Directory is an Application's spec.source.directory (no flag).
+	Directory *render.Directory
 
 	fs *pflag.FlagSet
 }
@@ -148,7 +150,7 @@ func (f *Flags) Source(ctx context.Context, kube kubernetes.Interface) (app.Sour
 			KnownHostsFiles: f.KnownHostsFiles, InsecureSkipHostKeyCheck: f.InsecureSkipHostKeyCheck,
 		},
 		EnableExec: f.EnableExec, EnableContainerFunctions: f.EnableContainerFunctions,
-		Keys: keys, Local: f.Local,
+		Keys: keys, Local: f.Local, Directory: f.Directory,
 	}, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -26,15 +27,18 @@ import (
 
 // Options are the inputs of sync.
 type Options struct {
-	App   appflags.Flags
-	Sync  gsync.Options
-	Retry gsync.RetryOptions
+	App appflags.Flags
+	// AppFile is -f: Argo CD Applications instead of the source flags.
+	AppFile appflags.AppFile
+	Sync    gsync.Options
+	Retry   gsync.RetryOptions
 	// Replace adds the sync option Replace=true for every object.
 	Replace bool
 	// Output is "" for progress and a table, or json or yaml.
 	Output string
 
 	kubeFlags *genericclioptions.ConfigFlags
+	flags     *pflag.FlagSet
 	genericiooptions.IOStreams
 }
 
@@ -67,6 +71,14 @@ fails (it still fails). metadata.generateName is honoured. Delete policies
 (argocd.argoproj.io/hook-delete-policy): HookSucceeded, HookFailed,
 BeforeHookCreation (the default). Hooks are not members: never pruned, never
 out of sync. See docs/sync.md, Hooks.
+
+-f FILE|DIR|- syncs Argo CD Applications as written, each into the kubeconfig
+context its destination names (https://kubernetes.default.svc: the current
+one): source, destination namespace, syncPolicy (automated prune and
+allowEmpty, syncOptions, retry), ignoreDifferences and revisionHistoryLimit
+are read; --repo-map FROM=TO rewrites repository URLs; a project other than
+default is enforced from --project-file before any write. Fields not
+implemented are errors that name them. See docs/applications.md.
 
 Per-object options come from the argocd.argoproj.io/sync-options annotation;
 --sync-option sets them for the whole app: Prune=false, PruneLast=true,
@@ -103,6 +115,10 @@ Exit codes: 0 synced and healthy, 1 the sync failed, 2 the command line was wron
   kubectl gitops sync web-prod --repo https://git.example/config.git --revision v1.4.0 \
     --path apps/web/overlays/prod --git-token-file ~/.config/git-token --dry-run
 
+  # An Argo CD Application as written, its repository mapped to a local clone.
+  kubectl gitops sync -f order-service-production.yaml \
+    --repo-map https://github.com/acme/config.git=$HOME/src/config --project-file production.yaml
+
   # Machine-readable result for CI.
   kubectl gitops sync --repo . --path apps/web/overlays/prod -o json`,
 		Args: cobra.MaximumNArgs(1),
@@ -118,6 +134,8 @@ Exit codes: 0 synced and healthy, 1 the sync failed, 2 the command line was wron
 	}
 	f := cmd.Flags()
 	o.App.AddFlags(f, true)
+	o.AppFile.AddFlags(f)
+	o.flags = f
 	f.BoolVar(&o.Sync.DryRun, "dry-run", false, "Print the plan and each object's verdict (proven locally or dry-run on the server); write nothing")
 	f.BoolVar(&o.Sync.Prune, "prune", true, "Delete members that left Git (false: report them as orphaned)")
 	f.BoolVar(&o.Sync.AllowEmpty, "allow-empty", false, "Allow an empty render to prune every member")
@@ -138,6 +156,12 @@ Exit codes: 0 synced and healthy, 1 the sync failed, 2 the command line was wron
 
 // Complete fills the app name and derived options.
 func (o *Options) Complete(args []string) error {
+	if o.AppFile.File != "" {
+		if len(args) > 0 {
+			o.App.App = args[0]
+		}
+		return nil
+	}
 	o.App.Complete(args, o.kubeFlags)
 	if o.Replace {
 		o.App.SyncOptions = append(o.App.SyncOptions, "Replace=true")
@@ -148,7 +172,16 @@ func (o *Options) Complete(args []string) error {
 
 // Validate checks the flags.
 func (o *Options) Validate() error {
-	if err := o.App.Validate(true); err != nil {
+	if o.AppFile.File != "" {
+		for _, name := range []string{"repo", "path", "revision", "ignore-differences", "dest-namespace"} {
+			if o.flags != nil && o.flags.Changed(name) {
+				return fmt.Errorf("-f reads the source and destination from the Applications; --%s cannot go with it", name)
+			}
+		}
+		if o.App.App != "" {
+			return fmt.Errorf("-f names the apps (metadata.name); give no APP")
+		}
+	} else if err := o.App.Validate(true); err != nil {
 		return err
 	}
 	if err := output.Check(o.Output, ""); err != nil {
@@ -168,6 +201,9 @@ func (o *Options) Validate() error {
 
 // Run syncs and prints.
 func (o *Options) Run(ctx context.Context) error {
+	if o.AppFile.File != "" {
+		return o.runApplications(ctx)
+	}
 	progress := o.Out
 	if o.Output != "" {
 		progress = o.ErrOut // stdout carries only the document

@@ -1,0 +1,143 @@
+package main_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
+	"github.com/kubectl-gitops/kubectl-gitops/internal/testrepo"
+)
+
+// configRepo commits the order-service app of testdata/config-repo to a
+// new repository.
+func configRepo(t *testing.T) *testrepo.Repo {
+	t.Helper()
+	root := filepath.Join("..", "..", "testdata", "config-repo")
+	files := map[string]string{}
+	err := filepath.WalkDir(filepath.Join(root, "apps", "order-service"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(root, p)
+		files[filepath.ToSlash(rel)] = string(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := testrepo.New(t)
+	r.Commit("order-service", files)
+	return r
+}
+
+const (
+	appFixture     = "../../testdata/argocd/order-service-production.yaml"
+	projectFixture = "../../testdata/argocd/project-production.yaml"
+)
+
+// variant writes the fixture with one change.
+func variant(t *testing.T, file, old, new string) string {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), old) {
+		t.Fatalf("%s has no %q", file, old)
+	}
+	out := filepath.Join(t.TempDir(), filepath.Base(file))
+	if err := os.WriteFile(out, []byte(strings.Replace(string(data), old, new, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestSyncApplicationAsWritten(t *testing.T) {
+	inv := testcluster.Namespace(t, lc)
+	r := configRepo(t)
+	mapping := "--repo-map=https://github.com/acme/config.git=" + r.Dir
+	t.Cleanup(func() { realKubectl(t, "delete", "namespace", "orders", "--ignore-not-found", "--wait=false") })
+
+	out, errOut, code := gitops(t, "sync", "-f", appFixture, mapping, "--project-file", projectFixture, "--inventory-namespace", inv, "--timeout", "2m")
+	if code != 0 {
+		t.Fatalf("sync -f: code %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "app order-service-production (") || !strings.Contains(out, "synced order-service-production") {
+		t.Errorf("output:\n%s", out)
+	}
+	// CreateNamespace=true made the destination namespace; the objects are
+	// there, the app is marked automated (syncPolicy.automated).
+	if got := realKubectl(t, "get", "deployments,services,configmaps,hpa", "-n", "orders", "-o", "name"); !strings.Contains(got, "deployment.apps/order-service") {
+		t.Errorf("objects in orders:\n%s", got)
+	}
+	if got := realKubectl(t, "get", "configmap", "-n", inv, "gitops-order-service-production", "-o", "jsonpath={.metadata.annotations.gitops\\.kubectl-gitops\\.dev/automated}"); got != "true" {
+		t.Errorf("automated mark %q", got)
+	}
+	s := statusJSON(t, "order-service-production", "--inventory-namespace", inv)
+	if s.Sync != "Synced" || s.Health != "Healthy" {
+		t.Errorf("status %s %s: %s", s.Sync, s.Health, s.Reason)
+	}
+
+	// Each rule of the project, broken: refused before any write, naming
+	// the rule.
+	r.Commit("a ClusterRole", map[string]string{
+		"apps/order-service/overlays/production/kustomization.yaml": strings.Replace(readFile(t, "../../testdata/config-repo/apps/order-service/overlays/production/kustomization.yaml"), "- ../../base\n", "- ../../base\n- clusterrole.yaml\n", 1),
+		"apps/order-service/overlays/production/clusterrole.yaml":   "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: order-service-reader}\nrules: []\n",
+	})
+	refused := []struct{ name, app, want string }{
+		{"ClusterRole", appFixture, "ClusterRole/order-service-reader: cluster-scoped kind ClusterRole.rbac.authorization.k8s.io is not in the cluster resource whitelist (AppProject production, clusterResourceWhitelist)"},
+		{"namespace", variant(t, appFixture, "namespace: orders", "namespace: billing"), `destination https://kubernetes.default.svc namespace "billing" is not permitted by AppProject production (destinations)`},
+		{"repository", variant(t, appFixture, "https://github.com/acme/config.git", "https://github.com/acme/sandbox.git"), "repository https://github.com/acme/sandbox.git is not permitted by AppProject production (sourceRepos"},
+	}
+	for _, tt := range refused {
+		m := mapping
+		if strings.Contains(tt.want, "sandbox") {
+			m = "--repo-map=https://github.com/acme/sandbox.git=" + r.Dir
+		}
+		out, errOut, code := gitops(t, "sync", "-f", tt.app, m, "--project-file", projectFixture, "--inventory-namespace", inv)
+		if code != 1 || !strings.Contains(errOut, tt.want) || !strings.Contains(errOut, "nothing was applied") {
+			t.Errorf("%s: code %d, want 1 with %q\n%s%s", tt.name, code, tt.want, out, errOut)
+		}
+	}
+	if got := realKubectl(t, "get", "clusterroles", "-o", "name"); strings.Contains(got, "order-service-reader") {
+		t.Errorf("the ClusterRole was applied")
+	}
+	window := variant(t, projectFixture, "  destinations:\n", "  syncWindows:\n  - kind: deny\n    schedule: '* * * * *'\n    duration: 1h\n    applications: ['*']\n  destinations:\n")
+	if _, errOut, code := gitops(t, "sync", "-f", appFixture, mapping, "--project-file", window, "--inventory-namespace", inv); code != 1 || !strings.Contains(errOut, "AppProject production has syncWindows") {
+		t.Errorf("sync window: code %d\n%s", code, errOut)
+	}
+	if _, errOut, code := gitops(t, "sync", "-f", appFixture, mapping, "--inventory-namespace", inv); code != 1 || !strings.Contains(errOut, "project production: give its AppProject with --project-file") {
+		t.Errorf("no project file: code %d\n%s", code, errOut)
+	}
+}
+
+func TestApplicationErrors(t *testing.T) {
+	inv := testcluster.Namespace(t, lc)
+	tests := []struct{ name, old, new, want string }{
+		{"unknown cluster", "server: https://kubernetes.default.svc", "server: https://10.1.2.3:6443", "destination server https://10.1.2.3:6443 is no cluster of the kubeconfig; contexts: "},
+		{"unknown context", "server: https://kubernetes.default.svc", "name: staging-eu", "destination name staging-eu is no context of the kubeconfig; contexts: "},
+		{"Helm", "    path: apps/order-service/overlays/production\n", "    path: apps/order-service/overlays/production\n    helm: {releaseName: orders}\n", "spec.source.helm: Helm sources are not supported yet"},
+		{"misspelled", "    syncOptions:", "    syncOption:", "spec.syncPolicy.syncOption: not a field of an Application"},
+	}
+	for _, tt := range tests {
+		out, errOut, code := gitops(t, "sync", "-f", variant(t, appFixture, tt.old, tt.new), "--inventory-namespace", inv)
+		if code == 0 || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%s: code %d, want an error with %q\n%s%s", tt.name, code, tt.want, out, errOut)
+		}
+	}
+	if _, errOut, code := gitops(t, "sync", "-f", appFixture, "--repo", ".", "--inventory-namespace", inv); code != 2 || !strings.Contains(errOut, "--repo cannot go with it") {
+		t.Errorf("-f with --repo: code %d\n%s", code, errOut)
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}

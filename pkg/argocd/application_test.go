@@ -1,0 +1,99 @@
+package argocd
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+func TestParseFixture(t *testing.T) {
+	data, err := os.ReadFile("../../testdata/argocd/order-service-production.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps, err := Parse("app.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := 5
+	want := &Application{Name: "order-service-production", Namespace: "argocd", File: "app.yaml", Finalizers: []string{ResourcesFinalizer},
+		Project:     "production",
+		Source:      Source{RepoURL: "https://github.com/acme/config.git", TargetRevision: "HEAD", Path: "apps/order-service/overlays/production"},
+		Destination: Destination{Server: InCluster, Namespace: "orders"},
+		SyncPolicy: SyncPolicy{Automated: &Automated{Prune: true, SelfHeal: true}, SyncOptions: []string{"CreateNamespace=true", "PruneLast=true"},
+			Retry: &Retry{Limit: 5, Backoff: 5 * time.Second, Factor: 2, MaxDuration: 3 * time.Minute}},
+		RevisionHistoryLimit: &limit,
+	}
+	if len(apps) != 1 {
+		t.Fatalf("%d apps", len(apps))
+	}
+	if diff := cmp.Diff(want, apps[0], cmpopts.IgnoreFields(Application{}, "Annotations")); diff != "" {
+		t.Errorf("(-want +got)\n%s", diff)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	doc := `apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: web}
+spec:
+  source: {repoURL: https://git.example/c.git, path: web, helm: {releaseName: web}, kustomize: {namePrefix: p-}}
+  sources: []
+  destination: {server: https://a, name: b}
+  syncPolicy: {automated: {prune: "yes"}, retry: {backoff: {duration: soon}}, managedNamespaceMetadata: {labels: {a: b}}}
+  revisionHistroyLimit: 3
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: not-an-app}
+`
+	_, err := Parse("apps.yaml", []byte(doc))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		"Application web (apps.yaml):",
+		"spec.source.helm: Helm sources are not supported yet",
+		"spec.source.kustomize: kustomize overrides in the Application are not supported yet",
+		"spec.sources: multiple sources are not supported yet",
+		"spec.syncPolicy.managedNamespaceMetadata: managedNamespaceMetadata is not supported yet",
+		"spec.revisionHistroyLimit: not a field of an Application this tool reads",
+		"spec.destination: give server or name, not both",
+		"spec.syncPolicy.automated.prune: want true or false",
+		`spec.syncPolicy.retry.backoff.duration: "soon" is not a duration`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestAutomatedSwitchedOff(t *testing.T) {
+	apps, err := Parse("a.yaml", []byte("apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: a}\nspec:\n  source: {repoURL: r}\n  destination: {name: in-cluster}\n  syncPolicy: {automated: {enabled: false, prune: true}}\n"))
+	if err != nil || apps[0].SyncPolicy.Automated != nil {
+		t.Errorf("%v %+v", err, apps)
+	}
+}
+
+func TestRepoMap(t *testing.T) {
+	m, err := ParseRepoMap([]string{"https://github.com/acme=/srv/acme", "https://github.com/acme/config.git=/tmp/config"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for in, want := range map[string]string{
+		"https://github.com/acme/config.git": "/tmp/config",
+		"https://github.com/acme/other.git":  "/srv/acme/other.git",
+		"https://gitlab.com/x.git":           "https://gitlab.com/x.git",
+	} {
+		if got := m.Map(in); got != want {
+			t.Errorf("Map(%s) = %s, want %s", in, got, want)
+		}
+	}
+	if _, err := ParseRepoMap([]string{"nothing"}); err == nil {
+		t.Error("a bad entry is accepted")
+	}
+}

@@ -1,0 +1,222 @@
+package appflags
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/argocd"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/render"
+	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
+)
+
+// AppFile is -f: Argo CD Applications read as written, instead of the
+// source flags.
+type AppFile struct {
+	// File is a file, a directory of manifests, or "-".
+	File string
+	// RepoMap are --repo-map FROM=TO rewrites of repository URLs.
+	RepoMap []string
+	// ProjectFile is an AppProject for the Applications' projects.
+	ProjectFile string
+}
+
+// AddFlags registers -f, --repo-map and --project-file.
+func (a *AppFile) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVarP(&a.File, "filename", "f", "", "Argo CD Application manifests to sync: a file, a directory of them, or - for standard input (instead of --repo and --path)")
+	fs.StringArrayVar(&a.RepoMap, "repo-map", nil, "Rewrite the Applications' repository URLs: FROM=TO replaces the prefix FROM (repeatable; a mirror, or a local path)")
+	fs.StringVar(&a.ProjectFile, "project-file", "", "AppProject manifest the Applications' project is enforced from (needed for any project but default)")
+}
+
+// Target is one Application, mapped onto what a sync takes.
+type Target struct {
+	Application *argocd.Application
+	// Flags are the app flags: name, source, destination namespace, sync
+	// options, ignoreDifferences.
+	Flags Flags
+	// Context is the kubeconfig context of the destination cluster.
+	Context string
+	// Server is the destination's server URL (after resolution).
+	Server string
+	// Prune, AllowEmpty and Automated come from syncPolicy.automated.
+	Prune, AllowEmpty, Automated bool
+	// HistoryLimit is revisionHistoryLimit (0: the default).
+	HistoryLimit int
+	// Retry is syncPolicy.retry (nil: none).
+	Retry *gsync.RetryOptions
+
+	raw     *clientcmdapi.Config
+	current bool
+}
+
+// Connect builds a client for the destination: the command's kubeconfig
+// flags as they are for the current context, else that context of the
+// kubeconfig.
+func (t *Target) Connect(ctx context.Context, kubeFlags *genericclioptions.ConfigFlags) (*cluster.Client, error) {
+	if t.current {
+		return Connect(ctx, kubeFlags)
+	}
+	rc, err := clientcmd.NewNonInteractiveClientConfig(*t.raw, t.Context, &clientcmd.ConfigOverrides{}, nil).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig context %s: %w", t.Context, err)
+	}
+	c, err := cluster.New(rc)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("%w (context %s, the destination of %s)", err, t.Context, t.Application.Ref())
+	}
+	return c, nil
+}
+
+// Onto gives f, the command's flags (keys, tokens, inventory namespace),
+// the Application's name, source, destination namespace, sync options and
+// ignoreDifferences.
+func (t *Target) Onto(f Flags) Flags {
+	f.App, f.DestNamespace = t.Flags.App, t.Flags.DestNamespace
+	f.Source.Repo, f.Source.Revision, f.Source.Path, f.Source.Directory = t.Flags.Source.Repo, t.Flags.Source.Revision, t.Flags.Source.Path, t.Flags.Source.Directory
+	f.SyncOptions = append(append([]string{}, t.Flags.SyncOptions...), f.SyncOptions...)
+	f.IgnoreDifferences, f.ignore = "", t.Flags.ignore
+	return f
+}
+
+// Targets reads -f and maps each Application; inventoryNamespace is where
+// their inventories go, kubeFlags the kubeconfig the destinations are
+// matched in.
+func (a *AppFile) Targets(kubeFlags *genericclioptions.ConfigFlags, inventoryNamespace string) ([]*Target, error) {
+	apps, err := argocd.Load(a.File, os.Stdin)
+	if err != nil {
+		return nil, err
+	}
+	repoMap, err := argocd.ParseRepoMap(a.RepoMap)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := kubeFlags.ToRawKubeConfigLoader().RawConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w", err)
+	}
+	current := raw.CurrentContext
+	if kubeFlags.Context != nil && *kubeFlags.Context != "" {
+		current = *kubeFlags.Context
+	}
+	var out []*Target
+	var errs []string
+	for _, app := range apps {
+		ctxName, server, err := ResolveDestination(&raw, current, app.Destination)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", app.Ref(), err))
+			continue
+		}
+		t := &Target{Application: app, Context: ctxName, Server: server, raw: &raw, current: ctxName == current}
+		src := app.Source
+		t.Flags = Flags{App: app.Name, DestNamespace: app.Destination.Namespace, InventoryNamespace: inventoryNamespace,
+			SyncOptions: app.SyncPolicy.SyncOptions}
+		t.Flags.Source.Repo = repoMap.Map(src.RepoURL)
+		t.Flags.Source.Revision = src.TargetRevision
+		if t.Flags.Source.Revision == "" {
+			t.Flags.Source.Revision = "HEAD"
+		}
+		t.Flags.Source.Path = src.Path
+		if t.Flags.Source.Path == "" {
+			t.Flags.Source.Path = "."
+		}
+		if d := src.Directory; d != nil {
+			t.Flags.Source.Directory = &render.Directory{Recurse: d.Recurse, Include: d.Include, Exclude: d.Exclude}
+		} else {
+			// Argo CD reads a plain directory without its subdirectories
+			// unless told to recurse.
+			t.Flags.Source.Directory = &render.Directory{}
+		}
+		t.Flags.ignore = ignoreFile{loaded: true, rules: app.IgnoreDifferences}
+		if au := app.SyncPolicy.Automated; au != nil {
+			t.Automated, t.Prune, t.AllowEmpty = true, au.Prune, au.AllowEmpty
+		}
+		if app.RevisionHistoryLimit != nil {
+			t.HistoryLimit = *app.RevisionHistoryLimit
+		}
+		if r := app.SyncPolicy.Retry; r != nil {
+			limit := r.Limit
+			if limit < 0 {
+				limit = 1 << 20 // unlimited, as Argo CD: bounded by --timeout per attempt
+			}
+			t.Retry = &gsync.RetryOptions{Limit: limit, Backoff: r.Backoff, Factor: r.Factor, MaxBackoff: r.MaxDuration}
+		}
+		out = append(out, t)
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
+	}
+	return out, nil
+}
+
+// ResolveDestination finds the kubeconfig context of an Application's
+// destination: the in-cluster server (https://kubernetes.default.svc) or
+// name (in-cluster) is the current context's cluster; another server is
+// the context whose cluster has that server URL (the current one first);
+// a name is a context's name. It returns the context and the server URL.
+func ResolveDestination(raw *clientcmdapi.Config, current string, d argocd.Destination) (string, string, error) {
+	serverOf := func(ctx string) string {
+		if c, ok := raw.Contexts[ctx]; ok {
+			if cl, ok := raw.Clusters[c.Cluster]; ok {
+				return cl.Server
+			}
+		}
+		return ""
+	}
+	contexts := make([]string, 0, len(raw.Contexts))
+	for name := range raw.Contexts {
+		contexts = append(contexts, name)
+	}
+	sort.Strings(contexts)
+	known := func() string {
+		var parts []string
+		for _, c := range contexts {
+			parts = append(parts, c+" ("+serverOf(c)+")")
+		}
+		if len(parts) == 0 {
+			return "none"
+		}
+		return strings.Join(parts, ", ")
+	}
+	inCluster := d.Server == argocd.InCluster || strings.TrimSuffix(d.Server, "/") == argocd.InCluster || (d.Server == "" && d.Name == argocd.InClusterName)
+	switch {
+	case inCluster:
+		if _, ok := raw.Contexts[current]; !ok {
+			return "", "", fmt.Errorf("destination %s is the current context's cluster, and the kubeconfig has no current context; pass --context", describeDest(d))
+		}
+		return current, serverOf(current), nil
+	case d.Server != "":
+		want := strings.TrimSuffix(d.Server, "/")
+		if strings.TrimSuffix(serverOf(current), "/") == want {
+			return current, serverOf(current), nil
+		}
+		for _, c := range contexts {
+			if strings.TrimSuffix(serverOf(c), "/") == want {
+				return c, serverOf(c), nil
+			}
+		}
+		return "", "", fmt.Errorf("destination server %s is no cluster of the kubeconfig; contexts: %s", d.Server, known())
+	default:
+		if _, ok := raw.Contexts[d.Name]; ok {
+			return d.Name, serverOf(d.Name), nil
+		}
+		return "", "", fmt.Errorf("destination name %s is no context of the kubeconfig; contexts: %s", d.Name, known())
+	}
+}
+
+func describeDest(d argocd.Destination) string {
+	if d.Server != "" {
+		return "server " + d.Server
+	}
+	return "name " + d.Name
+}

@@ -1,0 +1,61 @@
+package appflags
+
+import (
+	"strings"
+	"testing"
+
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/argocd"
+)
+
+func TestResolveDestination(t *testing.T) {
+	raw := &clientcmdapi.Config{
+		Clusters: map[string]*clientcmdapi.Cluster{"local": {Server: "https://127.0.0.1:6443"}, "eu": {Server: "https://eu.example:6443/"}},
+		Contexts: map[string]*clientcmdapi.Context{"dev": {Cluster: "local"}, "prod-eu": {Cluster: "eu"}, "dev-admin": {Cluster: "local"}},
+	}
+	tests := []struct {
+		d            argocd.Destination
+		ctx, wantErr string
+	}{
+		{d: argocd.Destination{Server: argocd.InCluster}, ctx: "dev"},
+		{d: argocd.Destination{Name: "in-cluster"}, ctx: "dev"},
+		{d: argocd.Destination{Server: "https://eu.example:6443"}, ctx: "prod-eu"},
+		// Several contexts of one server: the current one wins.
+		{d: argocd.Destination{Server: "https://127.0.0.1:6443"}, ctx: "dev"},
+		{d: argocd.Destination{Name: "prod-eu"}, ctx: "prod-eu"},
+		{d: argocd.Destination{Server: "https://10.0.0.1"}, wantErr: "destination server https://10.0.0.1 is no cluster of the kubeconfig; contexts: dev (https://127.0.0.1:6443), dev-admin (https://127.0.0.1:6443), prod-eu (https://eu.example:6443/)"},
+		{d: argocd.Destination{Name: "staging"}, wantErr: "destination name staging is no context of the kubeconfig"},
+	}
+	for _, tt := range tests {
+		ctx, _, err := ResolveDestination(raw, "dev", tt.d)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%+v: error %v, want %q", tt.d, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || ctx != tt.ctx {
+			t.Errorf("%+v: %q %v, want %q", tt.d, ctx, err, tt.ctx)
+		}
+	}
+	if _, _, err := ResolveDestination(raw, "", argocd.Destination{Server: argocd.InCluster}); err == nil {
+		t.Error("in-cluster without a current context")
+	}
+}
+
+func TestRepoPermitted(t *testing.T) {
+	patterns := []string{"https://github.com/acme/*", "!https://github.com/acme/sandbox.git"}
+	for repo, want := range map[string]bool{
+		"https://github.com/acme/config.git":  true,
+		"https://github.com/acme/sandbox.git": false,
+		"https://github.com/other/config.git": false,
+	} {
+		if got := repoPermitted(patterns, repo); got != want {
+			t.Errorf("%s: %v, want %v", repo, got, want)
+		}
+	}
+	if !repoPermitted([]string{"*"}, "git@host:x.git") || repoPermitted(nil, "x") {
+		t.Error("* or empty")
+	}
+}

@@ -1,0 +1,159 @@
+package appflags
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/kyaml/fn/framework"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/kubectl-gitops/kubectl-gitops/krm-functions/validateproject"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
+)
+
+// Project is an AppProject read for enforcement.
+type Project struct {
+	validateproject.AppProject
+	// SourceRepos are spec.sourceRepos: globs, "!" for deny entries.
+	SourceRepos []string
+	// HasSyncWindows says spec.syncWindows is set (not enforced yet).
+	HasSyncWindows bool
+}
+
+// LoadProject reads an AppProject manifest (--project-file); "" is none.
+func LoadProject(file string) (*Project, error) {
+	if file == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	p := &Project{}
+	if err := sigsyaml.UnmarshalStrict(data, &p.AppProject); err != nil {
+		return nil, fmt.Errorf("--project-file %s: %w", file, err)
+	}
+	if p.Kind != "AppProject" || !strings.HasPrefix(p.APIVersion, "argoproj.io/") {
+		return nil, fmt.Errorf("--project-file %s: a %s %s, not an Argo CD AppProject (argoproj.io/v1alpha1)", file, p.APIVersion, p.Kind)
+	}
+	if v := p.Spec.SourceRepos; v != nil {
+		list, ok := v.([]any)
+		if !ok {
+			return nil, fmt.Errorf("--project-file %s: spec.sourceRepos: want a list of repository URL globs", file)
+		}
+		for _, e := range list {
+			s, ok := e.(string)
+			if !ok {
+				return nil, fmt.Errorf("--project-file %s: spec.sourceRepos: %v is not a string", file, e)
+			}
+			p.SourceRepos = append(p.SourceRepos, s)
+		}
+	}
+	p.HasSyncWindows = p.Spec.SyncWindows != nil
+	return p, nil
+}
+
+// EnforceProject checks a target's rendered objects against its project
+// before any write, as Argo CD does: the default project permits
+// everything; any other needs its AppProject (--project-file), whose
+// sourceRepos, destinations and resource lists the app must keep. Every
+// violation is reported, each naming the rule.
+func (t *Target) EnforceProject(p *Project, objs []*unstructured.Unstructured, c *cluster.Client) error {
+	name := t.Application.Project
+	if name == "" || name == "default" {
+		if p != nil && p.Metadata.Name == "default" {
+			// An explicit default project is enforced as written.
+		} else {
+			return nil
+		}
+		name = "default"
+	}
+	if p == nil || p.Metadata.Name != name {
+		return fmt.Errorf("%s: project %s: give its AppProject with --project-file; an app of another project than default is never synced unchecked", t.Application.Ref(), name)
+	}
+	var errs []error
+	if p.HasSyncWindows {
+		errs = append(errs, fmt.Errorf("AppProject %s has syncWindows, which are not enforced yet; refusing to sync rather than ignore them", name))
+	}
+	if !repoPermitted(p.SourceRepos, t.Application.Source.RepoURL) {
+		errs = append(errs, fmt.Errorf("repository %s is not permitted by AppProject %s (sourceRepos: %s)", t.Application.Source.RepoURL, name, strings.Join(p.SourceRepos, ", ")))
+	}
+	cfg := &validateproject.Config{Project: &p.AppProject,
+		Destination: validateproject.Destination{Server: t.Server, Name: t.Application.Destination.Name, Namespace: t.Application.Destination.Namespace}}
+	if t.Application.Destination.Server != "" {
+		cfg.Destination.Server = t.Application.Destination.Server
+	}
+	var items []*yaml.RNode
+	seen := map[validateproject.GroupKind]bool{}
+	for _, o := range objs {
+		data, err := o.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		n, err := yaml.Parse(string(data))
+		if err != nil {
+			return err
+		}
+		items = append(items, n)
+		gvk := o.GroupVersionKind()
+		gk := validateproject.GroupKind{Group: gvk.Group, Kind: gvk.Kind}
+		if seen[gk] {
+			continue
+		}
+		seen[gk] = true
+		// The cluster says the scope of kinds the function does not know.
+		if _, namespaced, err := c.Resource(gvk); err == nil {
+			if namespaced {
+				cfg.NamespacedKinds = append(cfg.NamespacedKinds, gk)
+			} else {
+				cfg.ClusterScopedKinds = append(cfg.ClusterScopedKinds, gk)
+			}
+		}
+	}
+	for _, r := range validateproject.Check(cfg, items) {
+		if r.Severity == framework.Error {
+			errs = append(errs, errors.New(r.Message))
+		}
+	}
+	if len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.Error()
+		}
+		return fmt.Errorf("%s breaks its project; nothing was applied:\n  %s", t.Application.Ref(), strings.Join(msgs, "\n  "))
+	}
+	return nil
+}
+
+// repoPermitted applies sourceRepos as Argo CD does: a repository must match
+// an entry and no "!" entry; "*" matches any characters, "/" included.
+func repoPermitted(patterns []string, repo string) bool {
+	ok := false
+	for _, p := range patterns {
+		if deny, found := strings.CutPrefix(p, "!"); found {
+			if repoGlob(deny, repo) {
+				return false
+			}
+			continue
+		}
+		ok = ok || repoGlob(p, repo)
+	}
+	return ok
+}
+
+func repoGlob(pattern, repo string) bool {
+	var b strings.Builder
+	b.WriteString("^")
+	for _, part := range strings.Split(pattern, "*") {
+		b.WriteString(regexp.QuoteMeta(part))
+		b.WriteString(".*")
+	}
+	re := strings.TrimSuffix(b.String(), ".*") + "$"
+	m, err := regexp.MatchString(re, repo)
+	return err == nil && m
+}
