@@ -80,6 +80,16 @@ func TestSyncApplicationAsWritten(t *testing.T) {
 	if s.Sync != "Synced" || s.Health != "Healthy" {
 		t.Errorf("status %s %s: %s", s.Sync, s.Health, s.Reason)
 	}
+	// The views take the Application too: its source, its cluster.
+	if s := statusJSON(t, "-f", appFixture, mapping, "--inventory-namespace", inv); s.App != "order-service-production" || s.Sync != "Synced" {
+		t.Errorf("status -f: %+v", s)
+	}
+	if out, errOut, code := gitops(t, "diff", "-f", appFixture, mapping, "--inventory-namespace", inv, "--exit-code"); code != 0 || out != "" {
+		t.Errorf("diff -f: code %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := gitops(t, "history", "-f", appFixture, "--inventory-namespace", inv); code != 0 || !strings.Contains(out, "Succeeded") {
+		t.Errorf("history -f: code %d\n%s%s", code, out, errOut)
+	}
 
 	// Each rule of the project, broken: refused before any write, naming
 	// the rule.

@@ -41,6 +41,8 @@ type Flags struct {
 	IgnoreDifferences string
 
 	ignore ignoreFile
+	// target is the Application of -f these flags were taken from.
+	target *Target
 }
 
 // ignoreFile holds the rules read from --ignore-differences, read once.

@@ -220,3 +220,59 @@ func describeDest(d argocd.Destination) string {
 	}
 	return "name " + d.Name
 }
+
+// Pick is the Application of targets named name, or the only one.
+func Pick(targets []*Target, name string) (*Target, error) {
+	var names []string
+	for _, t := range targets {
+		if name != "" && t.Application.Name == name {
+			return t, nil
+		}
+		names = append(names, t.Application.Name)
+	}
+	switch {
+	case name != "":
+		return nil, fmt.Errorf("-f holds no Application %s; it holds %s", name, strings.Join(names, ", "))
+	case len(targets) > 1:
+		return nil, fmt.Errorf("-f holds %d Applications (%s); name one as APP", len(targets), strings.Join(names, ", "))
+	}
+	return targets[0], nil
+}
+
+// UseApplication makes f the flags of one Application of a (the one
+// named name, else the only one), as if its source, path, revision and
+// destination namespace were given on the command line (fs marks them
+// given, so a recorded source fills nothing); Connect then reaches its
+// destination.
+func (f *Flags) UseApplication(a *AppFile, fs *pflag.FlagSet, kubeFlags *genericclioptions.ConfigFlags, name string) error {
+	targets, err := a.Targets(kubeFlags, f.InventoryNamespace)
+	if err != nil {
+		return err
+	}
+	t, err := Pick(targets, name)
+	if err != nil {
+		return err
+	}
+	*f = t.Onto(*f)
+	f.target = t
+	for flag, value := range map[string]string{"repo": f.Source.Repo, "path": f.Source.Path, "revision": f.Source.Revision, "dest-namespace": f.DestNamespace} {
+		if fs.Lookup(flag) != nil {
+			if err := fs.Set(flag, value); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Connect reaches the cluster: an Application's destination when the
+// flags came from one, else the kubeconfig flags' cluster.
+func (f *Flags) Connect(ctx context.Context, kubeFlags *genericclioptions.ConfigFlags) (*cluster.Client, error) {
+	if f.target != nil {
+		return f.target.Connect(ctx, kubeFlags)
+	}
+	return Connect(ctx, kubeFlags)
+}
+
+// Target is the Application of -f the flags were taken from, or nil.
+func (f *Flags) Target() *Target { return f.target }

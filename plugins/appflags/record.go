@@ -47,8 +47,11 @@ func (f *Flags) FromRecord(fs *pflag.FlagSet, rec inventory.Record, prune *bool)
 	}
 	if prune != nil && !given("prune") {
 		*prune = rec.Prune
+		if f.target != nil {
+			*prune = f.target.Prune // what a sync of the Application does
+		}
 	}
-	if !given("ignore-differences") && f.IgnoreDifferences == "" && len(rec.IgnoreDifferences) > 0 {
+	if !given("ignore-differences") && f.IgnoreDifferences == "" && f.target == nil && len(rec.IgnoreDifferences) > 0 {
 		// Recorded rules were valid when recorded; compile them again
 		// (an error surfaces in Validate, naming the record).
 		rules, err := ignore.Compile(rec.IgnoreDifferences)

@@ -35,8 +35,10 @@ const EnvExternalDiff = "KUBECTL_EXTERNAL_DIFF"
 
 // Options are the inputs of diff.
 type Options struct {
-	App  appflags.Flags
-	Sync gsync.Options
+	App appflags.Flags
+	// AppFile is -f: an Argo CD Application.
+	AppFile appflags.AppFile
+	Sync    gsync.Options
 	// Output is "" for a unified diff, or json or yaml.
 	Output string
 	// ExitCode exits 1 when there are differences, and 2 on errors.
@@ -142,6 +144,8 @@ wrong. With $KUBECTL_EXTERNAL_DIFF, as kubectl diff: the program's exit code
 	f := cmd.Flags()
 	o.App.AddFlags(f, true)
 	o.App.Source.AddLocalFlag(f)
+	f.StringVarP(&o.AppFile.File, "filename", "f", "", "An Argo CD Application manifest (file, directory or -): diff that app's source against its destination cluster")
+	f.StringArrayVar(&o.AppFile.RepoMap, "repo-map", nil, "Rewrite the Application's repository URL: FROM=TO replaces the prefix FROM (repeatable)")
 	f.BoolVar(&o.Sync.Prune, "prune", true, "Show members that left Git as pruned (false: as orphaned, as sync --prune=false would leave them)")
 	f.BoolVar(&o.Sync.ForceConflicts, "force-conflicts", false, "Compare as sync --force-conflicts would apply: taking fields owned by other field managers")
 	f.DurationVar(&o.Sync.Timeout, "timeout", o.Sync.Timeout, "Bound on the whole comparison")
@@ -153,6 +157,19 @@ wrong. With $KUBECTL_EXTERNAL_DIFF, as kubectl diff: the program's exit code
 
 // Complete fills the app name and derived options.
 func (o *Options) Complete(args []string) error {
+	if o.AppFile.File != "" {
+		name := ""
+		if len(args) > 0 {
+			name = args[0]
+		}
+		if err := o.App.UseApplication(&o.AppFile, o.flags, o.kubeFlags, name); err != nil {
+			return err
+		}
+		args = []string{o.App.App}
+		if !o.flags.Changed("prune") {
+			o.Sync.Prune = o.App.Target().Prune // as a sync of the Application would
+		}
+	}
 	o.fromRecord = len(args) == 1 && o.App.Source.Repo == "" && o.App.Source.Local == ""
 	o.App.Complete(args, o.kubeFlags)
 	o.App.Options(&o.Sync)
@@ -200,7 +217,7 @@ func (o *Options) exitError(err error) error {
 }
 
 func (o *Options) run(ctx context.Context) error {
-	c, err := appflags.Connect(ctx, o.kubeFlags)
+	c, err := o.App.Connect(ctx, o.kubeFlags)
 	if err != nil {
 		return err
 	}

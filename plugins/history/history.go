@@ -24,7 +24,10 @@ type Options struct {
 	App                string
 	InventoryNamespace string
 	Output             string
+	// AppFile is -f: an Argo CD Application names the app and its cluster.
+	AppFile appflags.AppFile
 
+	target    *appflags.Target
 	kubeFlags *genericclioptions.ConfigFlags
 	genericiooptions.IOStreams
 }
@@ -33,7 +36,7 @@ type Options struct {
 func NewCommand(kubeFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{InventoryNamespace: appflags.DefaultInventoryNamespace, kubeFlags: kubeFlags, IOStreams: streams}
 	cmd := &cobra.Command{
-		Use:   "history APP",
+		Use:   "history APP|-f FILE",
 		Short: "List an app's syncs and rollbacks, oldest first, as recorded in the cluster",
 		Long: `History lists the syncs of APP recorded in its inventory ConfigMap
 (gitops-APP in --inventory-namespace), oldest first as 'argocd app history'
@@ -50,8 +53,25 @@ takes.`,
 
   # As JSON, for a script.
   kubectl gitops history web-prod -o json`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.AppFile.File != "" {
+				name := ""
+				if len(args) > 0 {
+					name = args[0]
+				}
+				targets, err := o.AppFile.Targets(o.kubeFlags, o.InventoryNamespace)
+				if err != nil {
+					return err
+				}
+				if o.target, err = appflags.Pick(targets, name); err != nil {
+					return exitcode.UsageError(err)
+				}
+				args = []string{o.target.Application.Name}
+			}
+			if len(args) == 0 {
+				return exitcode.UsageError(fmt.Errorf("name the app (APP), or give its Application with -f"))
+			}
 			o.App = args[0]
 			if err := o.Validate(); err != nil {
 				return exitcode.UsageError(err)
@@ -60,6 +80,8 @@ takes.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.InventoryNamespace, "inventory-namespace", o.InventoryNamespace, "Namespace of the inventory ConfigMap")
+	cmd.Flags().StringVarP(&o.AppFile.File, "filename", "f", "", "An Argo CD Application manifest (file, directory or -): that app's history, in its destination cluster")
+	cmd.Flags().StringArrayVar(&o.AppFile.RepoMap, "repo-map", nil, "Accepted as sync takes it (the history needs no repository)")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml (default: a table)")
 	return cmd
 }
@@ -77,7 +99,11 @@ func (o *Options) Validate() error {
 
 // Run prints the history.
 func (o *Options) Run(ctx context.Context) error {
-	c, err := appflags.Connect(ctx, o.kubeFlags)
+	connect := appflags.Connect
+	if o.target != nil {
+		connect = o.target.Connect
+	}
+	c, err := connect(ctx, o.kubeFlags)
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,8 @@ import (
 // Options are the inputs of status.
 type Options struct {
 	App appflags.Flags
+	// AppFile is -f: an Argo CD Application.
+	AppFile appflags.AppFile
 	// AllNamespaces lists the apps of every namespace (no APP).
 	AllNamespaces bool
 	Output        string
@@ -109,6 +111,8 @@ wrong; with --exit-code, 3 when an app is not both Synced and Healthy.`,
 	}
 	f := cmd.Flags()
 	o.App.AddFlags(f, true)
+	f.StringVarP(&o.AppFile.File, "filename", "f", "", "An Argo CD Application manifest (file, directory or -): the status of that app, compared with its source, in its destination cluster")
+	f.StringArrayVar(&o.AppFile.RepoMap, "repo-map", nil, "Rewrite the Application's repository URL: FROM=TO replaces the prefix FROM (repeatable)")
 	f.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "List the apps of every namespace, not only --inventory-namespace (no APP)")
 	f.StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml (default: a table)")
 	f.BoolVarP(&o.Watch, "watch", "w", false, "Compare again every --interval and print a line whenever something changes, until interrupted")
@@ -121,6 +125,13 @@ wrong; with --exit-code, 3 when an app is not both Synced and Healthy.`,
 
 // Complete reads the app name.
 func (o *Options) Complete(args []string) error {
+	if o.AppFile.File != "" {
+		name := ""
+		if len(args) > 0 {
+			name = args[0]
+		}
+		return o.App.UseApplication(&o.AppFile, o.flags, o.kubeFlags, name)
+	}
 	if len(args) > 0 {
 		// The app name, and -n as the destination namespace when given.
 		o.App.Complete(args, o.kubeFlags)
@@ -164,7 +175,7 @@ func (o *Options) changed(name string) bool {
 
 // Run shows the status.
 func (o *Options) Run(ctx context.Context) error {
-	c, err := appflags.Connect(ctx, o.kubeFlags)
+	c, err := o.App.Connect(ctx, o.kubeFlags)
 	if err != nil {
 		return err
 	}
