@@ -1,40 +1,54 @@
 package main_test
 
 import (
+	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testrepo"
 )
 
-// configRepo commits the order-service app of testdata/config-repo to a
-// new repository.
+// configRepo commits the apps of testdata/config-repo, and the production
+// Applications of testdata/argocd as argocd/production, to a new
+// repository.
 func configRepo(t *testing.T) *testrepo.Repo {
 	t.Helper()
-	root := filepath.Join("..", "..", "testdata", "config-repo")
 	files := map[string]string{}
-	err := filepath.WalkDir(filepath.Join(root, "apps", "order-service"), func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+	add := func(root, dir, as string) {
+		err := filepath.WalkDir(filepath.Join(root, dir), func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			data, err := os.ReadFile(p)
+			rel, _ := filepath.Rel(filepath.Join(root, dir), p)
+			files[as+"/"+filepath.ToSlash(rel)] = string(data)
 			return err
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		data, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(root, p)
-		files[filepath.ToSlash(rel)] = string(data)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
+	add(filepath.Join("..", "..", "testdata", "config-repo"), "apps", "apps")
+	add(filepath.Join("..", "..", "testdata", "argocd"), "production", "argocd/production")
+	// Git keeps no empty directory: the path stays when the Applications go.
+	files["argocd/production/README.md"] = "The production Applications.\n"
 	r := testrepo.New(t)
-	r.Commit("order-service", files)
+	r.Commit("config", files)
+	// The destination namespaces are the fixtures' own: gone before the
+	// next test.
+	t.Cleanup(func() { realKubectl(t, "delete", "namespace", "orders", "payments", "--ignore-not-found") })
 	return r
 }
 
 const (
-	appFixture     = "../../testdata/argocd/order-service-production.yaml"
+	appFixture     = "../../testdata/argocd/production/order-service-production.yaml"
 	projectFixture = "../../testdata/argocd/project-production.yaml"
 )
 
@@ -59,7 +73,6 @@ func TestSyncApplicationAsWritten(t *testing.T) {
 	inv := testcluster.Namespace(t, lc)
 	r := configRepo(t)
 	mapping := "--repo-map=https://github.com/acme/config.git=" + r.Dir
-	t.Cleanup(func() { realKubectl(t, "delete", "namespace", "orders", "--ignore-not-found", "--wait=false") })
 
 	out, errOut, code := gitops(t, "sync", "-f", appFixture, mapping, "--project-file", projectFixture, "--inventory-namespace", inv, "--timeout", "2m")
 	if code != 0 {
@@ -150,4 +163,77 @@ func readFile(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(data)
+}
+
+type appTree struct {
+	App, Phase, Error     string
+	StartedAt, FinishedAt time.Time
+	Children              []appTree
+	Removed               []struct {
+		Name   string
+		Pruned bool
+	}
+}
+
+func TestAppOfApps(t *testing.T) {
+	inv := testcluster.Namespace(t, lc)
+	r := configRepo(t)
+	args := []string{"sync", "-f", "../../testdata/argocd/production-apps.yaml", "--repo-map=https://github.com/acme/config.git=" + r.Dir,
+		"--project-file", projectFixture, "--inventory-namespace", inv, "--timeout", "2m", "-o", "json"}
+	run := func() appTree {
+		t.Helper()
+		out, errOut, code := gitops(t, args...)
+		var tree appTree
+		if err := json.Unmarshal([]byte(out), &tree); code != 0 || err != nil {
+			t.Fatalf("sync of the root: code %d %v\n%s%s", code, err, out, errOut)
+		}
+		return tree
+	}
+	tree := run()
+	if tree.App != "production-apps" || len(tree.Children) != 2 {
+		t.Fatalf("tree %+v", tree)
+	}
+	// payment-service is wave 0, order-service wave 1: the second starts
+	// after the first has finished.
+	pay, order := tree.Children[0], tree.Children[1]
+	if pay.App != "payment-service-production" || order.App != "order-service-production" || order.StartedAt.Before(pay.FinishedAt) {
+		t.Errorf("children %s (%s–%s), %s (%s–%s): want payment-service, then order-service", pay.App, pay.StartedAt, pay.FinishedAt, order.App, order.StartedAt, order.FinishedAt)
+	}
+	for _, ns := range []string{"orders", "payments"} {
+		if got := realKubectl(t, "get", "deployments", "-n", ns, "-o", "name"); !strings.Contains(got, "deployment.apps/") {
+			t.Errorf("no Deployment in %s: %q", ns, got)
+		}
+	}
+
+	// order-service leaves Git; it has the resources finalizer, so its
+	// objects are pruned. payment-service then leaves without it: its
+	// objects stay.
+	r.Remove("order-service leaves", "argocd/production/order-service-production.yaml")
+	tree = run()
+	if len(tree.Removed) != 1 || tree.Removed[0].Name != "order-service-production" || !tree.Removed[0].Pruned {
+		t.Errorf("removed %+v", tree.Removed)
+	}
+	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, 60*time.Second, true, func(context.Context) (bool, error) {
+		return strings.TrimSpace(realKubectl(t, "get", "deployments", "-n", "orders", "-o", "name")) == "", nil
+	})
+	if err != nil {
+		t.Errorf("order-service's objects were not pruned")
+	}
+	r.Remove("payment-service leaves", "argocd/production/payment-service-production.yaml")
+	tree = run()
+	if len(tree.Removed) != 1 || tree.Removed[0].Pruned {
+		t.Errorf("removed %+v", tree.Removed)
+	}
+	if got := realKubectl(t, "get", "deployments", "-n", "payments", "-o", "name"); !strings.Contains(got, "deployment.apps/") {
+		t.Errorf("payment-service's objects were removed: %q", got)
+	}
+
+	// A child that is the root again: a cycle, reported, nothing synced
+	// below it.
+	loop := readFile(t, "../../testdata/argocd/production-apps.yaml") // the root, as its own child
+	r.Commit("a loop", map[string]string{"argocd/production/loop.yaml": loop})
+	out, errOut, code := gitops(t, args...)
+	if code != 1 || !strings.Contains(errOut, "app of apps cycle: production-apps → production-apps") {
+		t.Errorf("cycle: code %d\n%s%s", code, out, errOut)
+	}
 }

@@ -182,7 +182,7 @@ func Parse(file string, data []byte) ([]*Application, error) {
 		if o.GetKind() != "Application" || o.GetAPIVersion() != APIVersion {
 			continue
 		}
-		a, err := fromObject(file, o)
+		a, err := FromObject(file, o)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -251,7 +251,32 @@ func checkFields(path string, v map[string]any) []error {
 	return errs
 }
 
-func fromObject(file string, o *unstructured.Unstructured) (*Application, error) {
+// IsApplication reports whether o is an Argo CD Application.
+func IsApplication(o *unstructured.Unstructured) bool {
+	return o.GetKind() == "Application" && o.GetAPIVersion() == APIVersion
+}
+
+// Wave is the Application's sync wave (argocd.argoproj.io/sync-wave), the
+// order of children in an app of apps; 0 when absent or not a number.
+func (a *Application) Wave() int {
+	n, _ := strconv.Atoi(strings.TrimSpace(a.Annotations["argocd.argoproj.io/sync-wave"]))
+	return n
+}
+
+// HasResourcesFinalizer says deleting the Application deletes its
+// resources (resources-finalizer.argocd.argoproj.io, also with a
+// /foreground or /background suffix).
+func (a *Application) HasResourcesFinalizer() bool {
+	for _, f := range a.Finalizers {
+		if f == ResourcesFinalizer || strings.HasPrefix(f, ResourcesFinalizer+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// FromObject reads one Application object; file names where it came from.
+func FromObject(file string, o *unstructured.Unstructured) (*Application, error) {
 	a := &Application{Name: o.GetName(), Namespace: o.GetNamespace(), File: file, Annotations: o.GetAnnotations(), Finalizers: o.GetFinalizers()}
 	errs := checkFields("", o.Object)
 	str := func(path ...string) string {

@@ -11,7 +11,7 @@ import (
 )
 
 func TestParseFixture(t *testing.T) {
-	data, err := os.ReadFile("../../testdata/argocd/order-service-production.yaml")
+	data, err := os.ReadFile("../../testdata/argocd/production/order-service-production.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

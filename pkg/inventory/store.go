@@ -42,6 +42,15 @@ type HookRun struct {
 	Deleted   bool   `json:"deleted,omitempty"`
 }
 
+// ChildApp is a child Application of an app of apps: its name, the
+// kubeconfig context it went to, and whether removing it from Git prunes
+// its resources (Argo CD's resources finalizer).
+type ChildApp struct {
+	Name      string `json:"name"`
+	Context   string `json:"context,omitempty"`
+	Finalizer bool   `json:"finalizer,omitempty"`
+}
+
 // Record is one sync in the history.
 type Record struct {
 	// ID counts syncs of the app, from 1.
@@ -86,6 +95,9 @@ type Record struct {
 	Repeats int  `json:"repeats,omitempty"`
 	// Hooks are the sync's hooks and how each run went.
 	Hooks []HookRun `json:"hooks,omitempty"`
+	// Children are the child apps of an app of apps at this sync: the
+	// Applications its render held.
+	Children []ChildApp `json:"children,omitempty"`
 }
 
 // AppendHistory adds r to history (newest last) and keeps the last limit
@@ -134,7 +146,7 @@ func AppendHistory(history []Record, r Record, limit int) []Record {
 func sameSource(a, b Record) bool {
 	return a.Repo == b.Repo && a.Origin == b.Origin && a.Path == b.Path && a.Revision == b.Revision && a.Commit == b.Commit &&
 		a.DestNamespace == b.DestNamespace && a.Prune == b.Prune && slices.Equal(a.SyncOptions, b.SyncOptions) &&
-		sameRules(a.IgnoreDifferences, b.IgnoreDifferences) &&
+		sameRules(a.IgnoreDifferences, b.IgnoreDifferences) && slices.Equal(a.Children, b.Children) &&
 		a.Rollback == b.Rollback && a.RollbackOf == b.RollbackOf
 }
 

@@ -23,8 +23,8 @@ func (s *Syncer) record(ctx context.Context, cs *ChangeSet, inv inventory.Invent
 		Repo: src.Repo, Origin: src.Origin, Path: src.Path, Revision: src.Revision, Commit: src.Commit,
 		Author: src.Author, Subject: src.Subject, Rollback: cs.in.Rollback, RollbackOf: cs.in.RollbackOf,
 		DestNamespace: s.opts.DestNamespace, SyncOptions: append([]string(nil), s.opts.SyncOptions...), Prune: s.opts.Prune,
-		IgnoreDifferences: s.opts.IgnoreDifferences,
-		StartedAt:         res.StartedAt, FinishedAt: time.Now().UTC(), Phase: res.Phase, Message: res.Message, Counts: map[string]int{},
+		IgnoreDifferences: s.opts.IgnoreDifferences, Children: cs.in.Children,
+		StartedAt: res.StartedAt, FinishedAt: time.Now().UTC(), Phase: res.Phase, Message: res.Message, Counts: map[string]int{},
 	}
 	noop := syncErr == nil
 	for a, n := range res.Counts {

@@ -114,6 +114,9 @@ type Input struct {
 	// Author ("Name <email>") and Subject (the first line of its message)
 	// describe the commit, for history.
 	Author, Subject string
+	// Children are an app of apps' child Applications, recorded with the
+	// sync.
+	Children []inventory.ChildApp
 	// Rollback records the sync as a rollback to history entry
 	// RollbackOf.
 	Rollback   bool

@@ -97,6 +97,37 @@ func (a *AppFile) Targets(kubeFlags *genericclioptions.ConfigFlags, inventoryNam
 	if err != nil {
 		return nil, err
 	}
+	m, err := a.Mapper(kubeFlags, inventoryNamespace)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Target
+	var errs []string
+	for _, app := range apps {
+		t, err := m.Target(app)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		out = append(out, t)
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
+	}
+	return out, nil
+}
+
+// Mapper maps Applications onto Targets: the repository map, the
+// kubeconfig and its current context, the inventory namespace.
+type Mapper struct {
+	repoMap            argocd.RepoMap
+	raw                *clientcmdapi.Config
+	current            string
+	inventoryNamespace string
+}
+
+// Mapper is the Mapper of the -f flags.
+func (a *AppFile) Mapper(kubeFlags *genericclioptions.ConfigFlags, inventoryNamespace string) (*Mapper, error) {
 	repoMap, err := argocd.ParseRepoMap(a.RepoMap)
 	if err != nil {
 		return nil, err
@@ -109,54 +140,56 @@ func (a *AppFile) Targets(kubeFlags *genericclioptions.ConfigFlags, inventoryNam
 	if kubeFlags.Context != nil && *kubeFlags.Context != "" {
 		current = *kubeFlags.Context
 	}
-	var out []*Target
-	var errs []string
-	for _, app := range apps {
-		ctxName, server, err := ResolveDestination(&raw, current, app.Destination)
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", app.Ref(), err))
-			continue
-		}
-		t := &Target{Application: app, Context: ctxName, Server: server, raw: &raw, current: ctxName == current}
-		src := app.Source
-		t.Flags = Flags{App: app.Name, DestNamespace: app.Destination.Namespace, InventoryNamespace: inventoryNamespace,
-			SyncOptions: app.SyncPolicy.SyncOptions}
-		t.Flags.Source.Repo = repoMap.Map(src.RepoURL)
-		t.Flags.Source.Revision = src.TargetRevision
-		if t.Flags.Source.Revision == "" {
-			t.Flags.Source.Revision = "HEAD"
-		}
-		t.Flags.Source.Path = src.Path
-		if t.Flags.Source.Path == "" {
-			t.Flags.Source.Path = "."
-		}
-		if d := src.Directory; d != nil {
-			t.Flags.Source.Directory = &render.Directory{Recurse: d.Recurse, Include: d.Include, Exclude: d.Exclude}
-		} else {
-			// Argo CD reads a plain directory without its subdirectories
-			// unless told to recurse.
-			t.Flags.Source.Directory = &render.Directory{}
-		}
-		t.Flags.ignore = ignoreFile{loaded: true, rules: app.IgnoreDifferences}
-		if au := app.SyncPolicy.Automated; au != nil {
-			t.Automated, t.Prune, t.AllowEmpty = true, au.Prune, au.AllowEmpty
-		}
-		if app.RevisionHistoryLimit != nil {
-			t.HistoryLimit = *app.RevisionHistoryLimit
-		}
-		if r := app.SyncPolicy.Retry; r != nil {
-			limit := r.Limit
-			if limit < 0 {
-				limit = 1 << 20 // unlimited, as Argo CD: bounded by --timeout per attempt
-			}
-			t.Retry = &gsync.RetryOptions{Limit: limit, Backoff: r.Backoff, Factor: r.Factor, MaxBackoff: r.MaxDuration}
-		}
-		out = append(out, t)
+	return &Mapper{repoMap: repoMap, raw: &raw, current: current, inventoryNamespace: inventoryNamespace}, nil
+}
+
+// Target maps one Application.
+func (m *Mapper) Target(app *argocd.Application) (*Target, error) {
+	ctxName, server, err := ResolveDestination(m.raw, m.current, app.Destination)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", app.Ref(), err)
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
+	t := &Target{Application: app, Context: ctxName, Server: server, raw: m.raw, current: ctxName == m.current}
+	src := app.Source
+	t.Flags = Flags{App: app.Name, DestNamespace: app.Destination.Namespace, InventoryNamespace: m.inventoryNamespace,
+		SyncOptions: app.SyncPolicy.SyncOptions}
+	t.Flags.Source.Repo = m.repoMap.Map(src.RepoURL)
+	t.Flags.Source.Revision = src.TargetRevision
+	if t.Flags.Source.Revision == "" {
+		t.Flags.Source.Revision = "HEAD"
 	}
-	return out, nil
+	t.Flags.Source.Path = src.Path
+	if t.Flags.Source.Path == "" {
+		t.Flags.Source.Path = "."
+	}
+	if d := src.Directory; d != nil {
+		t.Flags.Source.Directory = &render.Directory{Recurse: d.Recurse, Include: d.Include, Exclude: d.Exclude}
+	} else {
+		// Argo CD reads a plain directory without its subdirectories
+		// unless told to recurse.
+		t.Flags.Source.Directory = &render.Directory{}
+	}
+	t.Flags.ignore = ignoreFile{loaded: true, rules: app.IgnoreDifferences}
+	if au := app.SyncPolicy.Automated; au != nil {
+		t.Automated, t.Prune, t.AllowEmpty = true, au.Prune, au.AllowEmpty
+	}
+	if app.RevisionHistoryLimit != nil {
+		t.HistoryLimit = *app.RevisionHistoryLimit
+	}
+	if r := app.SyncPolicy.Retry; r != nil {
+		limit := r.Limit
+		if limit < 0 {
+			limit = 1 << 20 // unlimited, as Argo CD: bounded by --timeout per attempt
+		}
+		t.Retry = &gsync.RetryOptions{Limit: limit, Backoff: r.Backoff, Factor: r.Factor, MaxBackoff: r.MaxDuration}
+	}
+	return t, nil
+}
+
+// ContextTarget is a Target of no Application that reaches the named
+// kubeconfig context (a child app recorded by its parent), for pruning it.
+func (m *Mapper) ContextTarget(name, context string) *Target {
+	return &Target{Application: &argocd.Application{Name: name}, Context: context, raw: m.raw, current: context == m.current || context == ""}
 }
 
 // ResolveDestination finds the kubeconfig context of an Application's

@@ -1,11 +1,22 @@
 package sync
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"sort"
+	"strings"
+	gosync "sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/argocd"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
 	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/appflags"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/interrupt"
@@ -13,10 +24,41 @@ import (
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/source"
 )
 
+// ChildConcurrency bounds the children of one wave of an app of apps
+// synced at once.
+const ChildConcurrency = 4
+
+// AppResult is one app's sync in an app of apps: its result, and its
+// children's, in the order they ran. JSON nests them.
+type AppResult struct {
+	*gsync.Result
+	// Error says why the app failed when there is no result (its render,
+	// its project, its destination).
+	Error    string       `json:"error,omitempty"`
+	Children []*AppResult `json:"children,omitempty"`
+	// Removed are children that left Git: pruned (the resources
+	// finalizer) or left in place.
+	Removed []RemovedChild `json:"removed,omitempty"`
+}
+
+// RemovedChild is a child Application that left the parent's render.
+type RemovedChild struct {
+	Name string `json:"name"`
+	// Pruned says its resources were pruned (it had the resources
+	// finalizer); else they were left in place.
+	Pruned bool   `json:"pruned"`
+	Error  string `json:"error,omitempty"`
+}
+
 // runApplications syncs each Application of -f in turn, each into the
-// cluster its destination names, and fails when any failed.
+// cluster its destination names; an app of apps syncs its children after
+// it. It fails when any app failed.
 func (o *Options) runApplications(ctx context.Context) error {
 	targets, err := o.AppFile.Targets(o.kubeFlags, o.App.InventoryNamespace)
+	if err != nil {
+		return err
+	}
+	mapper, err := o.AppFile.Mapper(o.kubeFlags, o.App.InventoryNamespace)
 	if err != nil {
 		return err
 	}
@@ -24,15 +66,19 @@ func (o *Options) runApplications(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	ctx, stop := interrupt.Graceful(ctx, o.ErrOut, Interrupted)
+	defer stop()
+	progress := o.Out
+	if o.Output != "" {
+		progress = o.ErrOut
+	}
 	var failed []error
-	var results []*gsync.Result
+	var results []*AppResult
 	for _, t := range targets {
-		res, err := o.syncTarget(ctx, t, project)
-		if res != nil {
-			results = append(results, res)
-		}
+		res, err := o.syncTree(ctx, t, mapper, project, nil, progress, 0)
+		results = append(results, res)
 		if err != nil {
-			failed = append(failed, fmt.Errorf("%s: %w", t.Application.Name, err))
+			failed = append(failed, err)
 			if ctx.Err() != nil {
 				break
 			}
@@ -50,35 +96,96 @@ func (o *Options) runApplications(ctx context.Context) error {
 	return errors.Join(failed...)
 }
 
-// syncTarget renders, checks against its project and syncs one
-// Application.
-func (o *Options) syncTarget(ctx context.Context, t *appflags.Target, project *appflags.Project) (*gsync.Result, error) {
-	progress := o.Out
-	if o.Output != "" {
-		progress = o.ErrOut
+// syncTree syncs one Application and, when its render holds Applications
+// that the cluster does not serve (or --expand-apps), syncs each as its own
+// app after it: wave by wave (their sync-wave annotations), a wave's
+// children at once (at most ChildConcurrency), each recursively. A child
+// that fails fails the parent and stops the waves after it. Children that
+// left Git since the last sync are pruned when they had the resources
+// finalizer, else left in place and reported. path are the apps above, for
+// cycles; depth indents the output.
+func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appflags.Mapper, project *appflags.Project, path []string, w io.Writer, depth int) (*AppResult, error) {
+	name := t.Application.Name
+	out := &AppResult{}
+	fail := func(err error) (*AppResult, error) {
+		err = fmt.Errorf("%s: %w", name, err)
+		out.Error = err.Error()
+		if depth > 0 { // the command prints the top app's error
+			fmt.Fprintf(w, "%serror: %v\n", indent(depth), err)
+		}
+		return out, err
+	}
+	for i, p := range path {
+		if p == name {
+			return fail(fmt.Errorf("app of apps cycle: %s → %s", strings.Join(path[i:], " → "), name))
+		}
 	}
 	c, err := t.Connect(ctx, o.kubeFlags)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	flags := t.Onto(o.App)
 	r, err := flags.Source.Render(ctx, nil, c.Kube, o.ErrOut)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if err := r.RefuseEncrypted(); err != nil {
-		return nil, source.Hint(err)
+		return fail(source.Hint(err))
 	}
-	if err := t.EnforceProject(project, r.Objects, c); err != nil {
-		return nil, err
+	objects, childObjs := r.Objects, []*unstructured.Unstructured(nil)
+	if o.expand(c, r.Objects) {
+		objects = nil
+		for _, obj := range r.Objects {
+			if argocd.IsApplication(obj) {
+				childObjs = append(childObjs, obj)
+			} else {
+				objects = append(objects, obj)
+			}
+		}
 	}
+	var children []*appflags.Target
+	var errs []string
+	for _, obj := range childObjs {
+		app, err := argocd.FromObject("rendered by "+name, obj)
+		if err == nil {
+			var ct *appflags.Target
+			if ct, err = mapper.Target(app); err == nil {
+				children = append(children, ct)
+				continue
+			}
+		}
+		errs = append(errs, err.Error())
+	}
+	if len(errs) > 0 {
+		return fail(fmt.Errorf("child Applications:\n  %s", strings.Join(errs, "\n  ")))
+	}
+	checked := r.Objects
+	if len(childObjs) > 0 {
+		checked = objects // children are checked against their own projects
+	}
+	if err := t.EnforceProject(project, checked, c); err != nil {
+		return fail(err)
+	}
+	// The children of the last sync, to find those that left Git.
+	inv := inventory.Inventory{App: name, Namespace: flags.InventoryNamespace}
+	var before []inventory.ChildApp
+	if st, err := inventory.Load(ctx, c, inv); err == nil {
+		if last, ok := inventory.LastWithCommit(st.History); ok {
+			before = last.Children
+		}
+	}
+	var now []inventory.ChildApp
+	for _, ct := range children {
+		now = append(now, inventory.ChildApp{Name: ct.Application.Name, Context: ct.Context, Finalizer: ct.Application.HasResourcesFinalizer()})
+	}
+
 	opts := o.Sync
 	opts.SyncOptions = nil
 	flags.Options(&opts)
 	if !o.changed("prune") {
 		opts.Prune = t.Prune // Argo CD prunes only when automated.prune says so
 	}
-	opts.AllowEmpty = opts.AllowEmpty || t.AllowEmpty
+	opts.AllowEmpty = opts.AllowEmpty || t.AllowEmpty || len(children) > 0
 	if t.HistoryLimit > 0 && !o.changed("history-limit") {
 		opts.HistoryLimit = t.HistoryLimit
 	}
@@ -88,21 +195,151 @@ func (o *Options) syncTarget(ctx context.Context, t *appflags.Target, project *a
 	if t.Retry != nil && !o.changed("retry-limit") {
 		retry = *t.Retry
 	}
-	fmt.Fprintf(progress, "app %s (%s, context %s): %s@%s (%s) path %s, %d objects\n", flags.App, t.Application.File, t.Context, r.Source.Repo, output.ShortSHA(r.Source.Commit), r.Source.Message, r.Source.Path, len(r.Objects))
-	opts.OnEvent = newProgress(progress).event
-	retry.OnRetry = func(attempt int, wait time.Duration, err error) {
-		fmt.Fprintf(progress, "retry %d in %s after: %v\n", attempt, wait, err)
+	fmt.Fprintf(w, "%sapp %s (%s, context %s): %s@%s (%s) path %s, %d objects", indent(depth), name, t.Application.File, t.Context, r.Source.Repo, output.ShortSHA(r.Source.Commit), r.Source.Message, r.Source.Path, len(objects))
+	if len(children) > 0 {
+		fmt.Fprintf(w, ", %d child Applications", len(children))
 	}
-	ctx, stop := interrupt.Graceful(ctx, o.ErrOut, Interrupted)
-	defer stop()
-	res, syncErr := gsync.New(c, opts).RunWithRetry(ctx, flags.InputWithCommit(r), retry)
+	fmt.Fprintln(w)
+	opts.OnEvent = newProgress(indented{w, indent(depth)}).event
+	retry.OnRetry = func(attempt int, wait time.Duration, err error) {
+		fmt.Fprintf(w, "%sretry %d in %s after: %v\n", indent(depth), attempt, wait, err)
+	}
+	in := flags.InputWithCommit(r)
+	in.Objects, in.Children = objects, now
+	res, syncErr := gsync.New(c, opts).RunWithRetry(ctx, in, retry)
 	syncErr = lockHint(syncErr, o.Sync.WaitForLock)
+	out.Result = res
 	if res != nil && o.Output == "" {
-		if err := PrintResult(o.Out, "", res); err != nil {
-			return res, err
+		if err := PrintResult(indented{w, indent(depth)}, "", res); err != nil {
+			return out, err
 		}
 	}
-	return res, syncErr
+	if syncErr != nil {
+		return out, fmt.Errorf("%s: %w", name, syncErr)
+	}
+
+	// Children that left Git.
+	kept := map[string]bool{}
+	for _, ch := range now {
+		kept[ch.Name] = true
+	}
+	for _, ch := range before {
+		if kept[ch.Name] {
+			continue
+		}
+		rc := RemovedChild{Name: ch.Name, Pruned: ch.Finalizer}
+		if ch.Finalizer {
+			if err := o.pruneChild(ctx, mapper.ContextTarget(ch.Name, ch.Context), flags.InventoryNamespace); err != nil {
+				rc.Error = err.Error()
+			}
+			fmt.Fprintf(w, "%schild %s left Git: its resources are pruned (resources finalizer)%s\n", indent(depth), ch.Name, errSuffix(rc.Error))
+		} else {
+			fmt.Fprintf(w, "%schild %s left Git: its resources are left in place (no %s finalizer)\n", indent(depth), ch.Name, argocd.ResourcesFinalizer)
+		}
+		out.Removed = append(out.Removed, rc)
+		if rc.Error != "" {
+			return out, fmt.Errorf("%s: prune child %s: %s", name, ch.Name, rc.Error)
+		}
+	}
+
+	// The children, wave by wave.
+	waves := map[int][]*appflags.Target{}
+	for _, ct := range children {
+		waves[ct.Application.Wave()] = append(waves[ct.Application.Wave()], ct)
+	}
+	order := make([]int, 0, len(waves))
+	for wv := range waves {
+		order = append(order, wv)
+	}
+	sort.Ints(order)
+	for _, wv := range order {
+		wave := waves[wv]
+		results := make([]*AppResult, len(wave))
+		errs := make([]error, len(wave))
+		bufs := make([]bytes.Buffer, len(wave))
+		sem := make(chan struct{}, ChildConcurrency)
+		var wg gosync.WaitGroup
+		for i, ct := range wave {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				results[i], errs[i] = o.syncTree(ctx, ct, mapper, project, append(append([]string{}, path...), name), &bufs[i], depth+1)
+			}()
+		}
+		wg.Wait()
+		var failed []error
+		for i := range wave {
+			_, _ = w.Write(bufs[i].Bytes()) // each child's lines together
+			out.Children = append(out.Children, results[i])
+			if errs[i] != nil {
+				failed = append(failed, errs[i])
+			}
+		}
+		if len(failed) > 0 {
+			return out, fmt.Errorf("%s: child wave %d failed; later waves were not started: %w", name, wv, errors.Join(failed...))
+		}
+	}
+	return out, nil
+}
+
+// expand says whether the Applications among objs are synced as child apps
+// (the cluster does not serve Argo CD's Applications, or --expand-apps)
+// rather than applied as objects for an Argo CD to run.
+func (o *Options) expand(c *cluster.Client, objs []*unstructured.Unstructured) bool {
+	has := false
+	for _, obj := range objs {
+		has = has || argocd.IsApplication(obj)
+	}
+	if !has {
+		return false
+	}
+	if o.ExpandApps {
+		return true
+	}
+	_, _, err := c.Resource(schema.GroupVersionKind{Group: "argoproj.io", Version: "v1alpha1", Kind: "Application"})
+	return err != nil
+}
+
+// pruneChild prunes every member of a child app that left Git: a sync of
+// no objects that may prune everything.
+func (o *Options) pruneChild(ctx context.Context, t *appflags.Target, inventoryNamespace string) error {
+	c, err := t.Connect(ctx, o.kubeFlags)
+	if err != nil {
+		return err
+	}
+	opts := o.Sync
+	opts.InventoryNamespace, opts.Prune, opts.AllowEmpty, opts.SyncOptions = inventoryNamespace, true, true, nil
+	opts.OnEvent = nil
+	_, err = gsync.New(c, opts).Run(ctx, gsync.Input{App: t.Application.Name, Subject: "pruned: the Application left its parent's render"})
+	return err
+}
+
+func errSuffix(e string) string {
+	if e == "" {
+		return ""
+	}
+	return ": " + e
+}
+
+func indent(depth int) string { return strings.Repeat("  ", depth) }
+
+// indented prefixes every line written with prefix.
+type indented struct {
+	w      io.Writer
+	prefix string
+}
+
+func (i indented) Write(p []byte) (int, error) {
+	if i.prefix == "" {
+		return i.w.Write(p)
+	}
+	s := strings.ReplaceAll(string(p), "\n", "\n"+i.prefix)
+	s = i.prefix + strings.TrimSuffix(s, i.prefix)
+	if _, err := io.WriteString(i.w, s); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 func (o *Options) changed(flag string) bool { return o.flags != nil && o.flags.Changed(flag) }

@@ -30,8 +30,11 @@ type Options struct {
 	App appflags.Flags
 	// AppFile is -f: Argo CD Applications instead of the source flags.
 	AppFile appflags.AppFile
-	Sync    gsync.Options
-	Retry   gsync.RetryOptions
+	// ExpandApps syncs rendered Applications as child apps even when the
+	// cluster serves Argo CD's Applications.
+	ExpandApps bool
+	Sync       gsync.Options
+	Retry      gsync.RetryOptions
 	// Replace adds the sync option Replace=true for every object.
 	Replace bool
 	// Output is "" for progress and a table, or json or yaml.
@@ -135,6 +138,7 @@ Exit codes: 0 synced and healthy, 1 the sync failed, 2 the command line was wron
 	f := cmd.Flags()
 	o.App.AddFlags(f, true)
 	o.AppFile.AddFlags(f)
+	f.BoolVar(&o.ExpandApps, "expand-apps", false, "With -f: sync the Applications an app renders (app of apps) as child apps even when the cluster serves Argo CD's Applications (by default they are then applied for Argo CD to run)")
 	o.flags = f
 	f.BoolVar(&o.Sync.DryRun, "dry-run", false, "Print the plan and each object's verdict (proven locally or dry-run on the server); write nothing")
 	f.BoolVar(&o.Sync.Prune, "prune", true, "Delete members that left Git (false: report them as orphaned)")
