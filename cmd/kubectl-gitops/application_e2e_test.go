@@ -2,7 +2,9 @@ package main_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -235,5 +237,50 @@ func TestAppOfApps(t *testing.T) {
 	out, errOut, code := gitops(t, args...)
 	if code != 1 || !strings.Contains(errOut, "app of apps cycle: production-apps → production-apps") {
 		t.Errorf("cycle: code %d\n%s%s", code, out, errOut)
+	}
+}
+
+// A destination named by one of Argo CD's declarative cluster Secrets: the
+// sync reaches the cluster with the Secret's credentials, which it never
+// prints.
+func TestRegisteredClusterSecret(t *testing.T) {
+	inv := testcluster.Namespace(t, lc)
+	r := configRepo(t)
+	cfg := lc.Config
+	read := func(data []byte, file string) []byte {
+		if len(data) > 0 || file == "" {
+			return data
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	ca, cert, key := read(cfg.CAData, cfg.CAFile), read(cfg.CertData, cfg.CertFile), read(cfg.KeyData, cfg.KeyFile)
+	b64 := base64.StdEncoding.EncodeToString
+	tls := fmt.Sprintf(`"tlsClientConfig": {"caData": %q, "certData": %q, "keyData": %q}`, b64(ca), b64(cert), b64(key))
+	if cfg.BearerToken != "" {
+		tls = fmt.Sprintf(`"bearerToken": %q, "tlsClientConfig": {"caData": %q}`, cfg.BearerToken, b64(ca))
+	}
+	secret := fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata:\n  name: production-eu\n  namespace: argocd\n  labels:\n    argocd.argoproj.io/secret-type: cluster\n    region: eu\ntype: Opaque\nstringData:\n  name: production-eu\n  server: %s\n  config: |\n    {%s}\n", cfg.Host, tls)
+	secretFile := filepath.Join(t.TempDir(), "production-eu.yaml")
+	if err := os.WriteFile(secretFile, []byte(secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	app := variant(t, variant(t, appFixture, "server: https://kubernetes.default.svc", "name: production-eu"), "project: production", "project: default")
+	out, errOut, code := gitops(t, "sync", "-f", app, "--clusters-from", secretFile, "--repo-map=https://github.com/acme/config.git="+r.Dir, "--inventory-namespace", inv, "--timeout", "2m")
+	if code != 0 || !strings.Contains(out, "context cluster:production-eu") {
+		t.Fatalf("sync to a registered cluster: code %d\n%s%s", code, out, errOut)
+	}
+	for _, secret := range [][]byte{key, cert, []byte(b64(key)), []byte(cfg.BearerToken)} {
+		if len(secret) > 0 && (strings.Contains(out+errOut, string(secret))) {
+			t.Errorf("a credential of the cluster Secret was printed")
+		}
+	}
+	missing := variant(t, appFixture, "server: https://kubernetes.default.svc", "name: production-us")
+	if _, errOut, code := gitops(t, "sync", "-f", missing, "--clusters-from", secretFile, "--inventory-namespace", inv); code != 1 ||
+		!strings.Contains(errOut, "destination name production-us is no context of the kubeconfig") || !strings.Contains(errOut, "registered clusters: production-eu ("+cfg.Host+")") {
+		t.Errorf("unknown cluster: code %d\n%s", code, errOut)
 	}
 }

@@ -6,6 +6,13 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 
 	"github.com/spf13/pflag"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -27,6 +34,9 @@ type AppFile struct {
 	RepoMap []string
 	// ProjectFile is an AppProject for the Applications' projects.
 	ProjectFile string
+	// ClustersFrom and ClustersNamespace hold Argo CD's cluster Secrets:
+	// a file or directory, a namespace of the current cluster.
+	ClustersFrom, ClustersNamespace string
 }
 
 // AddFlags registers -f, --repo-map and --project-file.
@@ -34,6 +44,13 @@ func (a *AppFile) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVarP(&a.File, "filename", "f", "", "Argo CD Application manifests to sync: a file, a directory of them, or - for standard input (instead of --repo and --path)")
 	fs.StringArrayVar(&a.RepoMap, "repo-map", nil, "Rewrite the Applications' repository URLs: FROM=TO replaces the prefix FROM (repeatable; a mirror, or a local path)")
 	fs.StringVar(&a.ProjectFile, "project-file", "", "AppProject manifest the Applications' project is enforced from (needed for any project but default)")
+	a.AddClusterFlags(fs)
+}
+
+// AddClusterFlags registers --clusters-from and --clusters-namespace.
+func (a *AppFile) AddClusterFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&a.ClustersFrom, "clusters-from", "", "Argo CD cluster Secrets (argocd.argoproj.io/secret-type: cluster) in a file or directory: destinations by their server or name")
+	fs.StringVar(&a.ClustersNamespace, "clusters-namespace", "", "Read Argo CD cluster Secrets from this namespace of the current cluster (such as argocd)")
 }
 
 // Target is one Application, mapped onto what a sync takes.
@@ -55,18 +72,46 @@ type Target struct {
 
 	raw     *clientcmdapi.Config
 	current bool
+	// rest reaches a cluster registered by a cluster Secret.
+	rest    *rest.Config
+	clients *clients
+}
+
+// clients shares one client per destination across the apps of a run
+// (discovery included).
+type clients struct {
+	mu sync.Mutex
+	m  map[string]*cluster.Client
 }
 
 // Connect builds a client for the destination: the command's kubeconfig
 // flags as they are for the current context, else that context of the
 // kubeconfig.
 func (t *Target) Connect(ctx context.Context, kubeFlags *genericclioptions.ConfigFlags) (*cluster.Client, error) {
-	if t.current {
+	if t.clients != nil {
+		t.clients.mu.Lock()
+		defer t.clients.mu.Unlock()
+		if c, ok := t.clients.m[t.Context]; ok {
+			return c, nil
+		}
+	}
+	c, err := t.connect(ctx, kubeFlags)
+	if err == nil && t.clients != nil {
+		t.clients.m[t.Context] = c
+	}
+	return c, err
+}
+
+func (t *Target) connect(ctx context.Context, kubeFlags *genericclioptions.ConfigFlags) (*cluster.Client, error) {
+	if t.current && t.rest == nil {
 		return Connect(ctx, kubeFlags)
 	}
-	rc, err := clientcmd.NewNonInteractiveClientConfig(*t.raw, t.Context, &clientcmd.ConfigOverrides{}, nil).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("kubeconfig context %s: %w", t.Context, err)
+	rc := t.rest
+	if rc == nil {
+		var err error
+		if rc, err = clientcmd.NewNonInteractiveClientConfig(*t.raw, t.Context, &clientcmd.ConfigOverrides{}, nil).ClientConfig(); err != nil {
+			return nil, fmt.Errorf("kubeconfig context %s: %w", t.Context, err)
+		}
 	}
 	c, err := cluster.New(rc)
 	if err != nil {
@@ -93,13 +138,20 @@ func (t *Target) Onto(f Flags) Flags {
 // their inventories go, kubeFlags the kubeconfig the destinations are
 // matched in.
 func (a *AppFile) Targets(kubeFlags *genericclioptions.ConfigFlags, inventoryNamespace string) ([]*Target, error) {
+	_, targets, err := a.Load(kubeFlags, inventoryNamespace)
+	return targets, err
+}
+
+// Load reads -f and maps each Application with the Mapper it returns
+// (which the children of an app of apps are mapped with too).
+func (a *AppFile) Load(kubeFlags *genericclioptions.ConfigFlags, inventoryNamespace string) (*Mapper, []*Target, error) {
 	apps, err := argocd.Load(a.File, os.Stdin)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m, err := a.Mapper(kubeFlags, inventoryNamespace)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []*Target
 	var errs []string
@@ -112,9 +164,9 @@ func (a *AppFile) Targets(kubeFlags *genericclioptions.ConfigFlags, inventoryNam
 		out = append(out, t)
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
+		return nil, nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
-	return out, nil
+	return m, out, nil
 }
 
 // Mapper maps Applications onto Targets: the repository map, the
@@ -124,7 +176,14 @@ type Mapper struct {
 	raw                *clientcmdapi.Config
 	current            string
 	inventoryNamespace string
+	// registered are the clusters of Argo CD's cluster Secrets.
+	registered []argocd.Cluster
+	clients    *clients
 }
+
+// clusterContext names a registered cluster where a kubeconfig context
+// name goes (Target.Context, a child's record).
+const clusterContext = "cluster:"
 
 // Mapper is the Mapper of the -f flags.
 func (a *AppFile) Mapper(kubeFlags *genericclioptions.ConfigFlags, inventoryNamespace string) (*Mapper, error) {
@@ -140,16 +199,77 @@ func (a *AppFile) Mapper(kubeFlags *genericclioptions.ConfigFlags, inventoryName
 	if kubeFlags.Context != nil && *kubeFlags.Context != "" {
 		current = *kubeFlags.Context
 	}
-	return &Mapper{repoMap: repoMap, raw: &raw, current: current, inventoryNamespace: inventoryNamespace}, nil
+	m := &Mapper{repoMap: repoMap, raw: &raw, current: current, inventoryNamespace: inventoryNamespace, clients: &clients{m: map[string]*cluster.Client{}}}
+	if a.ClustersFrom != "" {
+		cs, err := argocd.LoadClusters(a.ClustersFrom, os.Stdin)
+		if err != nil {
+			return nil, fmt.Errorf("--clusters-from: %w", err)
+		}
+		m.registered = append(m.registered, cs...)
+	}
+	if a.ClustersNamespace != "" {
+		rc, err := kubeFlags.ToRESTConfig()
+		if err != nil {
+			return nil, fmt.Errorf("kubeconfig: %w", err)
+		}
+		dyn, err := dynamic.NewForConfig(rc)
+		if err != nil {
+			return nil, err
+		}
+		list, err := dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "secrets"}).Namespace(a.ClustersNamespace).
+			List(context.Background(), metav1.ListOptions{LabelSelector: argocd.LabelSecretType + "=" + argocd.SecretTypeCluster})
+		if err != nil {
+			return nil, fmt.Errorf("--clusters-namespace %s: list the cluster Secrets: %w", a.ClustersNamespace, err)
+		}
+		var objs []*unstructured.Unstructured
+		for i := range list.Items {
+			objs = append(objs, &list.Items[i])
+		}
+		cs, err := argocd.ClustersOf(objs)
+		if err != nil {
+			return nil, fmt.Errorf("--clusters-namespace %s: %w", a.ClustersNamespace, err)
+		}
+		m.registered = append(m.registered, cs...)
+	}
+	return m, nil
 }
+
+// registeredCluster is the cluster Secret a destination names, if any.
+func (m *Mapper) registeredCluster(d argocd.Destination) (*argocd.Cluster, bool) {
+	for i, c := range m.registered {
+		if (d.Server != "" && strings.TrimSuffix(c.Server, "/") == strings.TrimSuffix(d.Server, "/")) || (d.Name != "" && c.Name == d.Name) {
+			return &m.registered[i], true
+		}
+	}
+	return nil, false
+}
+
+// Clusters are the registered clusters (the clusters generator's).
+func (m *Mapper) Clusters() []argocd.Cluster { return m.registered }
 
 // Target maps one Application.
 func (m *Mapper) Target(app *argocd.Application) (*Target, error) {
-	ctxName, server, err := ResolveDestination(m.raw, m.current, app.Destination)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", app.Ref(), err)
+	t := &Target{Application: app, raw: m.raw, clients: m.clients}
+	if c, ok := m.registeredCluster(app.Destination); ok {
+		rc, err := c.RESTConfig()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", app.Ref(), err)
+		}
+		t.Context, t.Server, t.rest = clusterContext+c.Name, c.Server, rc
+	} else {
+		ctxName, server, err := ResolveDestination(m.raw, m.current, app.Destination)
+		if err != nil {
+			if len(m.registered) > 0 {
+				var names []string
+				for _, c := range m.registered {
+					names = append(names, c.Name+" ("+c.Server+")")
+				}
+				err = fmt.Errorf("%w; registered clusters: %s", err, strings.Join(names, ", "))
+			}
+			return nil, fmt.Errorf("%s: %v", app.Ref(), err)
+		}
+		t.Context, t.Server, t.current = ctxName, server, ctxName == m.current
 	}
-	t := &Target{Application: app, Context: ctxName, Server: server, raw: m.raw, current: ctxName == m.current}
 	src := app.Source
 	t.Flags = Flags{App: app.Name, DestNamespace: app.Destination.Namespace, InventoryNamespace: m.inventoryNamespace,
 		SyncOptions: app.SyncPolicy.SyncOptions}
@@ -189,7 +309,13 @@ func (m *Mapper) Target(app *argocd.Application) (*Target, error) {
 // ContextTarget is a Target of no Application that reaches the named
 // kubeconfig context (a child app recorded by its parent), for pruning it.
 func (m *Mapper) ContextTarget(name, context string) *Target {
-	return &Target{Application: &argocd.Application{Name: name}, Context: context, raw: m.raw, current: context == m.current || context == ""}
+	t := &Target{Application: &argocd.Application{Name: name}, Context: context, raw: m.raw, clients: m.clients, current: context == m.current || context == ""}
+	if n, ok := strings.CutPrefix(context, clusterContext); ok {
+		if c, found := m.registeredCluster(argocd.Destination{Name: n}); found {
+			t.rest, _ = c.RESTConfig()
+		}
+	}
+	return t
 }
 
 // ResolveDestination finds the kubeconfig context of an Application's

@@ -146,6 +146,7 @@ wrong. With $KUBECTL_EXTERNAL_DIFF, as kubectl diff: the program's exit code
 	o.App.Source.AddLocalFlag(f)
 	f.StringVarP(&o.AppFile.File, "filename", "f", "", "An Argo CD Application manifest (file, directory or -): diff that app's source against its destination cluster")
 	f.StringArrayVar(&o.AppFile.RepoMap, "repo-map", nil, "Rewrite the Application's repository URL: FROM=TO replaces the prefix FROM (repeatable)")
+	o.AppFile.AddClusterFlags(f)
 	f.BoolVar(&o.Sync.Prune, "prune", true, "Show members that left Git as pruned (false: as orphaned, as sync --prune=false would leave them)")
 	f.BoolVar(&o.Sync.ForceConflicts, "force-conflicts", false, "Compare as sync --force-conflicts would apply: taking fields owned by other field managers")
 	f.DurationVar(&o.Sync.Timeout, "timeout", o.Sync.Timeout, "Bound on the whole comparison")

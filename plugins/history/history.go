@@ -82,6 +82,7 @@ takes.`,
 	cmd.Flags().StringVar(&o.InventoryNamespace, "inventory-namespace", o.InventoryNamespace, "Namespace of the inventory ConfigMap")
 	cmd.Flags().StringVarP(&o.AppFile.File, "filename", "f", "", "An Argo CD Application manifest (file, directory or -): that app's history, in its destination cluster")
 	cmd.Flags().StringArrayVar(&o.AppFile.RepoMap, "repo-map", nil, "Accepted as sync takes it (the history needs no repository)")
+	o.AppFile.AddClusterFlags(cmd.Flags())
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml (default: a table)")
 	return cmd
 }

@@ -113,6 +113,7 @@ wrong; with --exit-code, 3 when an app is not both Synced and Healthy.`,
 	o.App.AddFlags(f, true)
 	f.StringVarP(&o.AppFile.File, "filename", "f", "", "An Argo CD Application manifest (file, directory or -): the status of that app, compared with its source, in its destination cluster")
 	f.StringArrayVar(&o.AppFile.RepoMap, "repo-map", nil, "Rewrite the Application's repository URL: FROM=TO replaces the prefix FROM (repeatable)")
+	o.AppFile.AddClusterFlags(f)
 	f.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "List the apps of every namespace, not only --inventory-namespace (no APP)")
 	f.StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml (default: a table)")
 	f.BoolVarP(&o.Watch, "watch", "w", false, "Compare again every --interval and print a line whenever something changes, until interrupted")

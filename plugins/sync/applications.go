@@ -54,11 +54,7 @@ type RemovedChild struct {
 // cluster its destination names; an app of apps syncs its children after
 // it. It fails when any app failed.
 func (o *Options) runApplications(ctx context.Context) error {
-	targets, err := o.AppFile.Targets(o.kubeFlags, o.App.InventoryNamespace)
-	if err != nil {
-		return err
-	}
-	mapper, err := o.AppFile.Mapper(o.kubeFlags, o.App.InventoryNamespace)
+	mapper, targets, err := o.AppFile.Load(o.kubeFlags, o.App.InventoryNamespace)
 	if err != nil {
 		return err
 	}
