@@ -112,25 +112,16 @@ func (a *Application) Ref() string {
 // directory without any Application is an error, and so is every
 // Application field this tool does not implement.
 func Load(path string, stdin io.Reader) ([]*Application, error) {
-	files, err := manifestFiles(path)
-	if err != nil {
-		return nil, err
-	}
 	var out []*Application
 	var errs []error
-	for _, f := range files {
-		var data []byte
-		if f == "-" {
-			data, err = io.ReadAll(stdin)
-		} else {
-			data, err = os.ReadFile(f)
-		}
-		if err != nil {
-			return nil, err
-		}
+	err := eachFile(path, stdin, func(f string, data []byte) error {
 		apps, err := Parse(f, data)
 		errs = append(errs, err)
 		out = append(out, apps...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -139,6 +130,30 @@ func Load(path string, stdin io.Reader) ([]*Application, error) {
 		return nil, fmt.Errorf("%s: no Application (apiVersion %s, kind Application) found", path, APIVersion)
 	}
 	return out, nil
+}
+
+// eachFile calls fn with the name and content of each manifest file of
+// path (see Load).
+func eachFile(path string, stdin io.Reader, fn func(file string, data []byte) error) error {
+	files, err := manifestFiles(path)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		var data []byte
+		if f == "-" {
+			data, err = io.ReadAll(stdin)
+		} else {
+			data, err = os.ReadFile(f)
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(f, data); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func manifestFiles(path string) ([]string, error) {

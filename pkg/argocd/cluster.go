@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 
@@ -61,26 +60,17 @@ var notSupportedConfig = map[string]string{
 // directly in a directory, or of standard input ("-"). Other documents are
 // left out.
 func LoadClusters(path string, stdin io.Reader) ([]Cluster, error) {
-	files, err := manifestFiles(path)
-	if err != nil {
-		return nil, err
-	}
 	var objs []*unstructured.Unstructured
-	for _, f := range files {
-		var data []byte
-		if f == "-" {
-			data, err = io.ReadAll(stdin)
-		} else {
-			data, err = os.ReadFile(f)
-		}
-		if err != nil {
-			return nil, err
-		}
+	err := eachFile(path, stdin, func(f string, data []byte) error {
 		docs, err := render.Decode(data)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f, err)
+			return fmt.Errorf("%s: %w", f, err)
 		}
 		objs = append(objs, docs...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return ClustersOf(objs)
 }
