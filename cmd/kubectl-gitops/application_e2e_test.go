@@ -284,3 +284,31 @@ func TestRegisteredClusterSecret(t *testing.T) {
 		t.Errorf("unknown cluster: code %d\n%s", code, errOut)
 	}
 }
+
+func TestApplicationSetGitDirectories(t *testing.T) {
+	inv := testcluster.Namespace(t, lc)
+	r := configRepo(t)
+	t.Cleanup(func() {
+		realKubectl(t, "delete", "namespace", "frontend", "order-service", "payment-service", "--ignore-not-found")
+	})
+	set := "../../testdata/argocd/production-services.yaml"
+	mapping := "--repo-map=https://github.com/acme/config.git=" + r.Dir
+	out, errOut, code := gitops(t, "appset", "generate", "-f", set, mapping)
+	if code != 0 {
+		t.Fatalf("appset generate: code %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"name: frontend-production", "name: order-service-production", "name: payment-service-production", "path: apps/payment-service/overlays/production", "namespace: order-service"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("generated Applications lack %q:\n%s", want, out)
+		}
+	}
+	out, errOut, code = gitops(t, "sync", "-f", set, mapping, "--inventory-namespace", inv, "--timeout", "2m")
+	if code != 0 {
+		t.Fatalf("sync -f of the ApplicationSet: code %d\n%s%s", code, out, errOut)
+	}
+	for _, ns := range []string{"frontend", "order-service", "payment-service"} {
+		if got := realKubectl(t, "get", "deployments", "-n", ns, "-o", "name"); !strings.Contains(got, "deployment.apps/") {
+			t.Errorf("no Deployment in %s", ns)
+		}
+	}
+}

@@ -51,6 +51,8 @@ type Application struct {
 	// RevisionHistoryLimit is spec.revisionHistoryLimit (nil: Argo CD's
 	// default, 10).
 	RevisionHistoryLimit *int
+	// Object is the Application as read (or generated).
+	Object *unstructured.Unstructured
 }
 
 // Source is spec.source.
@@ -104,6 +106,33 @@ func (a *Application) Ref() string {
 		where = "-"
 	}
 	return fmt.Sprintf("Application %s (%s)", a.Name, where)
+}
+
+// LoadAll reads the Applications and the ApplicationSets of path (see
+// Load); a path holding neither is an error.
+func LoadAll(path string, stdin io.Reader) ([]*Application, []*ApplicationSet, error) {
+	var apps []*Application
+	var sets []*ApplicationSet
+	var errs []error
+	err := eachFile(path, stdin, func(f string, data []byte) error {
+		a, err := Parse(f, data)
+		errs = append(errs, err)
+		apps = append(apps, a...)
+		s, err := ParseAppSets(f, data)
+		errs = append(errs, err)
+		sets = append(sets, s...)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
+	}
+	if len(apps)+len(sets) == 0 {
+		return nil, nil, fmt.Errorf("%s: no Application or ApplicationSet (apiVersion %s) found", path, APIVersion)
+	}
+	return apps, sets, nil
 }
 
 // Load reads the Applications in a file, in every .yaml, .yml and .json file
@@ -292,7 +321,7 @@ func (a *Application) HasResourcesFinalizer() bool {
 
 // FromObject reads one Application object; file names where it came from.
 func FromObject(file string, o *unstructured.Unstructured) (*Application, error) {
-	a := &Application{Name: o.GetName(), Namespace: o.GetNamespace(), File: file, Annotations: o.GetAnnotations(), Finalizers: o.GetFinalizers()}
+	a := &Application{Name: o.GetName(), Namespace: o.GetNamespace(), File: file, Annotations: o.GetAnnotations(), Finalizers: o.GetFinalizers(), Object: o}
 	errs := checkFields("", o.Object)
 	str := func(path ...string) string {
 		v, found, err := unstructured.NestedFieldNoCopy(o.Object, path...)

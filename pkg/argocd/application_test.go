@@ -31,7 +31,7 @@ func TestParseFixture(t *testing.T) {
 	if len(apps) != 1 {
 		t.Fatalf("%d apps", len(apps))
 	}
-	if diff := cmp.Diff(want, apps[0], cmpopts.IgnoreFields(Application{}, "Annotations")); diff != "" {
+	if diff := cmp.Diff(want, apps[0], cmpopts.IgnoreFields(Application{}, "Annotations", "Object")); diff != "" {
 		t.Errorf("(-want +got)\n%s", diff)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/argocd"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/render"
+	gsource "github.com/kubectl-gitops/kubectl-gitops/pkg/source"
 	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
 )
 
@@ -37,6 +38,8 @@ type AppFile struct {
 	// ClustersFrom and ClustersNamespace hold Argo CD's cluster Secrets:
 	// a file or directory, a namespace of the current cluster.
 	ClustersFrom, ClustersNamespace string
+	// Auth authenticates the git generators of ApplicationSets.
+	Auth gsource.Auth
 }
 
 // AddFlags registers -f, --repo-map and --project-file.
@@ -145,13 +148,20 @@ func (a *AppFile) Targets(kubeFlags *genericclioptions.ConfigFlags, inventoryNam
 // Load reads -f and maps each Application with the Mapper it returns
 // (which the children of an app of apps are mapped with too).
 func (a *AppFile) Load(kubeFlags *genericclioptions.ConfigFlags, inventoryNamespace string) (*Mapper, []*Target, error) {
-	apps, err := argocd.Load(a.File, os.Stdin)
+	apps, sets, err := argocd.LoadAll(a.File, os.Stdin)
 	if err != nil {
 		return nil, nil, err
 	}
 	m, err := a.Mapper(kubeFlags, inventoryNamespace)
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(sets) > 0 {
+		generated, err := m.Generate(sets, a.Auth)
+		if err != nil {
+			return nil, nil, err
+		}
+		apps = append(apps, generated...)
 	}
 	var out []*Target
 	var errs []string
@@ -246,6 +256,23 @@ func (m *Mapper) registeredCluster(d argocd.Destination) (*argocd.Cluster, bool)
 
 // Clusters are the registered clusters (the clusters generator's).
 func (m *Mapper) Clusters() []argocd.Cluster { return m.registered }
+
+// Generate makes the Applications of ApplicationSets: git generators read
+// their repositories (through the repository map, with auth), the clusters
+// generator the registered clusters.
+func (m *Mapper) Generate(sets []*argocd.ApplicationSet, auth gsource.Auth) ([]*argocd.Application, error) {
+	git := &gitTrees{ctx: context.Background(), repoMap: m.repoMap, auth: auth}
+	defer git.close()
+	var out []*argocd.Application
+	for _, s := range sets {
+		apps, err := s.Generate(git, m.registered)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, apps...)
+	}
+	return out, nil
+}
 
 // Target maps one Application.
 func (m *Mapper) Target(app *argocd.Application) (*Target, error) {

@@ -135,7 +135,7 @@ func (f *Flags) Render(ctx context.Context, progress io.Writer, kube kubernetes.
 // Source turns the flags into what pkg/app renders: the token read, the
 // age keys loaded.
 func (f *Flags) Source(ctx context.Context, kube kubernetes.Interface) (app.Source, error) {
-	token, err := f.token()
+	auth, err := f.Auth()
 	if err != nil {
 		return app.Source{}, err
 	}
@@ -145,10 +145,7 @@ func (f *Flags) Source(ctx context.Context, kube kubernetes.Interface) (app.Sour
 	}
 	return app.Source{
 		Repo: f.Repo, Revision: f.Revision, Path: f.Path,
-		Auth: source.Auth{
-			Username: f.Username, Token: token, SSHKeyFile: f.SSHKeyFile,
-			KnownHostsFiles: f.KnownHostsFiles, InsecureSkipHostKeyCheck: f.InsecureSkipHostKeyCheck,
-		},
+		Auth:       auth,
 		EnableExec: f.EnableExec, EnableContainerFunctions: f.EnableContainerFunctions,
 		Keys: keys, Local: f.Local, Directory: f.Directory,
 	}, nil
@@ -175,6 +172,18 @@ func Hint(err error) error {
 		return fmt.Errorf("%w: give one with --age-key-file, --age-key-secret NAMESPACE/NAME, $SOPS_AGE_KEY_FILE or $SOPS_AGE_KEY; nothing was applied", err)
 	}
 	return err
+}
+
+// Auth is the Git authentication the flags give.
+func (f *Flags) Auth() (source.Auth, error) {
+	token, err := f.token()
+	if err != nil {
+		return source.Auth{}, err
+	}
+	return source.Auth{
+		Username: f.Username, Token: token, SSHKeyFile: f.SSHKeyFile,
+		KnownHostsFiles: f.KnownHostsFiles, InsecureSkipHostKeyCheck: f.InsecureSkipHostKeyCheck,
+	}, nil
 }
 
 func (f *Flags) token() (string, error) {

@@ -53,7 +53,10 @@ type RemovedChild struct {
 // runApplications syncs each Application of -f in turn, each into the
 // cluster its destination names; an app of apps syncs its children after
 // it. It fails when any app failed.
-func (o *Options) runApplications(ctx context.Context) error {
+func (o *Options) runApplications(ctx context.Context) (err error) {
+	if o.AppFile.Auth, err = o.App.Source.Auth(); err != nil {
+		return err
+	}
 	mapper, targets, err := o.AppFile.Load(o.kubeFlags, o.App.InventoryNamespace)
 	if err != nil {
 		return err
