@@ -71,18 +71,53 @@ func (o *Options) runApplications(ctx context.Context) (err error) {
 	if o.Output != "" {
 		progress = o.ErrOut
 	}
-	var failed []error
-	var results []*AppResult
-	for _, t := range targets {
-		res, err := o.syncTree(ctx, t, mapper, project, nil, progress, 0)
-		results = append(results, res)
-		if err != nil {
-			failed = append(failed, err)
-			if ctx.Err() != nil {
-				break
-			}
+	// Independent apps (several Applications, an ApplicationSet's) run at
+	// once, at most ChildConcurrency, each one's output in one piece; a
+	// single one writes as it goes.
+	results := make([]*AppResult, len(targets))
+	errs := make([]error, len(targets))
+	if len(targets) == 1 {
+		results[0], errs[0] = o.syncTree(ctx, targets[0], mapper, project, nil, progress, 0)
+	} else {
+		bufs := make([]bytes.Buffer, len(targets))
+		var mu gosync.Mutex
+		next, finished := 0, make([]bool, len(targets))
+		sem := make(chan struct{}, ChildConcurrency)
+		var wg gosync.WaitGroup
+		for i, t := range targets {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				if ctx.Err() == nil {
+					results[i], errs[i] = o.syncTree(ctx, t, mapper, project, nil, &bufs[i], 0)
+				}
+				// Print in order, as soon as the apps before are done.
+				mu.Lock()
+				defer mu.Unlock()
+				finished[i] = true
+				for next < len(targets) && finished[next] {
+					_, _ = progress.Write(bufs[next].Bytes())
+					next++
+				}
+			}()
+		}
+		wg.Wait()
+		for ; next < len(targets); next++ {
+			_, _ = progress.Write(bufs[next].Bytes())
 		}
 	}
+	var failed []error
+	var done []*AppResult
+	for i := range targets {
+		if results[i] != nil {
+			done = append(done, results[i])
+		}
+		if errs[i] != nil {
+			failed = append(failed, errs[i])
+		}
+	}
+	results = done
 	if o.Output != "" {
 		var doc any = results
 		if len(results) == 1 {
