@@ -137,6 +137,13 @@ func appSetOf(file string, o *unstructured.Unstructured) (*ApplicationSet, error
 	}
 	s.GoTemplate, _, _ = unstructured.NestedBool(o.Object, "spec", "goTemplate")
 	s.GoTemplateOptions, _, _ = unstructured.NestedStringSlice(o.Object, "spec", "goTemplateOptions")
+	for _, opt := range s.GoTemplateOptions {
+		switch opt {
+		case "missingkey=default", "missingkey=invalid", "missingkey=zero", "missingkey=error":
+		default:
+			errs = append(errs, fmt.Errorf("spec.goTemplateOptions: %q is not an option; use missingkey=default, missingkey=zero or missingkey=error", opt))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("%s: %w", ref, indent(err))
 	}

@@ -110,3 +110,10 @@ spec:
 		}
 	}
 }
+
+func TestGoTemplateOptionsChecked(t *testing.T) {
+	_, err := ParseAppSets("s.yaml", []byte("apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {name: s}\nspec:\n  goTemplate: true\n  goTemplateOptions: [missingkey=explode]\n  generators: [{list: {elements: []}}]\n  template: {}\n"))
+	if err == nil || !strings.Contains(err.Error(), `spec.goTemplateOptions: "missingkey=explode" is not an option`) {
+		t.Errorf("%v", err)
+	}
+}

@@ -103,6 +103,16 @@ func ClustersOf(objs []*unstructured.Unstructured) ([]Cluster, error) {
 		}
 		c := Cluster{Labels: o.GetLabels(), Secret: ref}
 		var err error
+		restricted := false
+		for _, key := range []string{"namespaces", "clusterResources", "project"} {
+			if v, _ := value(key); v != "" {
+				errs = append(errs, fmt.Errorf("%s: the %s key restricts the cluster, which is not enforced yet; refusing it rather than ignore it", ref, key))
+				restricted = true
+			}
+		}
+		if restricted {
+			continue
+		}
 		if c.Name, err = value("name"); err != nil {
 			errs = append(errs, err)
 			continue

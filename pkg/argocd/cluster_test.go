@@ -65,3 +65,14 @@ func parseClusters(t *testing.T, text string) ([]Cluster, error) {
 }
 
 func writeFile(p, text string) error { return os.WriteFile(p, []byte(text), 0o600) }
+
+func TestClusterSecretRestrictionsRefused(t *testing.T) {
+	_, err := parseClusters(t, `apiVersion: v1
+kind: Secret
+metadata: {name: scoped, namespace: argocd, labels: {argocd.argoproj.io/secret-type: cluster}}
+stringData: {server: https://a.example, namespaces: "team-a,team-b"}
+`)
+	if err == nil || !strings.Contains(err.Error(), "Secret argocd/scoped: the namespaces key restricts the cluster, which is not enforced yet") {
+		t.Errorf("%v", err)
+	}
+}

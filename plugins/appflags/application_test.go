@@ -59,3 +59,25 @@ func TestRepoPermitted(t *testing.T) {
 		t.Error("* or empty")
 	}
 }
+
+// The project's word on the source is checked before anything is fetched;
+// restrictions not enforced yet refuse the sync.
+func TestCheckSource(t *testing.T) {
+	p := &Project{SourceRepos: []string{"https://github.com/acme/*"}, Unenforced: []string{"signatureKeys"}}
+	p.Metadata.Name = "production"
+	tg := &Target{Application: &argocd.Application{Name: "web", Project: "production", Source: argocd.Source{RepoURL: "https://evil.example/x.git"}}}
+	err := tg.CheckSource(p)
+	for _, want := range []string{"repository https://evil.example/x.git is not permitted by AppProject production (sourceRepos", "AppProject production sets signatureKeys, which is not enforced yet", "nothing was fetched"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	tg.Application.Project = "default"
+	if err := tg.CheckSource(p); err != nil {
+		t.Errorf("default project: %v", err)
+	}
+	tg.Application.Project = "other"
+	if err := tg.CheckSource(p); err == nil || !strings.Contains(err.Error(), "give its AppProject with --project-file") {
+		t.Errorf("another project: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/kubectl-gitops/kubectl-gitops/krm-functions/validateproject"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
+	gsource "github.com/kubectl-gitops/kubectl-gitops/pkg/source"
 )
 
 // Project is an AppProject read for enforcement.
@@ -23,6 +25,8 @@ type Project struct {
 	SourceRepos []string
 	// HasSyncWindows says spec.syncWindows is set (not enforced yet).
 	HasSyncWindows bool
+	// Unenforced names the restrictions set that are not enforced yet.
+	Unenforced []string
 }
 
 // LoadProject reads an AppProject manifest (--project-file); "" is none.
@@ -55,7 +59,54 @@ func LoadProject(file string) (*Project, error) {
 		}
 	}
 	p.HasSyncWindows = p.Spec.SyncWindows != nil
+	for name, v := range map[string]any{"signatureKeys": p.Spec.SignatureKeys, "destinationServiceAccounts": p.Spec.DestinationServiceAccounts,
+		"permitOnlyProjectScopedClusters": p.Spec.PermitOnlyProjectScopedClusters, "sourceIntegrity": p.Spec.SourceIntegrity} {
+		if v != nil && v != false {
+			p.Unenforced = append(p.Unenforced, name)
+		}
+	}
+	sort.Strings(p.Unenforced)
 	return p, nil
+}
+
+// projectOf is the project that governs t: nil for the default project
+// when no default AppProject was given.
+func (t *Target) projectOf(p *Project) (*Project, error) {
+	name := t.Application.Project
+	if name == "" {
+		name = "default"
+	}
+	if name == "default" && (p == nil || p.Metadata.Name != "default") {
+		return nil, nil
+	}
+	if p == nil || p.Metadata.Name != name {
+		return nil, fmt.Errorf("%s: project %s: give its AppProject with --project-file; an app of another project than default is never synced unchecked", t.Application.Ref(), name)
+	}
+	return p, nil
+}
+
+// CheckSource checks, before anything is fetched, what the project says of
+// the app's source and settings: sourceRepos, and the restrictions not
+// enforced yet (which refuse the sync rather than pass unchecked).
+func (t *Target) CheckSource(p *Project) error {
+	p, err := t.projectOf(p)
+	if err != nil || p == nil {
+		return err
+	}
+	var errs []string
+	if p.HasSyncWindows {
+		errs = append(errs, fmt.Sprintf("AppProject %s has syncWindows, which are not enforced yet; refusing to sync rather than ignore them", p.Metadata.Name))
+	}
+	for _, f := range p.Unenforced {
+		errs = append(errs, fmt.Sprintf("AppProject %s sets %s, which is not enforced yet; refusing to sync rather than ignore it", p.Metadata.Name, f))
+	}
+	if repo := t.Application.Source.RepoURL; !repoPermitted(p.SourceRepos, repo) {
+		errs = append(errs, fmt.Sprintf("repository %s is not permitted by AppProject %s (sourceRepos: %s)", gsource.RedactURL(repo), p.Metadata.Name, strings.Join(p.SourceRepos, ", ")))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s breaks its project; nothing was fetched or applied:\n  %s", t.Application.Ref(), strings.Join(errs, "\n  "))
+	}
+	return nil
 }
 
 // EnforceProject checks a target's rendered objects against its project
@@ -64,29 +115,21 @@ func LoadProject(file string) (*Project, error) {
 // sourceRepos, destinations and resource lists the app must keep. Every
 // violation is reported, each naming the rule.
 func (t *Target) EnforceProject(p *Project, objs []*unstructured.Unstructured, c *cluster.Client) error {
-	name := t.Application.Project
-	if name == "" || name == "default" {
-		if p != nil && p.Metadata.Name == "default" {
-			// An explicit default project is enforced as written.
-		} else {
-			return nil
-		}
-		name = "default"
+	if err := t.CheckSource(p); err != nil {
+		return err
 	}
-	if p == nil || p.Metadata.Name != name {
-		return fmt.Errorf("%s: project %s: give its AppProject with --project-file; an app of another project than default is never synced unchecked", t.Application.Ref(), name)
+	p, err := t.projectOf(p)
+	if err != nil || p == nil {
+		return err
 	}
 	var errs []error
-	if p.HasSyncWindows {
-		errs = append(errs, fmt.Errorf("AppProject %s has syncWindows, which are not enforced yet; refusing to sync rather than ignore them", name))
-	}
-	if !repoPermitted(p.SourceRepos, t.Application.Source.RepoURL) {
-		errs = append(errs, fmt.Errorf("repository %s is not permitted by AppProject %s (sourceRepos: %s)", t.Application.Source.RepoURL, name, strings.Join(p.SourceRepos, ", ")))
-	}
 	cfg := &validateproject.Config{Project: &p.AppProject,
-		Destination: validateproject.Destination{Server: t.Server, Name: t.Application.Destination.Name, Namespace: t.Application.Destination.Namespace}}
-	if t.Application.Destination.Server != "" {
-		cfg.Destination.Server = t.Application.Destination.Server
+		Destination: validateproject.Destination{Server: strings.TrimSuffix(t.Server, "/"), Name: t.Application.Destination.Name, Namespace: t.Application.Destination.Namespace},
+		// Child Applications of an app of apps are the project's objects
+		// too, whether or not the cluster serves their kind.
+		NamespacedKinds: []validateproject.GroupKind{{Group: "argoproj.io", Kind: "Application"}}}
+	if s := t.Application.Destination.Server; s != "" {
+		cfg.Destination.Server = strings.TrimSuffix(s, "/")
 	}
 	var items []*yaml.RNode
 	seen := map[validateproject.GroupKind]bool{}

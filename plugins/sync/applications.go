@@ -154,6 +154,11 @@ func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appf
 			return fail(fmt.Errorf("app of apps cycle: %s → %s", strings.Join(path[i:], " → "), name))
 		}
 	}
+	// The project's word on the source comes before anything is fetched:
+	// a repository it refuses is never contacted (nor given credentials).
+	if err := t.CheckSource(project); err != nil {
+		return fail(err)
+	}
 	c, err := t.Connect(ctx, o.kubeFlags)
 	if err != nil {
 		return fail(err)
@@ -193,11 +198,10 @@ func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appf
 	if len(errs) > 0 {
 		return fail(fmt.Errorf("child Applications:\n  %s", strings.Join(errs, "\n  ")))
 	}
-	checked := r.Objects
-	if len(childObjs) > 0 {
-		checked = objects // children are checked against their own projects
-	}
-	if err := t.EnforceProject(project, checked, c); err != nil {
+	// The parent's project governs the child Application objects too (as
+	// in Argo CD, it must permit argoproj.io Applications); each child is
+	// then checked against its own project.
+	if err := t.EnforceProject(project, r.Objects, c); err != nil {
 		return fail(err)
 	}
 	// The children of the last sync, to find those that left Git.
@@ -261,13 +265,16 @@ func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appf
 		if kept[ch.Name] {
 			continue
 		}
-		rc := RemovedChild{Name: ch.Name, Pruned: ch.Finalizer}
-		if ch.Finalizer {
+		rc := RemovedChild{Name: ch.Name, Pruned: ch.Finalizer && opts.Prune}
+		switch {
+		case ch.Finalizer && !opts.Prune:
+			fmt.Fprintf(w, "%schild %s left Git: its resources are left in place (pruning is off)\n", indent(depth), ch.Name)
+		case ch.Finalizer:
 			if err := o.pruneChild(ctx, mapper.ContextTarget(ch.Name, ch.Context), flags.InventoryNamespace); err != nil {
 				rc.Error = err.Error()
 			}
 			fmt.Fprintf(w, "%schild %s left Git: its resources are pruned (resources finalizer)%s\n", indent(depth), ch.Name, errSuffix(rc.Error))
-		} else {
+		default:
 			fmt.Fprintf(w, "%schild %s left Git: its resources are left in place (no %s finalizer)\n", indent(depth), ch.Name, argocd.ResourcesFinalizer)
 		}
 		out.Removed = append(out.Removed, rc)

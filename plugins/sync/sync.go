@@ -177,7 +177,7 @@ func (o *Options) Complete(args []string) error {
 // Validate checks the flags.
 func (o *Options) Validate() error {
 	if o.AppFile.File != "" {
-		for _, name := range []string{"repo", "path", "revision", "ignore-differences", "dest-namespace"} {
+		for _, name := range []string{"repo", "path", "revision", "ignore-differences", "dest-namespace", "replace", "server", "cluster", "token", "user"} {
 			if o.flags != nil && o.flags.Changed(name) {
 				return fmt.Errorf("-f reads the source and destination from the Applications; --%s cannot go with it", name)
 			}
