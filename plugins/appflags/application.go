@@ -3,6 +3,7 @@ package appflags
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -132,6 +133,7 @@ func (t *Target) connect(ctx context.Context, kubeFlags *genericclioptions.Confi
 func (t *Target) Onto(f Flags) Flags {
 	f.App, f.DestNamespace = t.Flags.App, t.Flags.DestNamespace
 	f.Source.Repo, f.Source.Revision, f.Source.Path, f.Source.Directory = t.Flags.Source.Repo, t.Flags.Source.Revision, t.Flags.Source.Path, t.Flags.Source.Directory
+	f.Source.Anonymous = t.Flags.Source.Anonymous
 	f.SyncOptions = append(append([]string{}, t.Flags.SyncOptions...), f.SyncOptions...)
 	f.IgnoreDifferences, f.ignore = "", t.Flags.ignore
 	return f
@@ -155,6 +157,18 @@ func (a *AppFile) Load(kubeFlags *genericclioptions.ConfigFlags, inventoryNamesp
 	m, err := a.Mapper(kubeFlags, inventoryNamespace)
 	if err != nil {
 		return nil, nil, err
+	}
+	for _, app := range apps {
+		m.trusted[hostOf(app.Source.RepoURL)] = true
+	}
+	for _, s := range sets {
+		for _, g := range s.Generators {
+			if gm, ok := g["git"].(map[string]any); ok {
+				if u, ok := gm["repoURL"].(string); ok {
+					m.trusted[hostOf(u)] = true
+				}
+			}
+		}
 	}
 	if len(sets) > 0 {
 		generated, err := m.Generate(sets, a.Auth)
@@ -188,7 +202,10 @@ type Mapper struct {
 	inventoryNamespace string
 	// registered are the clusters of Argo CD's cluster Secrets.
 	registered []argocd.Cluster
-	clients    *clients
+	// trusted are the hosts of the repositories the -f files name: only
+	// they get the command's Git credentials.
+	trusted map[string]bool
+	clients *clients
 }
 
 // clusterContext names a registered cluster where a kubeconfig context
@@ -209,7 +226,7 @@ func (a *AppFile) Mapper(kubeFlags *genericclioptions.ConfigFlags, inventoryName
 	if kubeFlags.Context != nil && *kubeFlags.Context != "" {
 		current = *kubeFlags.Context
 	}
-	m := &Mapper{repoMap: repoMap, raw: &raw, current: current, inventoryNamespace: inventoryNamespace, clients: &clients{m: map[string]*cluster.Client{}}}
+	m := &Mapper{repoMap: repoMap, raw: &raw, current: current, inventoryNamespace: inventoryNamespace, clients: &clients{m: map[string]*cluster.Client{}}, trusted: map[string]bool{}}
 	if a.ClustersFrom != "" {
 		cs, err := argocd.LoadClusters(a.ClustersFrom, os.Stdin)
 		if err != nil {
@@ -305,6 +322,9 @@ func (m *Mapper) Target(app *argocd.Application) (*Target, error) {
 	if t.Flags.Source.Revision == "" {
 		t.Flags.Source.Revision = "HEAD"
 	}
+	// Credentials go only to hosts the command's own files name, never to
+	// one that Git content (a child, a generated app) brings in.
+	t.Flags.Source.Anonymous = !m.trusted[hostOf(src.RepoURL)]
 	t.Flags.Source.Path = src.Path
 	if t.Flags.Source.Path == "" {
 		t.Flags.Source.Path = "."
@@ -462,3 +482,17 @@ func (f *Flags) Connect(ctx context.Context, kubeFlags *genericclioptions.Config
 
 // Target is the Application of -f the flags were taken from, or nil.
 func (f *Flags) Target() *Target { return f.target }
+
+// hostOf is a repository URL's host ("" for a local path): of
+// scheme://[user@]host[:port]/path, or of scp-style user@host:path.
+func hostOf(repo string) string {
+	if u, err := url.Parse(repo); err == nil && u.Host != "" {
+		return strings.ToLower(u.Hostname())
+	}
+	if at := strings.Index(repo, "@"); at >= 0 {
+		if colon := strings.Index(repo[at:], ":"); colon > 0 {
+			return strings.ToLower(repo[at+1 : at+colon])
+		}
+	}
+	return ""
+}

@@ -7,6 +7,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/argocd"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
 )
 
 func TestResolveDestination(t *testing.T) {
@@ -79,5 +80,34 @@ func TestCheckSource(t *testing.T) {
 	tg.Application.Project = "other"
 	if err := tg.CheckSource(p); err == nil || !strings.Contains(err.Error(), "give its AppProject with --project-file") {
 		t.Errorf("another project: %v", err)
+	}
+}
+
+func TestHostOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://GitHub.com/acme/config.git":     "github.com",
+		"https://user:pw@git.example:8443/c.git": "git.example",
+		"ssh://git@git.example/c.git":            "git.example",
+		"git@github.com:acme/config.git":         "github.com",
+		"/srv/config":                            "",
+	} {
+		if got := hostOf(in); got != want {
+			t.Errorf("hostOf(%s) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// Git credentials go only to the hosts the command's files name.
+func TestCredentialsOnlyForTrustedHosts(t *testing.T) {
+	raw := &clientcmdapi.Config{Clusters: map[string]*clientcmdapi.Cluster{"c": {Server: "https://127.0.0.1:6443"}}, Contexts: map[string]*clientcmdapi.Context{"dev": {Cluster: "c"}}}
+	m := &Mapper{raw: raw, current: "dev", trusted: map[string]bool{"github.com": true}, clients: &clients{m: map[string]*cluster.Client{}}}
+	for repo, anonymous := range map[string]bool{"https://github.com/acme/config.git": false, "https://evil.example/x.git": true} {
+		tg, err := m.Target(&argocd.Application{Name: "a", Source: argocd.Source{RepoURL: repo}, Destination: argocd.Destination{Name: "in-cluster"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tg.Flags.Source.Anonymous != anonymous || tg.Onto(Flags{}).Source.Anonymous != anonymous {
+			t.Errorf("%s: anonymous %v, want %v", repo, tg.Flags.Source.Anonymous, anonymous)
+		}
 	}
 }

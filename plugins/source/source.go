@@ -42,6 +42,9 @@ type Flags struct {
 	Local string
 	// Directory is an Application's spec.source.directory (no flag).
 	Directory *render.Directory
+	// Anonymous sends no credentials (a repository named by Git content,
+	// on a host the command line did not name).
+	Anonymous bool
 
 	fs *pflag.FlagSet
 }
@@ -176,6 +179,9 @@ func Hint(err error) error {
 
 // Auth is the Git authentication the flags give.
 func (f *Flags) Auth() (source.Auth, error) {
+	if f.Anonymous {
+		return source.Auth{KnownHostsFiles: f.KnownHostsFiles, InsecureSkipHostKeyCheck: f.InsecureSkipHostKeyCheck}, nil
+	}
 	token, err := f.token()
 	if err != nil {
 		return source.Auth{}, err
