@@ -226,6 +226,9 @@ func (a *AppFile) Mapper(kubeFlags *genericclioptions.ConfigFlags, inventoryName
 	if kubeFlags.Context != nil && *kubeFlags.Context != "" {
 		current = *kubeFlags.Context
 	}
+	if a.File == "-" && a.ClustersFrom == "-" {
+		return nil, fmt.Errorf("-f - and --clusters-from - cannot both read standard input")
+	}
 	m := &Mapper{repoMap: repoMap, raw: &raw, current: current, inventoryNamespace: inventoryNamespace, clients: &clients{m: map[string]*cluster.Client{}}, trusted: map[string]bool{}}
 	if a.ClustersFrom != "" {
 		cs, err := argocd.LoadClusters(a.ClustersFrom, os.Stdin)

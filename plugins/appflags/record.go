@@ -42,7 +42,7 @@ func (f *Flags) FromRecord(fs *pflag.FlagSet, rec inventory.Record, prune *bool)
 	if !given("dest-namespace") && !given("namespace") {
 		f.DestNamespace = rec.DestNamespace
 	}
-	if !given("sync-option") {
+	if !given("sync-option") && f.target == nil { // an Application says its own
 		f.SyncOptions = append([]string(nil), rec.SyncOptions...)
 	}
 	if prune != nil && !given("prune") {
