@@ -1,14 +1,11 @@
 package sync_test
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
-	"github.com/kubectl-gitops/kubectl-gitops/internal/peakrss"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testrepo"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/tools"
@@ -21,30 +18,6 @@ func (m measured) add(o measured) measured {
 		m.maxRSSMB = o.maxRSSMB
 	}
 	return m
-}
-
-// kubectlOut is runKubectl that also returns stdout.
-func kubectlOut(b *testing.B, kubectl string, args ...string) (measured, string) {
-	cmd := exec.Command(kubectl, append([]string{"--kubeconfig", lc.Kubeconfig, "-v=6"}, args...)...)
-	peak := peakrss.New(b).Wrap(cmd)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		b.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, tail(errOut.String()))
-	}
-	var m measured
-	for _, match := range responseLine.FindAllStringSubmatch(errOut.String(), -1) {
-		switch {
-		case match[1] == "GET":
-			m.reads++
-		case strings.Contains(match[2], "dryRun="):
-			m.dryRuns++
-		default:
-			m.writes++
-		}
-	}
-	m.maxRSSMB = peak()
-	return m, strings.TrimSpace(out.String())
 }
 
 const (
@@ -96,7 +69,7 @@ func BenchmarkSyncWithHooks(b *testing.B) {
 	byHand := func(b *testing.B) measured {
 		var m measured
 		step := func(args ...string) string {
-			got, out := kubectlOut(b, kubectl, append(args, "-n", nsK)...)
+			got, out := kubectlCounted(b, kubectl, 0, append(args, "-n", nsK)...)
 			m = m.add(got)
 			return out
 		}

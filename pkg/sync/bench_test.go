@@ -110,11 +110,18 @@ func runKubectl(b *testing.B, kubectl string, args ...string) measured {
 // runKubectlExit is runKubectl for a command that may also exit with
 // code okCode (kubectl diff: 1 when there are differences).
 func runKubectlExit(b *testing.B, kubectl string, okCode int, args ...string) measured {
+	m, _ := kubectlCounted(b, kubectl, okCode, args...)
+	return m
+}
+
+// kubectlCounted runs kubectl at -v=6, counts the requests it logs, and
+// returns its stdout.
+func kubectlCounted(b *testing.B, kubectl string, okCode int, args ...string) (measured, string) {
 	cmd := exec.Command(kubectl, append([]string{"--kubeconfig", lc.Kubeconfig, "-v=6"}, args...)...)
 	cmd.Env = append(os.Environ(), "KUBECTL_APPLYSET=true")
 	peak := peakrss.New(b).Wrap(cmd)
-	var errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = nil, &errOut
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil && cmd.ProcessState.ExitCode() != okCode {
 		b.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, tail(errOut.String()))
 	}
@@ -130,7 +137,7 @@ func runKubectlExit(b *testing.B, kubectl string, okCode int, args ...string) me
 		}
 	}
 	m.maxRSSMB = peak()
-	return m
+	return m, strings.TrimSpace(out.String())
 }
 
 func tail(s string) string {

@@ -42,7 +42,7 @@ func (s *Syncer) record(ctx context.Context, cs *ChangeSet, inv inventory.Invent
 		if o.Hook.Status != "" {
 			noop = false // a hook ran
 		}
-		rec.Hooks = append(rec.Hooks, inventory.HookRun{Group: o.Group, Kind: o.Kind, Namespace: o.Namespace, Name: hookName(o.ObjectID),
+		rec.Hooks = append(rec.Hooks, inventory.HookRun{Group: o.Group, Kind: o.Kind, Namespace: o.Namespace, Name: o.displayName(),
 			Phase: string(o.Phase), Status: string(o.Hook.Status), Action: string(o.Action), Message: o.Message, Deleted: o.Hook.Deleted})
 	}
 	rec.NoOp = noop
@@ -166,11 +166,4 @@ func hookOutcome(c *Change, o ObjectResult, dryRun bool) ObjectResult {
 		o.Action, o.Message = Pending, "not run: the sync stopped before this hook's turn"
 	}
 	return o
-}
-
-func hookName(id ObjectID) string {
-	if id.Name == "" && id.GenerateName != "" {
-		return id.GenerateName + "*"
-	}
-	return id.Name
 }

@@ -46,10 +46,7 @@ type ObjectID struct {
 // Ref names the object (Kind/namespace/name); a hook not named yet shows
 // its generateName and a star.
 func (o ObjectID) Ref() string {
-	name := o.Name
-	if name == "" && o.GenerateName != "" {
-		name = o.GenerateName + "*"
-	}
+	name := o.displayName()
 	if o.Namespace != "" {
 		return o.Kind + "/" + o.Namespace + "/" + name
 	}
@@ -124,6 +121,15 @@ type Event struct {
 	Phase  plan.Phase
 	Wave   int
 	Object *ObjectResult // nil for wave events
+}
+
+// displayName is the name, or for a hook not named yet its generateName
+// and a star.
+func (o ObjectID) displayName() string {
+	if o.Name == "" && o.GenerateName != "" {
+		return o.GenerateName + "*"
+	}
+	return o.Name
 }
 
 // ChangeAction is what a sync would do to an object: the verdict of Compare.

@@ -74,39 +74,7 @@ func (o *Options) runApplications(ctx context.Context) (err error) {
 	// Independent apps (several Applications, an ApplicationSet's) run at
 	// once, at most ChildConcurrency, each one's output in one piece; a
 	// single one writes as it goes.
-	results := make([]*AppResult, len(targets))
-	errs := make([]error, len(targets))
-	if len(targets) == 1 {
-		results[0], errs[0] = o.syncTree(ctx, targets[0], mapper, project, nil, progress, 0)
-	} else {
-		bufs := make([]bytes.Buffer, len(targets))
-		var mu gosync.Mutex
-		next, finished := 0, make([]bool, len(targets))
-		sem := make(chan struct{}, ChildConcurrency)
-		var wg gosync.WaitGroup
-		for i, t := range targets {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				if ctx.Err() == nil {
-					results[i], errs[i] = o.syncTree(ctx, t, mapper, project, nil, &bufs[i], 0)
-				}
-				// Print in order, as soon as the apps before are done.
-				mu.Lock()
-				defer mu.Unlock()
-				finished[i] = true
-				for next < len(targets) && finished[next] {
-					_, _ = progress.Write(bufs[next].Bytes())
-					next++
-				}
-			}()
-		}
-		wg.Wait()
-		for ; next < len(targets); next++ {
-			_, _ = progress.Write(bufs[next].Bytes())
-		}
-	}
+	results, errs := o.syncEach(ctx, targets, mapper, project, nil, progress, 0)
 	var failed []error
 	var done []*AppResult
 	for i := range targets {
@@ -207,10 +175,12 @@ func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appf
 	// The children of the last sync, to find those that left Git.
 	inv := inventory.Inventory{App: name, Namespace: flags.InventoryNamespace}
 	var before []inventory.ChildApp
-	if st, err := inventory.Load(ctx, c, inv); err == nil {
-		if last, ok := inventory.LastWithCommit(st.History); ok {
-			before = last.Children
-		}
+	state, err := inventory.Load(ctx, c, inv)
+	if err != nil {
+		return fail(err)
+	}
+	if last, ok := inventory.LastWithCommit(state.History); ok {
+		before = last.Children
 	}
 	var now []inventory.ChildApp
 	for _, ct := range children {
@@ -243,7 +213,8 @@ func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appf
 		fmt.Fprintf(w, "%sretry %d in %s after: %v\n", indent(depth), attempt, wait, err)
 	}
 	in := flags.InputWithCommit(r)
-	in.Objects, in.Children = objects, now
+	// The comparison reuses the inventory just read.
+	in.Objects, in.Children, in.State = objects, now, state
 	res, syncErr := gsync.New(c, opts).RunWithRetry(ctx, in, retry)
 	syncErr = lockHint(syncErr, o.Sync.WaitForLock)
 	out.Result = res
@@ -295,24 +266,12 @@ func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appf
 	sort.Ints(order)
 	for _, wv := range order {
 		wave := waves[wv]
-		results := make([]*AppResult, len(wave))
-		errs := make([]error, len(wave))
-		bufs := make([]bytes.Buffer, len(wave))
-		sem := make(chan struct{}, ChildConcurrency)
-		var wg gosync.WaitGroup
-		for i, ct := range wave {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				results[i], errs[i] = o.syncTree(ctx, ct, mapper, project, append(append([]string{}, path...), name), &bufs[i], depth+1)
-			}()
-		}
-		wg.Wait()
+		results, errs := o.syncEach(ctx, wave, mapper, project, append(append([]string{}, path...), name), w, depth+1)
 		var failed []error
 		for i := range wave {
-			_, _ = w.Write(bufs[i].Bytes()) // each child's lines together
-			out.Children = append(out.Children, results[i])
+			if results[i] != nil {
+				out.Children = append(out.Children, results[i])
+			}
 			if errs[i] != nil {
 				failed = append(failed, errs[i])
 			}
@@ -322,6 +281,46 @@ func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appf
 		}
 	}
 	return out, nil
+}
+
+// syncEach syncs targets as syncTree does, at most ChildConcurrency at
+// once. Each app's output goes to w in one piece, in the targets' order, as
+// soon as it and the apps before it are done; a single app writes as it
+// goes. An app not started before the context ended has no result, and
+// that error.
+func (o *Options) syncEach(ctx context.Context, targets []*appflags.Target, mapper *appflags.Mapper, project *appflags.Project, path []string, w io.Writer, depth int) ([]*AppResult, []error) {
+	results := make([]*AppResult, len(targets))
+	errs := make([]error, len(targets))
+	if len(targets) == 1 {
+		results[0], errs[0] = o.syncTree(ctx, targets[0], mapper, project, path, w, depth)
+		return results, errs
+	}
+	bufs := make([]bytes.Buffer, len(targets))
+	var mu gosync.Mutex
+	next, finished := 0, make([]bool, len(targets))
+	sem := make(chan struct{}, ChildConcurrency)
+	var wg gosync.WaitGroup
+	for i, t := range targets {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := ctx.Err(); err != nil {
+				errs[i] = fmt.Errorf("%s: not started: %w", t.Application.Name, err)
+			} else {
+				results[i], errs[i] = o.syncTree(ctx, t, mapper, project, path, &bufs[i], depth)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			finished[i] = true
+			for next < len(targets) && finished[next] {
+				_, _ = w.Write(bufs[next].Bytes())
+				next++
+			}
+		}()
+	}
+	wg.Wait()
+	return results, errs
 }
 
 // expand says whether the Applications among objs are synced as child apps
