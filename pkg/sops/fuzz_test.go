@@ -2,6 +2,7 @@ package sops
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -96,8 +97,45 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := Parse("f", out, ft); err != nil {
+		again, err := Parse("f", out, ft)
+		if err != nil {
 			t.Fatalf("%s: what we wrote does not parse: %v\n%q", ft, err, out)
 		}
+		// Values must survive; where a comment lands is best effort (a
+		// comment after a key may move above it).
+		if !reflect.DeepEqual(withoutComments(file.Docs), withoutComments(again.Docs)) {
+			t.Fatalf("%s: what we wrote reads back as other values\n%q\n%q", ft, data, out)
+		}
 	})
+}
+
+// withoutComments is a copy of docs without their comments.
+func withoutComments(docs []Branch) []any {
+	var strip func(v any) any
+	strip = func(v any) any {
+		switch v := v.(type) {
+		case Branch:
+			b := Branch{}
+			for _, it := range v {
+				if _, ok := it.Key.(Comment); !ok {
+					b = append(b, Item{Key: it.Key, Value: strip(it.Value)})
+				}
+			}
+			return b
+		case []any:
+			l := []any{}
+			for _, e := range v {
+				if _, ok := e.(Comment); !ok {
+					l = append(l, strip(e))
+				}
+			}
+			return l
+		}
+		return v
+	}
+	out := make([]any, len(docs))
+	for i, d := range docs {
+		out[i] = strip(d)
+	}
+	return out
 }

@@ -267,6 +267,11 @@ func yamlNode(v any) (*yaml.Node, error) {
 	if err := n.Encode(v); err != nil {
 		return nil, err
 	}
+	// The emitter writes an integral float (80 read from "080" or "80.0")
+	// as "80", which reads back as an integer: keep it a float.
+	if _, ok := v.(float64); ok && !strings.ContainsAny(n.Value, ".eEnN") {
+		n.Value, n.Tag = n.Value+".0", "!!float"
+	}
 	quoteIndicated(n)
 	return n, nil
 }
@@ -297,14 +302,21 @@ func yamlFromList(l []any, s *yaml.Node) error {
 	})
 }
 
-// quoteIndicated double-quotes a multi-line string (a value or a key) that starts with a space
-// or an empty line. As a block scalar it needs an indentation indicator,
-// which the YAML emitter writes wrong under an indented sequence ("- |4-",
-// "- k: |4" over lines its own parser rejects); quoted, it is the same
-// string.
+// quoteIndicated double-quotes two kinds of string (a value or a key) the
+// YAML emitter writes wrong. A multi-line string that starts with a space
+// or an empty line needs an indentation indicator as a block scalar, which
+// the emitter writes wrong under an indented sequence ("- |4-", "- k: |4"
+// over lines its own parser rejects). A string holding one of YAML 1.1's
+// other line breaks (U+0085, U+2028, U+2029) is written with the break raw,
+// which the parser reads as the end of a line: the indentation after it is
+// lost or the document does not parse. Double-quoted, both are escaped and
+// read back as the same string.
 func quoteIndicated(n *yaml.Node) {
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" && strings.Contains(n.Value, "\n") &&
-		(strings.HasPrefix(n.Value, " ") || strings.HasPrefix(n.Value, "\n")) {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+		return
+	}
+	if strings.Contains(n.Value, "\n") && (strings.HasPrefix(n.Value, " ") || strings.HasPrefix(n.Value, "\n")) ||
+		strings.ContainsAny(n.Value, "\u0085\u2028\u2029") {
 		n.Style = yaml.DoubleQuotedStyle
 	}
 }

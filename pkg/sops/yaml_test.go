@@ -18,6 +18,16 @@ func TestIndentationIndicatorStrings(t *testing.T) {
 		"A:\n- |2\n   lead\n  x\n",
 		"A:\n- k:\n  - |\n\n    0\n",
 		"{0A: {A: [{\" 0\\n\"}]}}",
+		// YAML 1.1 line breaks other than \n (U+0085, U+2028, U+2029):
+		// the emitter writes them raw, as if they ended a line.
+		"A:\n  A:\n  - ? \"\\L\\n0\"\n    : null\n",
+		"A:\n  A:\n  - \"\\L\\n0\"\n",
+		"A: \"a\\Lb\"\n",
+		"A:\n- \"a\\Pb\\nc\"\n",
+		"A: \"a\\Nb\"\n",
+		// An integral float stays a float.
+		"0:: [080]",
+		"a: [80.0, -1.0, 1e21]",
 	} {
 		f, err := Parse("f", []byte(in), YAML)
 		if err != nil {
