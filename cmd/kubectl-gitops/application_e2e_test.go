@@ -130,9 +130,21 @@ func TestSyncApplicationAsWritten(t *testing.T) {
 	if got := realKubectl(t, "get", "clusterroles", "-o", "name"); strings.Contains(got, "order-service-reader") {
 		t.Errorf("the ClusterRole was applied")
 	}
-	window := variant(t, projectFixture, "  destinations:\n", "  syncWindows:\n  - kind: deny\n    schedule: '* * * * *'\n    duration: 1h\n    applications: ['*']\n  destinations:\n")
-	if _, errOut, code := gitops(t, "sync", "-f", appFixture, mapping, "--project-file", window, "--inventory-namespace", inv); code != 1 || !strings.Contains(errOut, "AppProject production has syncWindows") {
-		t.Errorf("sync window: code %d\n%s", code, errOut)
+	// A deny window (always active: it opens every minute for an hour)
+	// refuses the sync before the repository is fetched; with manualSync a
+	// sync from the command (a manual sync) passes it, and the next rule
+	// (the ClusterRole) refuses it.
+	windows := "  syncWindows:\n  - kind: allow\n    schedule: '0 9 * * *'\n    duration: 8h\n    namespaces: [payments]\n  - kind: deny\n    schedule: '* * * * *'\n    duration: 1h\n    applications: ['*-production']\n    description: change freeze\n  destinations:\n"
+	deny := variant(t, projectFixture, "  destinations:\n", windows)
+	if _, errOut, code := gitops(t, "sync", "-f", appFixture, "--repo-map=https://github.com/acme/config.git=/nonexistent", "--project-file", deny, "--inventory-namespace", inv); code != 1 ||
+		!strings.Contains(errOut, `sync refused by its sync windows (no window opens within a year); nothing was fetched or applied`) ||
+		!strings.Contains(errOut, `AppProject production: deny window spec.syncWindows[1] (deny "* * * * *" for 1h: change freeze) is active until `) {
+		t.Errorf("deny window: code %d\n%s", code, errOut)
+	}
+	manual := variant(t, deny, "    description: change freeze\n", "    description: change freeze\n    manualSync: true\n")
+	if out, errOut, code := gitops(t, "sync", "-f", appFixture, mapping, "--project-file", manual, "--inventory-namespace", inv); code != 1 ||
+		!strings.Contains(out+errOut, "allowed as a manual sync (manualSync)") || !strings.Contains(errOut, "ClusterRole/order-service-reader") {
+		t.Errorf("deny window with manualSync: code %d\n%s%s", code, out, errOut)
 	}
 	if _, errOut, code := gitops(t, "sync", "-f", appFixture, mapping, "--inventory-namespace", inv); code != 1 || !strings.Contains(errOut, "project production: give its AppProject with --project-file") {
 		t.Errorf("no project file: code %d\n%s", code, errOut)

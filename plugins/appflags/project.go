@@ -1,12 +1,16 @@
 package appflags
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"regexp"
 	"sort"
 	"strings"
+	"time"
+
+	"github.com/gobwas/glob"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
@@ -14,6 +18,7 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/kubectl-gitops/kubectl-gitops/krm-functions/validateproject"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/argocd"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
 	gsource "github.com/kubectl-gitops/kubectl-gitops/pkg/source"
 )
@@ -23,8 +28,8 @@ type Project struct {
 	validateproject.AppProject
 	// SourceRepos are spec.sourceRepos: globs, "!" for deny entries.
 	SourceRepos []string
-	// HasSyncWindows says spec.syncWindows is set (not enforced yet).
-	HasSyncWindows bool
+	// Windows are spec.syncWindows.
+	Windows *argocd.Windows
 	// Unenforced names the restrictions set that are not enforced yet.
 	Unenforced []string
 }
@@ -58,7 +63,19 @@ func LoadProject(file string) (*Project, error) {
 			p.SourceRepos = append(p.SourceRepos, s)
 		}
 	}
-	p.HasSyncWindows = p.Spec.SyncWindows != nil
+	if v := p.Spec.SyncWindows; v != nil {
+		var list []argocd.SyncWindow
+		data, err := json.Marshal(v)
+		if err == nil {
+			err = sigsyaml.UnmarshalStrict(data, &list)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("--project-file %s: spec.syncWindows: %w", file, err)
+		}
+		if p.Windows, err = argocd.ParseWindows(p.Metadata.Name, list); err != nil {
+			return nil, fmt.Errorf("--project-file %s: %w", file, err)
+		}
+	}
 	for name, v := range map[string]any{"signatureKeys": p.Spec.SignatureKeys, "destinationServiceAccounts": p.Spec.DestinationServiceAccounts,
 		"permitOnlyProjectScopedClusters": p.Spec.PermitOnlyProjectScopedClusters, "sourceIntegrity": p.Spec.SourceIntegrity} {
 		if v != nil && v != false {
@@ -94,9 +111,6 @@ func (t *Target) CheckSource(p *Project) error {
 		return err
 	}
 	var errs []string
-	if p.HasSyncWindows {
-		errs = append(errs, fmt.Sprintf("AppProject %s has syncWindows, which are not enforced yet; refusing to sync rather than ignore them", p.Metadata.Name))
-	}
 	for _, f := range p.Unenforced {
 		errs = append(errs, fmt.Sprintf("AppProject %s sets %s, which is not enforced yet; refusing to sync rather than ignore it", p.Metadata.Name, f))
 	}
@@ -107,6 +121,28 @@ func (t *Target) CheckSource(p *Project) error {
 		return fmt.Errorf("%s breaks its project; nothing was fetched or applied:\n  %s", t.Application.Ref(), strings.Join(errs, "\n  "))
 	}
 	return nil
+}
+
+// CheckWindows applies the project's sync windows to a sync of t at now
+// (manual: started by a person or a pipeline, not by the agent). A
+// blocked sync is an error naming the windows and when syncs open again;
+// a sync that passes only because the windows allow manual syncs returns
+// a note saying so.
+func (t *Target) CheckWindows(p *Project, manual bool, now time.Time) (note string, err error) {
+	p, err = t.projectOf(p)
+	if err != nil || p == nil || p.Windows == nil {
+		return "", err
+	}
+	d := t.Application.Destination
+	v := p.Windows.Check(argocd.WindowApp{Name: t.Application.Name, Namespace: d.Namespace, Cluster: d.Name, Server: d.Server}, manual, now)
+	if v.Allowed {
+		return v.Reason, nil
+	}
+	when := "no window opens within a year"
+	if !v.Opens.IsZero() {
+		when = "syncs open at " + v.Opens.Format(time.RFC3339)
+	}
+	return "", fmt.Errorf("%s: sync refused by its sync windows (%s); nothing was fetched or applied:\n  %s", t.Application.Ref(), when, v.Reason)
 }
 
 // EnforceProject checks a target's rendered objects against its project
@@ -173,30 +209,38 @@ func (t *Target) EnforceProject(p *Project, objs []*unstructured.Unstructured, c
 	return nil
 }
 
-// repoPermitted applies sourceRepos as Argo CD does: a repository must match
-// an entry and no "!" entry; "*" matches any characters, "/" included.
+// repoPermitted applies sourceRepos as Argo CD does: URLs are compared
+// normalized (lower case, no ".git", scp-like SSH as ssh://); a repository
+// must match an entry and no "!" entry; "*" alone matches every
+// repository, otherwise "*" and "?" stop at "/" and "**" crosses it.
 func repoPermitted(patterns []string, repo string) bool {
+	repo = normalizeRepo(repo)
 	ok := false
 	for _, p := range patterns {
-		if deny, found := strings.CutPrefix(p, "!"); found {
-			if repoGlob(deny, repo) {
-				return false
-			}
-			continue
+		deny, isDeny := strings.CutPrefix(p, "!")
+		if !isDeny {
+			ok = ok || p == "*" || repoGlob(normalizeRepo(p), repo)
+		} else if repoGlob(normalizeRepo(deny), repo) {
+			return false
 		}
-		ok = ok || repoGlob(p, repo)
 	}
 	return ok
 }
 
 func repoGlob(pattern, repo string) bool {
-	var b strings.Builder
-	b.WriteString("^")
-	for _, part := range strings.Split(pattern, "*") {
-		b.WriteString(regexp.QuoteMeta(part))
-		b.WriteString(".*")
+	g, err := glob.Compile(pattern, '/')
+	return err == nil && g.Match(repo)
+}
+
+// scpLike is git's user@host:path form of an SSH URL.
+var scpLike = regexp.MustCompile(`^[\w.-]+@[\w.-]+:[^/]`)
+
+// normalizeRepo is a repository URL in the form sourceRepos compare.
+func normalizeRepo(u string) string {
+	u = strings.ToLower(strings.TrimSpace(u))
+	if !strings.Contains(u, "://") && scpLike.MatchString(u) {
+		u = strings.Replace(u, ":", "/", 1)
 	}
-	re := strings.TrimSuffix(b.String(), ".*") + "$"
-	m, err := regexp.MatchString(re, repo)
-	return err == nil && m
+	u = strings.TrimPrefix(u, "ssh://")
+	return strings.TrimSuffix(u, ".git")
 }

@@ -127,6 +127,14 @@ func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appf
 	if err := t.CheckSource(project); err != nil {
 		return fail(err)
 	}
+	// A sync from this command is a manual sync in Argo CD's terms.
+	note, err := t.CheckWindows(project, true, time.Now())
+	if err != nil {
+		return fail(err)
+	}
+	if note != "" {
+		fmt.Fprintf(w, "%s%s: %s\n", indent(depth), name, note)
+	}
 	c, err := t.Connect(ctx, o.kubeFlags)
 	if err != nil {
 		return fail(err)
