@@ -146,10 +146,37 @@ func TestSyncApplicationAsWritten(t *testing.T) {
 		!strings.Contains(out+errOut, "allowed as a manual sync (manualSync)") || !strings.Contains(errOut, "ClusterRole/order-service-reader") {
 		t.Errorf("deny window with manualSync: code %d\n%s%s", code, out, errOut)
 	}
-	if _, errOut, code := gitops(t, "sync", "-f", appFixture, mapping, "--inventory-namespace", inv); code != 1 || !strings.Contains(errOut, "project production: give its AppProject with --project-file") {
+	if _, errOut, code := gitops(t, "sync", "-f", appFixture, mapping, "--inventory-namespace", inv); code != 1 || !strings.Contains(errOut, "project production: no AppProject production in --project-file, the -f files or the apps that render them, or namespace argocd of the current cluster") {
 		t.Errorf("no project file: code %d\n%s", code, errOut)
 	}
+
+	// Where Argo CD runs, the project is the cluster's: an AppProject in
+	// the projects namespace (here with a deny window) governs the app.
+	realKubectlIn(t, appProjectCRD, "apply", "-f", "-")
+	t.Cleanup(func() { realKubectl(t, "delete", "crd", "appprojects.argoproj.io", "--ignore-not-found") })
+	realKubectlIn(t, strings.Replace(readFile(t, deny), "namespace: argocd", "namespace: "+inv, 1), "apply", "-f", "-")
+	if _, errOut, code := gitops(t, "sync", "-f", appFixture, mapping, "--projects-namespace", inv, "--inventory-namespace", inv); code != 1 ||
+		!strings.Contains(errOut, `AppProject production: deny window spec.syncWindows[1]`) {
+		t.Errorf("the cluster's AppProject: code %d\n%s", code, errOut)
+	}
 }
+
+// appProjectCRD serves argoproj.io AppProjects (any content), as an Argo CD
+// installation does.
+const appProjectCRD = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: appprojects.argoproj.io}
+spec:
+  group: argoproj.io
+  names: {kind: AppProject, listKind: AppProjectList, plural: appprojects, singular: appproject}
+  scope: Namespaced
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+`
 
 func TestApplicationErrors(t *testing.T) {
 	inv := testcluster.Namespace(t, lc)
@@ -192,8 +219,12 @@ type appTree struct {
 func TestAppOfApps(t *testing.T) {
 	inv := testcluster.Namespace(t, lc)
 	r := configRepo(t)
+	// The children's AppProject is rendered with them (the root's project
+	// is default): they are checked against it; a cluster without Argo CD
+	// cannot hold it, so it is read, not applied.
+	r.Commit("the production project", map[string]string{"argocd/production/project.yaml": readFile(t, projectFixture)})
 	args := []string{"sync", "-f", "../../testdata/argocd/production-apps.yaml", "--repo-map=https://github.com/acme/config.git=" + r.Dir,
-		"--project-file", projectFixture, "--inventory-namespace", inv, "--timeout", "2m", "-o", "json"}
+		"--inventory-namespace", inv, "--timeout", "2m", "-o", "json"}
 	run := func() appTree {
 		t.Helper()
 		out, errOut, code := gitops(t, args...)

@@ -108,31 +108,56 @@ func (a *Application) Ref() string {
 	return fmt.Sprintf("Application %s (%s)", a.Name, where)
 }
 
-// LoadAll reads the Applications and the ApplicationSets of path (see
-// Load); a path holding neither is an error.
-func LoadAll(path string, stdin io.Reader) ([]*Application, []*ApplicationSet, error) {
-	var apps []*Application
-	var sets []*ApplicationSet
+// Manifests are what LoadAll reads.
+type Manifests struct {
+	Apps []*Application
+	Sets []*ApplicationSet
+	// Projects are the AppProject objects next to them, as written.
+	Projects []FileObject
+}
+
+// FileObject is an object and the file it was read from.
+type FileObject struct {
+	File   string
+	Object *unstructured.Unstructured
+}
+
+// IsAppProject says whether o is an Argo CD AppProject.
+func IsAppProject(o *unstructured.Unstructured) bool {
+	return o.GetKind() == "AppProject" && o.GetAPIVersion() == APIVersion
+}
+
+// LoadAll reads the Applications, ApplicationSets and AppProjects of path
+// (see Load); a path holding no Application or ApplicationSet is an error.
+func LoadAll(path string, stdin io.Reader) (*Manifests, error) {
+	m := &Manifests{}
 	var errs []error
 	err := eachFile(path, stdin, func(f string, data []byte) error {
 		a, err := Parse(f, data)
 		errs = append(errs, err)
-		apps = append(apps, a...)
+		m.Apps = append(m.Apps, a...)
 		s, err := ParseAppSets(f, data)
 		errs = append(errs, err)
-		sets = append(sets, s...)
+		m.Sets = append(m.Sets, s...)
+		if objs, err := render.Decode(data); err == nil {
+			for _, o := range objs {
+				if IsAppProject(o) {
+					m.Projects = append(m.Projects, FileObject{File: f, Object: o})
+				}
+			}
+		}
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if len(apps)+len(sets) == 0 {
-		return nil, nil, fmt.Errorf("%s: no Application or ApplicationSet (apiVersion %s) found", path, APIVersion)
+	if len(m.Apps)+len(m.Sets) == 0 {
+		return nil, fmt.Errorf("%s: no Application or ApplicationSet (apiVersion %s) found", path, APIVersion)
 	}
-	return apps, sets, nil
+	return m, nil
 }
 
 // Load reads the Applications in a file, in every .yaml, .yml and .json file
@@ -164,7 +189,7 @@ func Load(path string, stdin io.Reader) ([]*Application, error) {
 // eachFile calls fn with the name and content of each manifest file of
 // path (see Load).
 func eachFile(path string, stdin io.Reader, fn func(file string, data []byte) error) error {
-	files, err := manifestFiles(path)
+	files, err := ManifestFiles(path)
 	if err != nil {
 		return err
 	}
@@ -185,7 +210,10 @@ func eachFile(path string, stdin io.Reader, fn func(file string, data []byte) er
 	return nil
 }
 
-func manifestFiles(path string) ([]string, error) {
+// ManifestFiles are the manifest files of path: the file itself, or the
+// .yaml, .yml and .json files directly in a directory (not hidden ones),
+// in name order; "-" is standard input.
+func ManifestFiles(path string) ([]string, error) {
 	if path == "-" {
 		return []string{"-"}, nil
 	}

@@ -34,8 +34,12 @@ type AppFile struct {
 	File string
 	// RepoMap are --repo-map FROM=TO rewrites of repository URLs.
 	RepoMap []string
-	// ProjectFile is an AppProject for the Applications' projects.
+	// ProjectFile holds AppProjects for the Applications' projects: a file
+	// or a directory.
 	ProjectFile string
+	// ProjectsNamespace is where the current cluster keeps AppProjects
+	// ("" reads none from the cluster).
+	ProjectsNamespace string
 	// ClustersFrom and ClustersNamespace hold Argo CD's cluster Secrets:
 	// a file or directory, a namespace of the current cluster.
 	ClustersFrom, ClustersNamespace string
@@ -47,7 +51,8 @@ type AppFile struct {
 func (a *AppFile) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVarP(&a.File, "filename", "f", "", "Argo CD Application manifests to sync: a file, a directory of them, or - for standard input (instead of --repo and --path)")
 	fs.StringArrayVar(&a.RepoMap, "repo-map", nil, "Rewrite the Applications' repository URLs: FROM=TO replaces the prefix FROM (repeatable; a mirror, or a local path)")
-	fs.StringVar(&a.ProjectFile, "project-file", "", "AppProject manifest the Applications' project is enforced from (needed for any project but default)")
+	fs.StringVar(&a.ProjectFile, "project-file", "", "AppProject manifests (a file or a directory) the Applications' projects are enforced from; first, before those next to the Applications, those their parents render and the cluster's")
+	fs.StringVar(&a.ProjectsNamespace, "projects-namespace", "argocd", "Namespace of the current cluster whose AppProjects are read for a project found nowhere else (\"\" reads none)")
 	a.AddClusterFlags(fs)
 }
 
@@ -143,20 +148,32 @@ func (t *Target) Onto(f Flags) Flags {
 // their inventories go, kubeFlags the kubeconfig the destinations are
 // matched in.
 func (a *AppFile) Targets(kubeFlags *genericclioptions.ConfigFlags, inventoryNamespace string) ([]*Target, error) {
-	_, targets, err := a.Load(kubeFlags, inventoryNamespace)
+	_, targets, _, err := a.Load(kubeFlags, inventoryNamespace)
 	return targets, err
 }
 
 // Load reads -f and maps each Application with the Mapper it returns
-// (which the children of an app of apps are mapped with too).
-func (a *AppFile) Load(kubeFlags *genericclioptions.ConfigFlags, inventoryNamespace string) (*Mapper, []*Target, error) {
-	apps, sets, err := argocd.LoadAll(a.File, os.Stdin)
+// (which the children of an app of apps are mapped with too), and the
+// AppProjects they are checked against.
+func (a *AppFile) Load(kubeFlags *genericclioptions.ConfigFlags, inventoryNamespace string) (*Mapper, []*Target, *Projects, error) {
+	manifests, err := argocd.LoadAll(a.File, os.Stdin)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	apps, sets := manifests.Apps, manifests.Sets
 	m, err := a.Mapper(kubeFlags, inventoryNamespace)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	var live *liveProjects
+	if a.ProjectsNamespace != "" {
+		live = &liveProjects{namespace: a.ProjectsNamespace, connect: func(ctx context.Context) (*cluster.Client, error) {
+			return m.ContextTarget("", m.current).Connect(ctx, kubeFlags)
+		}}
+	}
+	projects, err := a.LoadProjects(manifests.Projects, live)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	for _, app := range apps {
 		m.trusted[hostOf(app.Source.RepoURL)] = true
@@ -173,7 +190,7 @@ func (a *AppFile) Load(kubeFlags *genericclioptions.ConfigFlags, inventoryNamesp
 	if len(sets) > 0 {
 		generated, err := m.Generate(sets, a.Auth)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		apps = append(apps, generated...)
 	}
@@ -188,9 +205,9 @@ func (a *AppFile) Load(kubeFlags *genericclioptions.ConfigFlags, inventoryNamesp
 		out = append(out, t)
 	}
 	if len(errs) > 0 {
-		return nil, nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
+		return nil, nil, nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
-	return m, out, nil
+	return m, out, projects, nil
 }
 
 // Mapper maps Applications onto Targets: the repository map, the

@@ -1,9 +1,13 @@
 package appflags
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/argocd"
@@ -83,13 +87,56 @@ func TestCheckSource(t *testing.T) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}
 	}
-	tg.Application.Project = "default"
-	if err := tg.CheckSource(p); err != nil {
+	if err := tg.CheckSource(nil); err != nil {
 		t.Errorf("default project: %v", err)
 	}
-	tg.Application.Project = "other"
-	if err := tg.CheckSource(p); err == nil || !strings.Contains(err.Error(), "give its AppProject with --project-file") {
+}
+
+// A project is found in the given files, then in what the apps above
+// render (the nearest first); default without an AppProject permits
+// everything; any other project must be found.
+func TestProjectsFor(t *testing.T) {
+	project := func(name, repo string) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+			"metadata": map[string]any{"name": name}, "spec": map[string]any{"sourceRepos": []any{repo}}}}
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "projects.yaml")
+	if err := os.WriteFile(file, []byte("apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata: {name: team-a}\nspec: {sourceRepos: [given]}\n---\napiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata: {name: team-b}\nspec: {sourceRepos: [given]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := (&AppFile{ProjectFile: dir}).LoadProjects([]argocd.FileObject{{File: "apps/c.yaml", Object: project("team-c", "next-to-apps")}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, err := ps.Rendered("root", []*unstructured.Unstructured{project("team-a", "rendered"), project("team-d", "root")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	near, err := top.Rendered("child", []*unstructured.Unstructured{project("team-d", "child")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"team-a": "given", "team-b": "given", "team-c": "next-to-apps", "team-d": "child"} {
+		p, err := near.For(context.Background(), &Target{Application: &argocd.Application{Name: "x", Project: name}})
+		if err != nil || p == nil || p.SourceRepos[0] != want {
+			t.Errorf("%s: %+v %v, want the one from %s", name, p, err, want)
+		}
+	}
+	if p, err := top.For(context.Background(), &Target{Application: &argocd.Application{Name: "x"}}); p != nil || err != nil {
+		t.Errorf("default: %v %v", p, err)
+	}
+	if _, err := top.For(context.Background(), &Target{Application: &argocd.Application{Name: "x", Project: "other"}}); err == nil || !strings.Contains(err.Error(), "project other: no AppProject other in --project-file") {
 		t.Errorf("another project: %v", err)
+	}
+	if _, err := ps.Rendered("root", []*unstructured.Unstructured{project("team-e", "a"), project("team-e", "b")}); err == nil || !strings.Contains(err.Error(), "AppProject team-e is given twice") {
+		t.Errorf("twice: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cm.yaml"), []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&AppFile{ProjectFile: dir}).LoadProjects(nil, nil); err == nil || !strings.Contains(err.Error(), "v1 ConfigMap x is not an Argo CD AppProject") {
+		t.Errorf("other kind: %v", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package appflags
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,11 +9,14 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gobwas/glob"
-
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 	sigsyaml "sigs.k8s.io/yaml"
@@ -20,6 +24,7 @@ import (
 	"github.com/kubectl-gitops/kubectl-gitops/krm-functions/validateproject"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/argocd"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/render"
 	gsource "github.com/kubectl-gitops/kubectl-gitops/pkg/source"
 )
 
@@ -32,33 +37,30 @@ type Project struct {
 	Windows *argocd.Windows
 	// Unenforced names the restrictions set that are not enforced yet.
 	Unenforced []string
+	// from says where it was read, for messages.
+	from string
 }
 
-// LoadProject reads an AppProject manifest (--project-file); "" is none.
-func LoadProject(file string) (*Project, error) {
-	if file == "" {
-		return nil, nil
-	}
-	data, err := os.ReadFile(file)
+// projectFrom reads one AppProject object (where names it in messages).
+func projectFrom(where string, o *unstructured.Unstructured) (*Project, error) {
+	data, err := o.MarshalJSON()
 	if err != nil {
 		return nil, err
 	}
 	p := &Project{}
+	name := fmt.Sprintf("%s: AppProject %s", where, o.GetName())
 	if err := sigsyaml.UnmarshalStrict(data, &p.AppProject); err != nil {
-		return nil, fmt.Errorf("--project-file %s: %w", file, err)
-	}
-	if p.Kind != "AppProject" || !strings.HasPrefix(p.APIVersion, "argoproj.io/") {
-		return nil, fmt.Errorf("--project-file %s: a %s %s, not an Argo CD AppProject (argoproj.io/v1alpha1)", file, p.APIVersion, p.Kind)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if v := p.Spec.SourceRepos; v != nil {
 		list, ok := v.([]any)
 		if !ok {
-			return nil, fmt.Errorf("--project-file %s: spec.sourceRepos: want a list of repository URL globs", file)
+			return nil, fmt.Errorf("%s: spec.sourceRepos: want a list of repository URL globs", name)
 		}
 		for _, e := range list {
 			s, ok := e.(string)
 			if !ok {
-				return nil, fmt.Errorf("--project-file %s: spec.sourceRepos: %v is not a string", file, e)
+				return nil, fmt.Errorf("%s: spec.sourceRepos: %v is not a string", name, e)
 			}
 			p.SourceRepos = append(p.SourceRepos, s)
 		}
@@ -70,35 +72,190 @@ func LoadProject(file string) (*Project, error) {
 			err = sigsyaml.UnmarshalStrict(data, &list)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("--project-file %s: spec.syncWindows: %w", file, err)
+			return nil, fmt.Errorf("%s: spec.syncWindows: %w", name, err)
 		}
 		if p.Windows, err = argocd.ParseWindows(p.Metadata.Name, list); err != nil {
-			return nil, fmt.Errorf("--project-file %s: %w", file, err)
+			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 	}
-	for name, v := range map[string]any{"signatureKeys": p.Spec.SignatureKeys, "destinationServiceAccounts": p.Spec.DestinationServiceAccounts,
+	for field, v := range map[string]any{"signatureKeys": p.Spec.SignatureKeys, "destinationServiceAccounts": p.Spec.DestinationServiceAccounts,
 		"permitOnlyProjectScopedClusters": p.Spec.PermitOnlyProjectScopedClusters, "sourceIntegrity": p.Spec.SourceIntegrity} {
 		if v != nil && v != false {
-			p.Unenforced = append(p.Unenforced, name)
+			p.Unenforced = append(p.Unenforced, field)
 		}
 	}
 	sort.Strings(p.Unenforced)
+	p.from = where
 	return p, nil
 }
 
-// projectOf is the project that governs t: nil for the default project
-// when no default AppProject was given.
-func (t *Target) projectOf(p *Project) (*Project, error) {
+// Projects are the AppProjects apps are checked against, found by name in
+// this order: those given (--project-file, then the -f files), those the
+// apps above render (the nearest first), then the current cluster's (in
+// Argo CD's namespace), as Argo CD reads the project of an app from the
+// cluster it runs in.
+type Projects struct {
+	given    map[string]*Project
+	rendered []map[string]*Project
+	live     *liveProjects
+}
+
+// addAll adds the AppProjects of objs to to, where naming their origin; a
+// name given twice is an error.
+func addAll(to map[string]*Project, where string, objs []*unstructured.Unstructured) error {
+	for _, o := range objs {
+		p, err := projectFrom(where, o)
+		if err != nil {
+			return err
+		}
+		if prev, dup := to[p.Metadata.Name]; dup {
+			return fmt.Errorf("AppProject %s is given twice: %s and %s", p.Metadata.Name, prev.from, where)
+		}
+		to[p.Metadata.Name] = p
+	}
+	return nil
+}
+
+// LoadProjects reads --project-file (a file or a directory of AppProject
+// manifests; "" is none) and the AppProjects found next to the
+// Applications of -f.
+func (a *AppFile) LoadProjects(nextToApps []argocd.FileObject, live *liveProjects) (*Projects, error) {
+	ps := &Projects{given: map[string]*Project{}, live: live}
+	if a.ProjectFile != "" {
+		files, err := argocd.ManifestFiles(a.ProjectFile)
+		if err != nil {
+			return nil, fmt.Errorf("--project-file: %w", err)
+		}
+		found := 0
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return nil, fmt.Errorf("--project-file: %w", err)
+			}
+			objs, err := render.Decode(data)
+			if err != nil {
+				return nil, fmt.Errorf("--project-file %s: %w", f, err)
+			}
+			var projects []*unstructured.Unstructured
+			for _, o := range objs {
+				if !argocd.IsAppProject(o) {
+					return nil, fmt.Errorf("--project-file %s: %s %s %s is not an Argo CD AppProject (%s)", f, o.GetAPIVersion(), o.GetKind(), o.GetName(), argocd.APIVersion)
+				}
+				projects = append(projects, o)
+			}
+			if err := addAll(ps.given, "--project-file "+f, projects); err != nil {
+				return nil, err
+			}
+			found += len(projects)
+		}
+		if found == 0 {
+			return nil, fmt.Errorf("--project-file %s: no AppProject found", a.ProjectFile)
+		}
+	}
+	for _, fo := range nextToApps {
+		if err := addAll(ps.given, fo.File, []*unstructured.Unstructured{fo.Object}); err != nil {
+			return nil, err
+		}
+	}
+	return ps, nil
+}
+
+// Rendered is ps with the AppProjects of a parent app's render (app
+// names it): its children find them before those further up.
+func (ps *Projects) Rendered(app string, objs []*unstructured.Unstructured) (*Projects, error) {
+	var projects []*unstructured.Unstructured
+	for _, o := range objs {
+		if argocd.IsAppProject(o) {
+			projects = append(projects, o)
+		}
+	}
+	if len(projects) == 0 {
+		return ps, nil
+	}
+	m := map[string]*Project{}
+	if err := addAll(m, "rendered by "+app, projects); err != nil {
+		return nil, err
+	}
+	out := *ps
+	out.rendered = append([]map[string]*Project{m}, ps.rendered...)
+	return &out, nil
+}
+
+// For is the project that governs t: nil for the default project when no
+// AppProject default is found (it permits everything, as Argo CD's default
+// project does unless edited).
+func (ps *Projects) For(ctx context.Context, t *Target) (*Project, error) {
 	name := t.Application.Project
 	if name == "" {
 		name = "default"
 	}
-	if name == "default" && (p == nil || p.Metadata.Name != "default") {
+	if ps != nil {
+		if p, ok := ps.given[name]; ok {
+			return p, nil
+		}
+		for _, m := range ps.rendered {
+			if p, ok := m[name]; ok {
+				return p, nil
+			}
+		}
+		if ps.live != nil {
+			p, err := ps.live.get(ctx, name)
+			if err != nil || p != nil {
+				return p, err
+			}
+		}
+	}
+	if name == "default" {
 		return nil, nil
 	}
-	if p == nil || p.Metadata.Name != name {
-		return nil, fmt.Errorf("%s: project %s: give its AppProject with --project-file; an app of another project than default is never synced unchecked", t.Application.Ref(), name)
+	where := "--project-file, the -f files or the apps that render them"
+	if ps != nil && ps.live != nil {
+		where += fmt.Sprintf(", or namespace %s of the current cluster", ps.live.namespace)
 	}
+	return nil, fmt.Errorf("%s: project %s: no AppProject %s in %s; an app of another project than default is never synced unchecked", t.Application.Ref(), name, name, where)
+}
+
+// liveProjects reads AppProjects from a namespace of the current cluster,
+// once each.
+type liveProjects struct {
+	namespace string
+	connect   func(ctx context.Context) (*cluster.Client, error)
+	mu        sync.Mutex
+	got       map[string]*Project
+}
+
+var appProjectGVK = schema.GroupVersionKind{Group: "argoproj.io", Version: "v1alpha1", Kind: "AppProject"}
+
+// get is the AppProject name, nil when the cluster has none (or does not
+// serve AppProjects).
+func (l *liveProjects) get(ctx context.Context, name string) (*Project, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if p, ok := l.got[name]; ok {
+		return p, nil
+	}
+	c, err := l.connect(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading AppProject %s from the current cluster: %w", name, err)
+	}
+	var p *Project
+	gvr, _, err := c.Resource(appProjectGVK)
+	if err == nil {
+		o, err := c.Dynamic.Resource(gvr).Namespace(l.namespace).Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return nil, fmt.Errorf("reading AppProject %s/%s from the current cluster: %w", l.namespace, name, err)
+		default:
+			if p, err = projectFrom("namespace "+l.namespace+" of the current cluster", o); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if l.got == nil {
+		l.got = map[string]*Project{}
+	}
+	l.got[name] = p
 	return p, nil
 }
 
@@ -106,9 +263,8 @@ func (t *Target) projectOf(p *Project) (*Project, error) {
 // the app's source and settings: sourceRepos, and the restrictions not
 // enforced yet (which refuse the sync rather than pass unchecked).
 func (t *Target) CheckSource(p *Project) error {
-	p, err := t.projectOf(p)
-	if err != nil || p == nil {
-		return err
+	if p == nil {
+		return nil
 	}
 	var errs []string
 	for _, f := range p.Unenforced {
@@ -129,9 +285,8 @@ func (t *Target) CheckSource(p *Project) error {
 // a sync that passes only because the windows allow manual syncs returns
 // a note saying so.
 func (t *Target) CheckWindows(p *Project, manual bool, now time.Time) (note string, err error) {
-	p, err = t.projectOf(p)
-	if err != nil || p == nil || p.Windows == nil {
-		return "", err
+	if p == nil || p.Windows == nil {
+		return "", nil
 	}
 	d := t.Application.Destination
 	v := p.Windows.Check(argocd.WindowApp{Name: t.Application.Name, Namespace: d.Namespace, Cluster: d.Name, Server: d.Server}, manual, now)
@@ -151,11 +306,7 @@ func (t *Target) CheckWindows(p *Project, manual bool, now time.Time) (note stri
 // sourceRepos, destinations and resource lists the app must keep. Every
 // violation is reported, each naming the rule.
 func (t *Target) EnforceProject(p *Project, objs []*unstructured.Unstructured, c *cluster.Client) error {
-	if err := t.CheckSource(p); err != nil {
-		return err
-	}
-	p, err := t.projectOf(p)
-	if err != nil || p == nil {
+	if err := t.CheckSource(p); err != nil || p == nil {
 		return err
 	}
 	var errs []error
@@ -163,7 +314,7 @@ func (t *Target) EnforceProject(p *Project, objs []*unstructured.Unstructured, c
 		Destination: validateproject.Destination{Server: strings.TrimSuffix(t.Server, "/"), Name: t.Application.Destination.Name, Namespace: t.Application.Destination.Namespace},
 		// Child Applications of an app of apps are the project's objects
 		// too, whether or not the cluster serves their kind.
-		NamespacedKinds: []validateproject.GroupKind{{Group: "argoproj.io", Kind: "Application"}}}
+		NamespacedKinds: []validateproject.GroupKind{{Group: "argoproj.io", Kind: "Application"}, {Group: "argoproj.io", Kind: "AppProject"}}}
 	if s := t.Application.Destination.Server; s != "" {
 		cfg.Destination.Server = strings.TrimSuffix(s, "/")
 	}

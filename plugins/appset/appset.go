@@ -54,14 +54,15 @@ repository through --repo-map. See docs/applications.md.`,
 			if err := output.Check(format, "YAML documents"); err != nil {
 				return exitcode.UsageError(err)
 			}
-			_, sets, err := argocd.LoadAll(file.File, os.Stdin)
+			m, err := argocd.LoadAll(file.File, os.Stdin)
 			if err != nil {
 				return err
 			}
+			sets := m.Sets
 			if len(sets) == 0 {
 				return fmt.Errorf("%s: no ApplicationSet found", file.File)
 			}
-			m, err := file.Mapper(kubeFlags, appflags.DefaultInventoryNamespace)
+			mapper, err := file.Mapper(kubeFlags, appflags.DefaultInventoryNamespace)
 			if err != nil {
 				return err
 			}
@@ -69,7 +70,7 @@ repository through --repo-map. See docs/applications.md.`,
 			if err != nil {
 				return err
 			}
-			apps, err := m.Generate(sets, auth)
+			apps, err := mapper.Generate(sets, auth)
 			if err != nil {
 				return err
 			}

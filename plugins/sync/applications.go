@@ -57,11 +57,7 @@ func (o *Options) runApplications(ctx context.Context) (err error) {
 	if o.AppFile.Auth, err = o.App.Source.Auth(); err != nil {
 		return err
 	}
-	mapper, targets, err := o.AppFile.Load(o.kubeFlags, o.App.InventoryNamespace)
-	if err != nil {
-		return err
-	}
-	project, err := appflags.LoadProject(o.AppFile.ProjectFile)
+	mapper, targets, projects, err := o.AppFile.Load(o.kubeFlags, o.App.InventoryNamespace)
 	if err != nil {
 		return err
 	}
@@ -74,7 +70,7 @@ func (o *Options) runApplications(ctx context.Context) (err error) {
 	// Independent apps (several Applications, an ApplicationSet's) run at
 	// once, at most ChildConcurrency, each one's output in one piece; a
 	// single one writes as it goes.
-	results, errs := o.syncEach(ctx, targets, mapper, project, nil, progress, 0)
+	results, errs := o.syncEach(ctx, targets, mapper, projects, nil, progress, 0)
 	var failed []error
 	var done []*AppResult
 	for i := range targets {
@@ -106,7 +102,7 @@ func (o *Options) runApplications(ctx context.Context) (err error) {
 // left Git since the last sync are pruned when they had the resources
 // finalizer, else left in place and reported. path are the apps above, for
 // cycles; depth indents the output.
-func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appflags.Mapper, project *appflags.Project, path []string, w io.Writer, depth int) (*AppResult, error) {
+func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appflags.Mapper, projects *appflags.Projects, path []string, w io.Writer, depth int) (*AppResult, error) {
 	name := t.Application.Name
 	out := &AppResult{}
 	fail := func(err error) (*AppResult, error) {
@@ -124,6 +120,10 @@ func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appf
 	}
 	// The project's word on the source comes before anything is fetched:
 	// a repository it refuses is never contacted (nor given credentials).
+	project, err := projects.For(ctx, t)
+	if err != nil {
+		return fail(err)
+	}
 	if err := t.CheckSource(project); err != nil {
 		return fail(err)
 	}
@@ -147,15 +147,24 @@ func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appf
 	if err := r.RefuseEncrypted(); err != nil {
 		return fail(source.Hint(err))
 	}
-	objects, childObjs := r.Objects, []*unstructured.Unstructured(nil)
-	if o.expand(c, r.Objects) {
-		objects = nil
-		for _, obj := range r.Objects {
-			if argocd.IsApplication(obj) {
-				childObjs = append(childObjs, obj)
-			} else {
-				objects = append(objects, obj)
-			}
+	// Child Applications are synced as apps of their own (expand), and
+	// checked against the AppProjects rendered with them; a cluster
+	// without Argo CD cannot hold those, so they are then read, not
+	// applied.
+	childProjects, err := projects.Rendered(name, r.Objects)
+	if err != nil {
+		return fail(err)
+	}
+	expand := o.expand(c, r.Objects)
+	_, _, noProjects := c.Resource(appProjectGVK)
+	var objects, childObjs []*unstructured.Unstructured
+	for _, obj := range r.Objects {
+		switch {
+		case expand && argocd.IsApplication(obj):
+			childObjs = append(childObjs, obj)
+		case argocd.IsAppProject(obj) && noProjects != nil:
+		default:
+			objects = append(objects, obj)
 		}
 	}
 	var children []*appflags.Target
@@ -274,7 +283,7 @@ func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appf
 	sort.Ints(order)
 	for _, wv := range order {
 		wave := waves[wv]
-		results, errs := o.syncEach(ctx, wave, mapper, project, append(append([]string{}, path...), name), w, depth+1)
+		results, errs := o.syncEach(ctx, wave, mapper, childProjects, append(append([]string{}, path...), name), w, depth+1)
 		var failed []error
 		for i := range wave {
 			if results[i] != nil {
@@ -296,11 +305,11 @@ func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appf
 // soon as it and the apps before it are done; a single app writes as it
 // goes. An app not started before the context ended has no result, and
 // that error.
-func (o *Options) syncEach(ctx context.Context, targets []*appflags.Target, mapper *appflags.Mapper, project *appflags.Project, path []string, w io.Writer, depth int) ([]*AppResult, []error) {
+func (o *Options) syncEach(ctx context.Context, targets []*appflags.Target, mapper *appflags.Mapper, projects *appflags.Projects, path []string, w io.Writer, depth int) ([]*AppResult, []error) {
 	results := make([]*AppResult, len(targets))
 	errs := make([]error, len(targets))
 	if len(targets) == 1 {
-		results[0], errs[0] = o.syncTree(ctx, targets[0], mapper, project, path, w, depth)
+		results[0], errs[0] = o.syncTree(ctx, targets[0], mapper, projects, path, w, depth)
 		return results, errs
 	}
 	bufs := make([]bytes.Buffer, len(targets))
@@ -316,7 +325,7 @@ func (o *Options) syncEach(ctx context.Context, targets []*appflags.Target, mapp
 			if err := ctx.Err(); err != nil {
 				errs[i] = fmt.Errorf("%s: not started: %w", t.Application.Name, err)
 			} else {
-				results[i], errs[i] = o.syncTree(ctx, t, mapper, project, path, &bufs[i], depth)
+				results[i], errs[i] = o.syncTree(ctx, t, mapper, projects, path, &bufs[i], depth)
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -348,6 +357,8 @@ func (o *Options) expand(c *cluster.Client, objs []*unstructured.Unstructured) b
 	_, _, err := c.Resource(schema.GroupVersionKind{Group: "argoproj.io", Version: "v1alpha1", Kind: "Application"})
 	return err != nil
 }
+
+var appProjectGVK = schema.GroupVersionKind{Group: "argoproj.io", Version: "v1alpha1", Kind: "AppProject"}
 
 // pruneChild prunes every member of a child app that left Git: a sync of
 // no objects that may prune everything.
