@@ -88,6 +88,14 @@ func TestSyncApplicationAsWritten(t *testing.T) {
 	if got := realKubectl(t, "get", "deployments,services,configmaps,hpa", "-n", "orders", "-o", "name"); !strings.Contains(got, "deployment.apps/order-service") {
 		t.Errorf("objects in orders:\n%s", got)
 	}
+	// spec.source.kustomize: the image tag, an annotation, a label from
+	// the build environment.
+	if got := realKubectl(t, "get", "deployment", "-n", "orders", "order-service", "-o", `jsonpath={.spec.template.spec.containers[0].image} {.metadata.annotations.acme\.example/deployed-by} {.metadata.labels.acme\.example/app}`); got != "registry.example/shop/order-service:1.4.2 argocd order-service-production" {
+		t.Errorf("kustomize overrides: %q", got)
+	}
+	if got := realKubectl(t, "get", "namespace", "orders", "-o", `jsonpath={.metadata.labels.acme\.example/team}`); got != "orders" {
+		t.Errorf("managedNamespaceMetadata: namespace label %q", got)
+	}
 	if got := realKubectl(t, "get", "configmap", "-n", inv, "gitops-order-service-production", "-o", "jsonpath={.metadata.annotations.gitops\\.kubectl-gitops\\.dev/automated}"); got != "true" {
 		t.Errorf("automated mark %q", got)
 	}

@@ -49,6 +49,10 @@ type Source struct {
 	// Application's spec.source.directory does; nil reads every manifest
 	// below the path.
 	Directory *render.Directory
+	// Kustomize are an Application's spec.source.kustomize overrides; the
+	// render adds the commit to their Env (ARGOCD_APP_REVISION,
+	// ARGOCD_APP_REVISION_SHORT, ARGOCD_APP_REVISION_SHORT_8).
+	Kustomize *render.Kustomize
 }
 
 // Options tune Render; the zero value works.
@@ -209,6 +213,14 @@ func Render(ctx context.Context, src Source, opts Options) (*Rendered, error) {
 		warn(fmt.Sprintf("%d uncommitted changes under %s in %s are not part of this render, which reads commit %s: %s%s; commit them to include them", total, info.Path, co.Root, short(co.Commit), strings.Join(files, ", "), more))
 	}
 
+	if k := src.Kustomize; k != nil {
+		kc := *k
+		kc.Env = map[string]string{"ARGOCD_APP_REVISION": co.Commit, "ARGOCD_APP_REVISION_SHORT": prefix(co.Commit, 7), "ARGOCD_APP_REVISION_SHORT_8": prefix(co.Commit, 8)}
+		for name, v := range k.Env {
+			kc.Env[name] = v
+		}
+		src.Kustomize = &kc
+	}
 	objs, err := renderTree(co.Dir, p, src, opts, out, warn)
 	if err != nil {
 		return nil, fmt.Errorf("render %s at %s: %w", info.Repo, short(co.Commit), err)
@@ -223,6 +235,7 @@ func Render(ctx context.Context, src Source, opts Options) (*Rendered, error) {
 func renderTree(root, p string, src Source, opts Options, out *Rendered, warn func(string)) ([]*unstructured.Unstructured, error) {
 	ropts := render.Options{
 		Directory:  src.Directory,
+		Kustomize:  src.Kustomize,
 		EnableExec: src.EnableExec, EnableContainerFunctions: src.EnableContainerFunctions,
 		Self: opts.Self, OwnFunctions: opts.OwnFunctions, Keys: src.Keys, Warn: warn,
 		OnEncrypted: func(file string, recipients []string) {
@@ -284,6 +297,14 @@ func (p *privateKeyFile) remove() {
 	if p.removed != nil {
 		p.removed()
 	}
+}
+
+// prefix is the first n characters of s (all of a shorter s).
+func prefix(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 func short(sha string) string {

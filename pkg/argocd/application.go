@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/ignore"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/render"
@@ -62,6 +63,8 @@ type Source struct {
 	Path           string
 	// Directory is spec.source.directory; nil when absent.
 	Directory *Directory
+	// Kustomize is spec.source.kustomize; nil when absent.
+	Kustomize *render.Kustomize
 }
 
 // Directory is spec.source.directory: which files of a plain directory.
@@ -83,6 +86,13 @@ type SyncPolicy struct {
 	Automated   *Automated
 	SyncOptions []string
 	Retry       *Retry
+	// ManagedNamespaceMetadata is set when syncPolicy.managedNamespaceMetadata is.
+	ManagedNamespaceMetadata *NamespaceMetadata
+}
+
+// NamespaceMetadata is syncPolicy.managedNamespaceMetadata.
+type NamespaceMetadata struct {
+	Labels, Annotations map[string]string
 }
 
 // Automated is syncPolicy.automated.
@@ -268,27 +278,31 @@ func Parse(file string, data []byte) ([]*Application, error) {
 // unsupported says why a known field is refused.
 var (
 	fields = map[string][]string{
-		"":                              {"apiVersion", "kind", "metadata", "spec", "status", "operation"},
-		"spec":                          {"project", "source", "destination", "syncPolicy", "ignoreDifferences", "revisionHistoryLimit", "info"},
-		"spec.source":                   {"repoURL", "targetRevision", "path", "directory"},
-		"spec.source.directory":         {"recurse", "include", "exclude"},
-		"spec.destination":              {"server", "name", "namespace"},
-		"spec.syncPolicy":               {"automated", "syncOptions", "retry"},
-		"spec.syncPolicy.automated":     {"prune", "selfHeal", "allowEmpty", "enabled"},
-		"spec.syncPolicy.retry":         {"limit", "backoff"},
-		"spec.syncPolicy.retry.backoff": {"duration", "factor", "maxDuration"},
+		"":            {"apiVersion", "kind", "metadata", "spec", "status", "operation"},
+		"spec":        {"project", "source", "destination", "syncPolicy", "ignoreDifferences", "revisionHistoryLimit", "info"},
+		"spec.source": {"repoURL", "targetRevision", "path", "directory", "kustomize"},
+		"spec.source.kustomize": {"namePrefix", "nameSuffix", "images", "replicas", "commonLabels", "commonAnnotations", "commonAnnotationsEnvsubst",
+			"forceCommonLabels", "forceCommonAnnotations", "labelWithoutSelector", "labelIncludeTemplates", "namespace", "patches", "components", "ignoreMissingComponents"},
+		"spec.source.directory":                    {"recurse", "include", "exclude"},
+		"spec.destination":                         {"server", "name", "namespace"},
+		"spec.syncPolicy":                          {"automated", "syncOptions", "retry", "managedNamespaceMetadata"},
+		"spec.syncPolicy.managedNamespaceMetadata": {"labels", "annotations"},
+		"spec.syncPolicy.automated":                {"prune", "selfHeal", "allowEmpty", "enabled"},
+		"spec.syncPolicy.retry":                    {"limit", "backoff"},
+		"spec.syncPolicy.retry.backoff":            {"duration", "factor", "maxDuration"},
 	}
 	unsupported = map[string]string{
-		"spec.sources":                             "multiple sources are not supported yet; use spec.source",
-		"spec.source.helm":                         "Helm sources are not supported yet",
-		"spec.source.chart":                        "Helm chart sources are not supported yet",
-		"spec.source.plugin":                       "config management plugins are not supported",
-		"spec.source.kustomize":                    "kustomize overrides in the Application are not supported yet; put them in the kustomization",
-		"spec.source.ref":                          "source refs belong to multiple sources, which are not supported yet",
-		"spec.source.directory.jsonnet":            "Jsonnet is not supported",
-		"spec.source.name":                         "source names belong to multiple sources, which are not supported yet",
-		"spec.syncPolicy.managedNamespaceMetadata": "managedNamespaceMetadata is not supported yet",
-		"spec.sourceHydrator":                      "the source hydrator is not supported",
+		"spec.sources":                      "multiple sources are not supported yet; use spec.source",
+		"spec.source.helm":                  "Helm sources are not supported yet",
+		"spec.source.chart":                 "Helm chart sources are not supported yet",
+		"spec.source.plugin":                "config management plugins are not supported",
+		"spec.source.kustomize.version":     "a kustomize version of Argo CD's configuration is not supported; the built-in kustomize builds",
+		"spec.source.kustomize.kubeVersion": "kubeVersion is for Helm charts inflated by kustomize, which are not supported",
+		"spec.source.kustomize.apiVersions": "apiVersions is for Helm charts inflated by kustomize, which are not supported",
+		"spec.source.ref":                   "source refs belong to multiple sources, which are not supported yet",
+		"spec.source.directory.jsonnet":     "Jsonnet is not supported",
+		"spec.source.name":                  "source names belong to multiple sources, which are not supported yet",
+		"spec.sourceHydrator":               "the source hydrator is not supported",
 	}
 )
 
@@ -385,6 +399,11 @@ func FromObject(file string, o *unstructured.Unstructured) (*Application, error)
 		a.Source.Directory = &Directory{Recurse: boolean("spec", "source", "directory", "recurse"),
 			Include: str("spec", "source", "directory", "include"), Exclude: str("spec", "source", "directory", "exclude")}
 	}
+	if k, ok, _ := unstructured.NestedMap(o.Object, "spec", "source", "kustomize"); ok {
+		ko, err := kustomizeOf(k)
+		errs = append(errs, err...)
+		a.Source.Kustomize = ko
+	}
 	a.Destination = Destination{Server: str("spec", "destination", "server"), Name: str("spec", "destination", "name"), Namespace: str("spec", "destination", "namespace")}
 	switch d := a.Destination; {
 	case d.Server != "" && d.Name != "":
@@ -403,6 +422,30 @@ func FromObject(file string, o *unstructured.Unstructured) (*Application, error)
 		errs = append(errs, fmt.Errorf("spec.syncPolicy.syncOptions: want a list of Key=value strings: %v", err))
 	} else if found {
 		a.SyncPolicy.SyncOptions = opts
+	}
+	if _, ok, _ := unstructured.NestedMap(o.Object, "spec", "syncPolicy", "managedNamespaceMetadata"); ok {
+		md := &NamespaceMetadata{}
+		for _, f := range []struct {
+			name string
+			to   *map[string]string
+		}{{"labels", &md.Labels}, {"annotations", &md.Annotations}} {
+			m, _, err := unstructured.NestedStringMap(o.Object, "spec", "syncPolicy", "managedNamespaceMetadata", f.name)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("spec.syncPolicy.managedNamespaceMetadata.%s: want a map of strings (quote numbers and booleans)", f.name))
+			}
+			*f.to = m
+		}
+		for k, v := range md.Labels {
+			if msgs := append(validation.IsQualifiedName(k), validation.IsValidLabelValue(v)...); len(msgs) > 0 {
+				errs = append(errs, fmt.Errorf("spec.syncPolicy.managedNamespaceMetadata.labels: %s=%s: %s", k, v, strings.Join(msgs, "; ")))
+			}
+		}
+		for k := range md.Annotations {
+			if msgs := validation.IsQualifiedName(strings.ToLower(k)); len(msgs) > 0 {
+				errs = append(errs, fmt.Errorf("spec.syncPolicy.managedNamespaceMetadata.annotations: %s: %s", k, strings.Join(msgs, "; ")))
+			}
+		}
+		a.SyncPolicy.ManagedNamespaceMetadata = md
 	}
 	if _, ok, _ := unstructured.NestedMap(o.Object, "spec", "syncPolicy", "retry"); ok {
 		r, err := retryOf(o.Object)
@@ -518,4 +561,111 @@ func (m RepoMap) Map(url string) string {
 		return url
 	}
 	return m[best] + url[len(best):]
+}
+
+// kustomizeOf reads spec.source.kustomize.
+func kustomizeOf(m map[string]any) (*render.Kustomize, []error) {
+	k := &render.Kustomize{}
+	var errs []error
+	at := func(f string) string { return "spec.source.kustomize." + f }
+	str := func(f string) string {
+		v, ok := m[f]
+		if !ok {
+			return ""
+		}
+		s, isStr := v.(string)
+		if !isStr {
+			errs = append(errs, fmt.Errorf("%s: want a string, not %v", at(f), v))
+		}
+		return s
+	}
+	boolean := func(f string) bool {
+		v, ok := m[f]
+		if !ok {
+			return false
+		}
+		b, isBool := v.(bool)
+		if !isBool {
+			errs = append(errs, fmt.Errorf("%s: want true or false, not %v", at(f), v))
+		}
+		return b
+	}
+	strs := func(f string) []string {
+		v, ok := m[f]
+		if !ok {
+			return nil
+		}
+		list, isList := v.([]any)
+		var out []string
+		for _, e := range list {
+			s, isStr := e.(string)
+			if !isStr {
+				isList = false
+				break
+			}
+			out = append(out, s)
+		}
+		if !isList {
+			errs = append(errs, fmt.Errorf("%s: want a list of strings", at(f)))
+		}
+		return out
+	}
+	stringMap := func(f string) map[string]string {
+		v, ok := m[f]
+		if !ok {
+			return nil
+		}
+		in, isMap := v.(map[string]any)
+		out := map[string]string{}
+		for key, e := range in {
+			s, isStr := e.(string)
+			if !isStr {
+				isMap = false
+				break
+			}
+			out[key] = s
+		}
+		if !isMap {
+			errs = append(errs, fmt.Errorf("%s: want a map of strings (quote numbers and booleans)", at(f)))
+		}
+		return out
+	}
+	k.NamePrefix, k.NameSuffix, k.Namespace = str("namePrefix"), str("nameSuffix"), str("namespace")
+	k.Images, k.Components = strs("images"), strs("components")
+	k.CommonLabels, k.CommonAnnotations = stringMap("commonLabels"), stringMap("commonAnnotations")
+	k.CommonAnnotationsEnvsubst, k.ForceCommonLabels, k.ForceCommonAnnotations = boolean("commonAnnotationsEnvsubst"), boolean("forceCommonLabels"), boolean("forceCommonAnnotations")
+	k.LabelWithoutSelector, k.LabelIncludeTemplates, k.IgnoreMissingComponents = boolean("labelWithoutSelector"), boolean("labelIncludeTemplates"), boolean("ignoreMissingComponents")
+	if v, ok := m["patches"]; ok {
+		list, isList := v.([]any)
+		if !isList {
+			errs = append(errs, fmt.Errorf("%s: want a list of kustomize patches (patch or path, target)", at("patches")))
+		}
+		k.Patches = list
+	}
+	if v, ok := m["replicas"]; ok {
+		list, _ := v.([]any)
+		for i, e := range list {
+			r, _ := e.(map[string]any)
+			name, _ := r["name"].(string)
+			var count int64
+			var err error
+			switch c := r["count"].(type) {
+			case int64:
+				count = c
+			case string:
+				count, err = strconv.ParseInt(c, 10, 64)
+			default:
+				err = errors.New("missing")
+			}
+			if name == "" || err != nil || count < 0 {
+				errs = append(errs, fmt.Errorf("%s[%d]: want name and count (a whole number)", at("replicas"), i))
+				continue
+			}
+			k.Replicas = append(k.Replicas, render.Replica{Name: name, Count: count})
+		}
+		if list == nil {
+			errs = append(errs, fmt.Errorf("%s: want a list of name and count", at("replicas")))
+		}
+	}
+	return k, errs
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/render"
 )
 
 func TestParseFixture(t *testing.T) {
@@ -21,11 +23,14 @@ func TestParseFixture(t *testing.T) {
 	}
 	limit := 5
 	want := &Application{Name: "order-service-production", Namespace: "argocd", File: "app.yaml", Finalizers: []string{ResourcesFinalizer},
-		Project:     "production",
-		Source:      Source{RepoURL: "https://github.com/acme/config.git", TargetRevision: "HEAD", Path: "apps/order-service/overlays/production"},
+		Project: "production",
+		Source: Source{RepoURL: "https://github.com/acme/config.git", TargetRevision: "HEAD", Path: "apps/order-service/overlays/production",
+			Kustomize: &render.Kustomize{Images: []string{"registry.example/shop/order-service:1.4.2"},
+				CommonAnnotations: map[string]string{"acme.example/deployed-by": "argocd"}, CommonLabels: map[string]string{"acme.example/app": "${ARGOCD_APP_NAME}"}}},
 		Destination: Destination{Server: InCluster, Namespace: "orders"},
 		SyncPolicy: SyncPolicy{Automated: &Automated{Prune: true, SelfHeal: true}, SyncOptions: []string{"CreateNamespace=true", "PruneLast=true"},
-			Retry: &Retry{Limit: 5, Backoff: 5 * time.Second, Factor: 2, MaxDuration: 3 * time.Minute}},
+			ManagedNamespaceMetadata: &NamespaceMetadata{Labels: map[string]string{"acme.example/team": "orders"}},
+			Retry:                    &Retry{Limit: 5, Backoff: 5 * time.Second, Factor: 2, MaxDuration: 3 * time.Minute}},
 		RevisionHistoryLimit: &limit,
 	}
 	if len(apps) != 1 {
@@ -41,10 +46,10 @@ func TestParseErrors(t *testing.T) {
 kind: Application
 metadata: {name: web}
 spec:
-  source: {repoURL: https://git.example/c.git, path: web, helm: {releaseName: web}, kustomize: {namePrefix: p-}}
+  source: {repoURL: https://git.example/c.git, path: web, helm: {releaseName: web}, kustomize: {namePrefix: p-, version: v5.4.0, images: [1], replicas: [{name: web, count: many}]}}
   sources: []
   destination: {server: https://a, name: b}
-  syncPolicy: {automated: {prune: "yes"}, retry: {backoff: {duration: soon}}, managedNamespaceMetadata: {labels: {a: b}}}
+  syncPolicy: {automated: {prune: "yes"}, retry: {backoff: {duration: soon}}, managedNamespaceMetadata: {labels: {"bad key!": b}}}
   revisionHistroyLimit: 3
 ---
 apiVersion: v1
@@ -58,9 +63,11 @@ metadata: {name: not-an-app}
 	for _, want := range []string{
 		"Application web (apps.yaml):",
 		"spec.source.helm: Helm sources are not supported yet",
-		"spec.source.kustomize: kustomize overrides in the Application are not supported yet",
+		"spec.source.kustomize.version: a kustomize version of Argo CD's configuration is not supported",
+		"spec.source.kustomize.images: want a list of strings",
+		"spec.source.kustomize.replicas[0]: want name and count (a whole number)",
 		"spec.sources: multiple sources are not supported yet",
-		"spec.syncPolicy.managedNamespaceMetadata: managedNamespaceMetadata is not supported yet",
+		"spec.syncPolicy.managedNamespaceMetadata.labels: bad key!=b:",
 		"spec.revisionHistroyLimit: not a field of an Application this tool reads",
 		"spec.destination: give server or name, not both",
 		"spec.syncPolicy.automated.prune: want true or false",

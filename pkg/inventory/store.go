@@ -19,6 +19,7 @@ import (
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/ignore"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/render"
 )
 
 // FieldManager is the server-side apply field manager of everything we write.
@@ -98,6 +99,19 @@ type Record struct {
 	// Children are the child apps of an app of apps at this sync: the
 	// Applications its render held.
 	Children []ChildApp `json:"children,omitempty"`
+	// Directory and Kustomize are how the path was rendered (an Argo CD
+	// Application's spec.source.directory and spec.source.kustomize), and
+	// NamespaceMetadata its managedNamespaceMetadata, so that status, diff
+	// and rollback by the app's name render and compare as the sync did.
+	Directory         *render.Directory  `json:"directory,omitempty"`
+	Kustomize         *render.Kustomize  `json:"kustomize,omitempty"`
+	NamespaceMetadata *NamespaceMetadata `json:"namespaceMetadata,omitempty"`
+}
+
+// NamespaceMetadata are the labels and annotations of a namespace.
+type NamespaceMetadata struct {
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // AppendHistory adds r to history (newest last) and keeps the last limit

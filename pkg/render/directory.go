@@ -10,8 +10,9 @@ import (
 // directory, with '/') that choose files. A glob may be a {a,b} list of
 // globs; '*' does not cross '/'. Exclude wins over Include.
 type Directory struct {
-	Recurse          bool
-	Include, Exclude string
+	Recurse bool   `json:"recurse,omitempty"`
+	Include string `json:"include,omitempty"`
+	Exclude string `json:"exclude,omitempty"`
 }
 
 // selects reports whether the file at rel is read; a nil Directory reads

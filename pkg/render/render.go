@@ -61,6 +61,9 @@ type Options struct {
 	// Application's spec.source.directory does; nil reads every manifest
 	// file below the directory.
 	Directory *Directory
+	// Kustomize are an Application's spec.source.kustomize overrides of
+	// the path's kustomization; nil for none.
+	Kustomize *Kustomize
 
 	root   string
 	warned map[string]bool
@@ -122,6 +125,9 @@ func Render(root, path string, opts Options) ([]*unstructured.Unstructured, erro
 	}
 	if hasKustomization(dir) {
 		return kustomize(root, dir, path, opts)
+	}
+	if opts.Kustomize != nil {
+		return nil, fmt.Errorf("path %q has no kustomization.yaml, so spec.source.kustomize has nothing to change; remove it or point path at a kustomization", path)
 	}
 	return plainDirectory(root, dir, opts)
 }
@@ -437,6 +443,11 @@ func (o *ownFunctionsFS) ReadFile(path string) ([]byte, error) {
 }
 
 func build(fSys filesys.FileSystem, dir string, exec bool, opts Options) ([]map[string]any, error) {
+	var overrides *overridesFS
+	if opts.Kustomize != nil {
+		overrides = &overridesFS{FileSystem: fSys, dir: dir, k: opts.Kustomize}
+		fSys = overrides
+	}
 	fSys = &generateNameFS{&decryptingFS{FileSystem: fSys, opts: opts}}
 	ko := krusty.MakeDefaultOptions()
 	// As `kustomize build` does: the kustomization's sortOptions, else the
@@ -452,6 +463,9 @@ func build(fSys filesys.FileSystem, dir string, exec bool, opts Options) ([]map[
 		return nil, err
 	}
 	m, err := krusty.MakeKustomizer(ko).Run(fSys, dir)
+	if overrides != nil && overrides.err != nil {
+		return nil, overrides.err
+	}
 	if err != nil {
 		if strings.Contains(err.Error(), noPluginHome+string(filepath.Separator)) {
 			return nil, fmt.Errorf("%w: %v", ErrLegacyPlugin, err)

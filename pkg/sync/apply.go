@@ -163,11 +163,20 @@ func (s *Syncer) execute(ctx context.Context, cs *ChangeSet, inv inventory.Inven
 	}
 	cs.state = covered
 	if c := cs.destChange; c != nil {
-		if err := inventory.EnsureNamespace(ctx, s.c, s.opts.DestNamespace); err != nil {
+		var err error
+		if s.opts.NamespaceMetadata == nil {
+			err = inventory.EnsureNamespace(ctx, s.c, s.opts.DestNamespace)
+		} else {
+			_, err = s.patch(ctx, c, false)
+		}
+		if err != nil {
 			c.result.Action, c.result.Message = Failed, err.Error()
-			return err
+			return fmt.Errorf("%s: %w", c.Ref(), err)
 		}
 		c.result.Action, c.result.Message, c.applied = Created, c.Reason, true
+		if c.Action == ChangeConfigure {
+			c.result.Action = Configured
+		}
 		r.emit(Event{Type: EventObjectApplied, Object: c.snapshot("")})
 	}
 	// Hooks make every wave wait for the one before, as in Argo CD (a

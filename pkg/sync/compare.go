@@ -90,7 +90,7 @@ func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, err
 		respectIgnored(c, rules)
 		markReplace(c)
 	}
-	newNamespaces, createDest, err := s.namespacesToCreate(ctx, changes, appOpts)
+	newNamespaces, dest, err := s.namespacesToCreate(ctx, changes, appOpts)
 	if err != nil {
 		return fail(err)
 	}
@@ -122,11 +122,10 @@ func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, err
 		}
 		prunesNumbered = true
 	}
-	if createDest {
-		// CreateNamespace=true: created before everything, not a member
-		// (as with Argo CD, it is never pruned).
-		ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": s.opts.DestNamespace}}}
-		c := newChange(ns, ChangeCreate, "CreateNamespace=true: the destination namespace is missing")
+	if c := dest; c != nil {
+		// CreateNamespace=true: created (or its managed metadata applied)
+		// before everything, not a member (as with Argo CD, it is never
+		// pruned).
 		step++
 		c.Step, c.served = step, true
 		cs.Changes = append(cs.Changes, c)
@@ -443,13 +442,18 @@ func (s *Syncer) fetchLive(ctx context.Context, changes []*Change) (map[resource
 
 // namespacesToCreate returns the namespaces this sync creates: Namespace
 // objects not yet in the cluster, and the destination namespace under
-// CreateNamespace=true (createDest) when it is missing.
-func (s *Syncer) namespacesToCreate(ctx context.Context, changes []*Change, appOpts plan.SyncOptions) (map[string]bool, bool, error) {
-	out := map[string]bool{}
+// CreateNamespace=true when it is missing. dest is the change of the
+// destination namespace: its creation, or its managed metadata
+// (NamespaceMetadata) when the live namespace does not have them as this
+// tool applied them; nil for none.
+func (s *Syncer) namespacesToCreate(ctx context.Context, changes []*Change, appOpts plan.SyncOptions) (out map[string]bool, dest *Change, err error) {
+	out = map[string]bool{}
+	inRender := false
 	for _, c := range changes {
 		if c.Kind == "Namespace" && c.Group == "" && c.Live == nil {
 			out[c.Name] = true
 		}
+		inRender = inRender || c.Kind == "Namespace" && c.Group == "" && c.Name == s.opts.DestNamespace
 	}
 	// Apply creates the inventory namespace before any write: objects in it
 	// are judged as those of any namespace the sync creates.
@@ -459,21 +463,45 @@ func (s *Syncer) namespacesToCreate(ctx context.Context, changes []*Change, appO
 			if apierrors.IsNotFound(err) {
 				out[c.Namespace] = true
 			} else if err != nil {
-				return nil, false, err
+				return nil, nil, err
 			}
 			break
 		}
 	}
-	if !appOpts.CreateNamespace || s.opts.DestNamespace == "" || out[s.opts.DestNamespace] {
-		return out, false, nil
+	// A Namespace of the render wins over CreateNamespace=true.
+	if !appOpts.CreateNamespace || s.opts.DestNamespace == "" || inRender {
+		return out, nil, nil
 	}
-	_, err := s.c.Kube.CoreV1().Namespaces().Get(ctx, s.opts.DestNamespace, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
+	meta := s.opts.NamespaceMetadata
+	ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": s.opts.DestNamespace}}}
+	if meta != nil {
+		if len(meta.Labels) > 0 {
+			ns.SetLabels(meta.Labels)
+		}
+		if len(meta.Annotations) > 0 {
+			ns.SetAnnotations(meta.Annotations)
+		}
+	}
+	live, err := s.c.Dynamic.Resource(namespacesGVR).Get(ctx, s.opts.DestNamespace, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
 		out[s.opts.DestNamespace] = true
-		return out, true, nil
+		dest = newChange(ns, ChangeCreate, "CreateNamespace=true: the destination namespace is missing")
+	case err != nil:
+		return nil, nil, err
+	case meta != nil:
+		if v := ssaproof.Prove(live, ns, inventory.FieldManager); !v.Unchanged {
+			dest = newChange(ns, ChangeConfigure, "managedNamespaceMetadata: "+v.Reason)
+			dest.Live = live
+		}
 	}
-	return out, false, err
+	if dest != nil {
+		dest.gvr = namespacesGVR
+	}
+	return out, dest, nil
 }
+
+var namespacesGVR = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
 
 // judge decides every change's action: proven unchanged locally where the
 // live object's managedFields allow it, else by a server-side dry-run.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -488,6 +489,53 @@ func TestCreateNamespaceIsReported(t *testing.T) {
 	ns, err := f.kube.CoreV1().Namespaces().Get(context.Background(), o.DestNamespace, metav1.GetOptions{})
 	if err != nil || ns.Labels[inventory.LabelPartOf] != "" {
 		t.Errorf("namespace: %v, labels %v; want it created and not a member", err, ns.Labels)
+	}
+}
+
+// managedNamespaceMetadata: the destination namespace gets the labels and
+// annotations when created, an existing one when they differ; once
+// applied, a sync writes nothing; a key taken out leaves the namespace; a
+// Namespace of the render wins.
+func TestNamespaceMetadata(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	o := f.options()
+	o.DestNamespace = f.ns + "-meta"
+	o.SyncOptions = []string{"CreateNamespace=true"}
+	t.Cleanup(func() { _ = f.kube.CoreV1().Namespaces().Delete(ctx, o.DestNamespace, metav1.DeleteOptions{}) })
+	o.NamespaceMetadata = &gsync.NamespaceMetadata{Labels: map[string]string{"team": "orders", "tier": "gold"}, Annotations: map[string]string{"owner": "sre"}}
+	res := f.mustSync(configMapYAML("c", "0", ""), o)
+	if res.Objects[0].Ref() != "Namespace/"+o.DestNamespace || res.Objects[0].Action != gsync.Created {
+		t.Fatalf("objects %+v", res.Objects)
+	}
+	get := func() *corev1.Namespace {
+		ns, err := f.kube.CoreV1().Namespaces().Get(ctx, o.DestNamespace, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ns
+	}
+	if ns := get(); ns.Labels["team"] != "orders" || ns.Labels["tier"] != "gold" || ns.Annotations["owner"] != "sre" || ns.Labels[inventory.LabelPartOf] != "" {
+		t.Fatalf("namespace labels %v annotations %v", ns.Labels, ns.Annotations)
+	}
+	// In sync: nothing written but the lock and the record, as any no-op.
+	res = f.mustSync(configMapYAML("c", "0", ""), o)
+	if res.Requests.Writes != 3 || res.Requests.DryRuns != 0 || len(res.Objects) != 1 {
+		t.Errorf("no-op: %d writes, objects %+v", res.Requests.Writes, res.Objects)
+	}
+	// A label out, one changed: applied to the existing namespace.
+	o.NamespaceMetadata = &gsync.NamespaceMetadata{Labels: map[string]string{"team": "payments"}, Annotations: map[string]string{"owner": "sre"}}
+	res = f.mustSync(configMapYAML("c", "0", ""), o)
+	if res.Objects[0].Ref() != "Namespace/"+o.DestNamespace || res.Objects[0].Action != gsync.Configured || !strings.Contains(res.Objects[0].Message, "managedNamespaceMetadata") {
+		t.Errorf("objects %+v", res.Objects)
+	}
+	if ns := get(); ns.Labels["team"] != "payments" || ns.Labels["tier"] != "" {
+		t.Errorf("namespace labels %v", ns.Labels)
+	}
+	// The render's Namespace wins: its labels, not the metadata's.
+	res = f.mustSync("apiVersion: v1\nkind: Namespace\nmetadata: {name: "+o.DestNamespace+", labels: {team: from-git}}\n---\n"+configMapYAML("c", "0", ""), o)
+	if ns := get(); ns.Labels["team"] != "from-git" {
+		t.Errorf("namespace labels %v (objects %+v)", ns.Labels, res.Objects)
 	}
 }
 

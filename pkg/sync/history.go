@@ -24,6 +24,7 @@ func (s *Syncer) record(ctx context.Context, cs *ChangeSet, inv inventory.Invent
 		Author: src.Author, Subject: src.Subject, Rollback: cs.in.Rollback, RollbackOf: cs.in.RollbackOf,
 		DestNamespace: s.opts.DestNamespace, SyncOptions: append([]string(nil), s.opts.SyncOptions...), Prune: s.opts.Prune,
 		IgnoreDifferences: s.opts.IgnoreDifferences, Children: cs.in.Children,
+		Directory: cs.in.Directory, Kustomize: cs.in.Kustomize, NamespaceMetadata: s.opts.NamespaceMetadata,
 		StartedAt: res.StartedAt, FinishedAt: time.Now().UTC(), Phase: res.Phase, Message: res.Message, Counts: map[string]int{},
 	}
 	noop := syncErr == nil

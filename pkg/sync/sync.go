@@ -12,6 +12,7 @@ import (
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/ignore"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/render"
 )
 
 // Options tune a sync. Use DefaultOptions and change what you need.
@@ -54,6 +55,13 @@ type Options struct {
 	// OnEvent receives events as they happen; nil drops them. It may be
 	// called from several goroutines at once.
 	OnEvent func(Event)
+	// NamespaceMetadata are the labels and annotations of the destination
+	// namespace under CreateNamespace=true (an Argo CD Application's
+	// syncPolicy.managedNamespaceMetadata): server-side applied whether the
+	// sync creates the namespace or it exists, so that a key taken out of
+	// them leaves it too; a Namespace object of the render wins. nil
+	// leaves the namespace's metadata alone.
+	NamespaceMetadata *NamespaceMetadata
 	// MarkAutomated, when set, marks the app for automated sync (true) or
 	// takes the mark away (false), as an Application's syncPolicy.automated
 	// says; nil keeps the mark as it is.
@@ -63,6 +71,9 @@ type Options struct {
 	// the errors neutral.
 	Hints Hints
 }
+
+// NamespaceMetadata are labels and annotations of a namespace.
+type NamespaceMetadata = inventory.NamespaceMetadata
 
 // Hints are appended to the errors that a user fixes with a setting.
 type Hints struct {
@@ -117,6 +128,10 @@ type Input struct {
 	// Children are an app of apps' child Applications, recorded with the
 	// sync.
 	Children []inventory.ChildApp
+	// Directory and Kustomize are how the path was rendered, recorded
+	// with the sync (see inventory.Record).
+	Directory *render.Directory
+	Kustomize *render.Kustomize
 	// Rollback records the sync as a rollback to history entry
 	// RollbackOf.
 	Rollback   bool

@@ -41,6 +41,8 @@ type Flags struct {
 	IgnoreDifferences string
 
 	ignore ignoreFile
+	// namespaceMetadata is an Application's managedNamespaceMetadata.
+	namespaceMetadata *gsync.NamespaceMetadata
 	// target is the Application of -f these flags were taken from.
 	target *Target
 }
@@ -123,6 +125,7 @@ func (f *Flags) Options(o *gsync.Options) {
 	o.DestNamespace = f.DestNamespace
 	o.InventoryNamespace = f.InventoryNamespace
 	o.SyncOptions = append(o.SyncOptions, f.SyncOptions...)
+	o.NamespaceMetadata = f.namespaceMetadata
 	// Validate reports a file that cannot be read; Options may run first.
 	o.IgnoreDifferences, _ = f.ignoreRules()
 }
@@ -132,6 +135,7 @@ func (f *Flags) Input(r *app.Rendered) gsync.Input {
 	return gsync.Input{
 		App: f.App, Objects: r.Objects, Repo: r.Source.Repo, Origin: r.Source.Origin, Path: r.Source.Path,
 		Revision: r.Source.Revision, Commit: r.Source.Commit, SecretValues: r.Decrypted,
+		Directory: f.Source.Directory, Kustomize: f.Source.Kustomize,
 	}
 }
 

@@ -138,9 +138,11 @@ func (t *Target) connect(ctx context.Context, kubeFlags *genericclioptions.Confi
 func (t *Target) Onto(f Flags) Flags {
 	f.App, f.DestNamespace = t.Flags.App, t.Flags.DestNamespace
 	f.Source.Repo, f.Source.Revision, f.Source.Path, f.Source.Directory = t.Flags.Source.Repo, t.Flags.Source.Revision, t.Flags.Source.Path, t.Flags.Source.Directory
+	f.Source.Kustomize = t.Flags.Source.Kustomize
 	f.Source.Anonymous = t.Flags.Source.Anonymous
 	f.SyncOptions = append(append([]string{}, t.Flags.SyncOptions...), f.SyncOptions...)
 	f.IgnoreDifferences, f.ignore = "", t.Flags.ignore
+	f.namespaceMetadata = t.Flags.namespaceMetadata
 	return f
 }
 
@@ -356,7 +358,17 @@ func (m *Mapper) Target(app *argocd.Application) (*Target, error) {
 		// unless told to recurse.
 		t.Flags.Source.Directory = &render.Directory{}
 	}
+	if k := src.Kustomize; k != nil {
+		kc := *k
+		// Argo CD's build environment (the render adds the revision).
+		kc.Env = map[string]string{"ARGOCD_APP_NAME": app.Name, "ARGOCD_APP_NAMESPACE": app.Destination.Namespace,
+			"ARGOCD_APP_SOURCE_PATH": src.Path, "ARGOCD_APP_SOURCE_REPO_URL": src.RepoURL, "ARGOCD_APP_SOURCE_TARGET_REVISION": src.TargetRevision}
+		t.Flags.Source.Kustomize = &kc
+	}
 	t.Flags.ignore = ignoreFile{loaded: true, rules: app.IgnoreDifferences}
+	if md := app.SyncPolicy.ManagedNamespaceMetadata; md != nil {
+		t.Flags.namespaceMetadata = &gsync.NamespaceMetadata{Labels: md.Labels, Annotations: md.Annotations}
+	}
 	if au := app.SyncPolicy.Automated; au != nil {
 		t.Automated, t.Prune, t.AllowEmpty = true, au.Prune, au.AllowEmpty
 	}

@@ -18,8 +18,10 @@ import (
 // the repository: --repo (a local repository's recorded absolute path when
 // it exists on this machine, else its recorded origin URL), --path,
 // --revision, --dest-namespace (unless -n/--namespace was given), the
-// --sync-option list, --ignore-differences (the recorded rules) and, when
-// prune is not nil, --prune. Flags that fs
+// --sync-option list, --ignore-differences (the recorded rules), an
+// Application's spec.source.directory and kustomize and its
+// managedNamespaceMetadata (unless --path was given) and, when prune is not
+// nil, --prune. Flags that fs
 // does not have are filled too. It returns a note for the user when the
 // recorded path was replaced by the origin URL, or "".
 func (f *Flags) FromRecord(fs *pflag.FlagSet, rec inventory.Record, prune *bool) (note string) {
@@ -44,6 +46,11 @@ func (f *Flags) FromRecord(fs *pflag.FlagSet, rec inventory.Record, prune *bool)
 	}
 	if !given("sync-option") && f.target == nil { // an Application says its own
 		f.SyncOptions = append([]string(nil), rec.SyncOptions...)
+	}
+	if f.target == nil && !given("path") {
+		// How an Application's path was rendered, and its namespace's
+		// managed metadata.
+		f.Source.Directory, f.Source.Kustomize, f.namespaceMetadata = rec.Directory, rec.Kustomize, rec.NamespaceMetadata
 	}
 	if prune != nil && !given("prune") {
 		*prune = rec.Prune

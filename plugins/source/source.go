@@ -42,6 +42,8 @@ type Flags struct {
 	Local string
 	// Directory is an Application's spec.source.directory (no flag).
 	Directory *render.Directory
+	// Kustomize are an Application's spec.source.kustomize (no flag).
+	Kustomize *render.Kustomize
 	// Anonymous sends no credentials (a repository named by Git content,
 	// on a host the command line did not name).
 	Anonymous bool
@@ -150,7 +152,7 @@ func (f *Flags) Source(ctx context.Context, kube kubernetes.Interface) (app.Sour
 		Repo: f.Repo, Revision: f.Revision, Path: f.Path,
 		Auth:       auth,
 		EnableExec: f.EnableExec, EnableContainerFunctions: f.EnableContainerFunctions,
-		Keys: keys, Local: f.Local, Directory: f.Directory,
+		Keys: keys, Local: f.Local, Directory: f.Directory, Kustomize: f.Kustomize,
 	}, nil
 }
 
