@@ -362,4 +362,25 @@ func TestApplicationSetGitDirectories(t *testing.T) {
 			t.Errorf("no Deployment in %s", ns)
 		}
 	}
+
+	// frontend leaves the set (its directory leaves Git): the set deletes
+	// its Application, whose resources finalizer prunes its objects.
+	r.Remove("frontend leaves", "apps/frontend")
+	out, errOut, code = gitops(t, "sync", "-f", set, mapping, "--inventory-namespace", inv, "--timeout", "2m")
+	if code != 0 || !strings.Contains(out, "ApplicationSet production-services: child frontend-production left Git: its resources are pruned (resources finalizer)") {
+		t.Fatalf("sync after frontend left: code %d\n%s%s", code, out, errOut)
+	}
+	if got := realKubectl(t, "get", "deployments", "-n", "frontend", "-o", "name"); strings.TrimSpace(got) != "" {
+		t.Errorf("frontend's objects were not pruned: %q", got)
+	}
+	// With preserveResourcesOnDeletion, payment-service's objects stay.
+	preserve := variant(t, set, "  template:\n", "  syncPolicy:\n    preserveResourcesOnDeletion: true\n  template:\n")
+	r.Remove("payment-service leaves", "apps/payment-service")
+	out, errOut, code = gitops(t, "sync", "-f", preserve, mapping, "--inventory-namespace", inv, "--timeout", "2m")
+	if code != 0 || !strings.Contains(out, "child payment-service-production left Git: its resources are left in place (the ApplicationSet's preserveResourcesOnDeletion)") {
+		t.Fatalf("sync after payment-service left: code %d\n%s%s", code, out, errOut)
+	}
+	if got := realKubectl(t, "get", "deployments", "-n", "payment-service", "-o", "name"); !strings.Contains(got, "deployment.apps/") {
+		t.Errorf("payment-service's objects were pruned: %q", got)
+	}
 }

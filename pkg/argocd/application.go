@@ -54,6 +54,9 @@ type Application struct {
 	RevisionHistoryLimit *int
 	// Object is the Application as read (or generated).
 	Object *unstructured.Unstructured
+	// GeneratedBy is the ApplicationSet that generated it; nil for one
+	// written in a file.
+	GeneratedBy *ApplicationSet
 }
 
 // Source is spec.source.

@@ -8,13 +8,14 @@ import (
 	"io"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"text/template"
 
 	"github.com/Masterminds/sprig/v3"
+	"github.com/bmatcuk/doublestar/v4"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/render"
@@ -30,6 +31,11 @@ type ApplicationSet struct {
 	// spec.goTemplateOptions ("missingkey=error", ...).
 	GoTemplate        bool
 	GoTemplateOptions []string
+	// TemplatePatch is spec.templatePatch (Go templates only).
+	TemplatePatch string
+	// PreserveResourcesOnDeletion is spec.syncPolicy.preserveResourcesOnDeletion:
+	// an Application that leaves the set keeps its resources.
+	PreserveResourcesOnDeletion bool
 }
 
 // Git reads what the git generators need: a repository's tree at a
@@ -83,7 +89,17 @@ func LoadAppSets(path string, stdin io.Reader) ([]*ApplicationSet, error) {
 	return out, errors.Join(errs...)
 }
 
-var appSetFields = map[string]bool{"generators": true, "template": true, "goTemplate": true, "goTemplateOptions": true, "syncPolicy": true}
+var appSetFields = map[string]bool{"generators": true, "template": true, "templatePatch": true, "goTemplate": true, "goTemplateOptions": true, "syncPolicy": true}
+
+// generatorFields are the fields of each generator this tool reads
+// (besides selector, and template on a top-level generator).
+var generatorFields = map[string][]string{
+	"list":     {"elements", "elementsYaml"},
+	"clusters": {"selector", "values"},
+	"git":      {"repoURL", "revision", "directories", "files", "pathParamPrefix", "values", "requeueAfterSeconds"},
+	"matrix":   {"generators"},
+	"merge":    {"generators", "mergeKeys"},
+}
 
 func appSetOf(file string, o *unstructured.Unstructured) (*ApplicationSet, error) {
 	s := &ApplicationSet{Name: o.GetName(), File: file}
@@ -96,11 +112,8 @@ func appSetOf(file string, o *unstructured.Unstructured) (*ApplicationSet, error
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		switch {
-		case k == "templatePatch":
-			errs = append(errs, errors.New("spec.templatePatch is not supported yet"))
-		case !appSetFields[k]:
-			errs = append(errs, fmt.Errorf("spec.%s: not a field of an ApplicationSet this tool reads (fields: generators, template, goTemplate, goTemplateOptions, syncPolicy)", k))
+		if !appSetFields[k] {
+			errs = append(errs, fmt.Errorf("spec.%s: not a field of an ApplicationSet this tool reads (fields: generators, template, templatePatch, goTemplate, goTemplateOptions, syncPolicy)", k))
 		}
 	}
 	if sp, ok := spec["syncPolicy"].(map[string]any); ok {
@@ -109,24 +122,15 @@ func appSetOf(file string, o *unstructured.Unstructured) (*ApplicationSet, error
 				errs = append(errs, fmt.Errorf("spec.syncPolicy.%s is not supported yet", k))
 			}
 		}
+		s.PreserveResourcesOnDeletion, _ = sp["preserveResourcesOnDeletion"].(bool)
 	}
 	gens, _, _ := unstructured.NestedSlice(o.Object, "spec", "generators")
 	for i, g := range gens {
-		m, ok := g.(map[string]any)
-		if !ok || len(m) != 1 {
-			errs = append(errs, fmt.Errorf("spec.generators[%d]: want one generator (list, clusters or git)", i))
-			continue
+		m, err := checkGenerator(fmt.Sprintf("spec.generators[%d]", i), g, 0)
+		errs = append(errs, err...)
+		if m != nil {
+			s.Generators = append(s.Generators, m)
 		}
-		for kind := range m {
-			switch kind {
-			case "list", "clusters", "git":
-			case "matrix", "merge":
-				errs = append(errs, fmt.Errorf("spec.generators[%d].%s: not supported yet", i, kind))
-			default:
-				errs = append(errs, fmt.Errorf("spec.generators[%d].%s: not a generator this tool knows (list, clusters, git)", i, kind))
-			}
-		}
-		s.Generators = append(s.Generators, m)
 	}
 	if len(gens) == 0 {
 		errs = append(errs, errors.New("spec.generators: at least one generator is required"))
@@ -144,28 +148,201 @@ func appSetOf(file string, o *unstructured.Unstructured) (*ApplicationSet, error
 			errs = append(errs, fmt.Errorf("spec.goTemplateOptions: %q is not an option; use missingkey=default, missingkey=zero or missingkey=error", opt))
 		}
 	}
+	if tp, found := spec["templatePatch"]; found {
+		str, ok := tp.(string)
+		switch {
+		case !ok:
+			errs = append(errs, errors.New("spec.templatePatch: want a string (a YAML or JSON patch of the template, a Go template)"))
+		case !s.GoTemplate:
+			errs = append(errs, errors.New("spec.templatePatch works only with goTemplate: true, as in Argo CD"))
+		}
+		s.TemplatePatch = str
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("%s: %w", ref, indent(err))
 	}
 	return s, nil
 }
 
+// checkGenerator checks one generator entry at path: one generator, its
+// fields, selector, and template (top level only: Argo CD does not process
+// it in a matrix or merge child). depth counts the combining generators
+// above it; Argo CD nests them once.
+func checkGenerator(path string, g any, depth int) (map[string]any, []error) {
+	m, ok := g.(map[string]any)
+	if !ok {
+		return nil, []error{fmt.Errorf("%s: want a generator (list, clusters, git, matrix or merge)", path)}
+	}
+	var errs []error
+	var kinds []string
+	for k := range m {
+		switch k {
+		case "selector":
+			if _, err := paramSelector(m[k]); err != nil {
+				errs = append(errs, fmt.Errorf("%s.selector: %w", path, err))
+			}
+		case "template":
+			if depth > 0 {
+				errs = append(errs, fmt.Errorf("%s.template: Argo CD does not process the template of a matrix or merge child; move it into spec.template", path))
+			} else if _, ok := m[k].(map[string]any); !ok {
+				errs = append(errs, fmt.Errorf("%s.template: want an Application's metadata and spec", path))
+			}
+		default:
+			kinds = append(kinds, k)
+		}
+	}
+	sort.Strings(kinds)
+	if len(kinds) != 1 {
+		return nil, append(errs, fmt.Errorf("%s: want exactly one generator (list, clusters, git, matrix or merge), found %s", path, strings.Join(kinds, ", ")))
+	}
+	kind := kinds[0]
+	fields, known := generatorFields[kind]
+	if !known {
+		return nil, append(errs, fmt.Errorf("%s.%s: not a generator this tool knows (list, clusters, git, matrix, merge)", path, kind))
+	}
+	body, ok := m[kind].(map[string]any)
+	if !ok {
+		return nil, append(errs, fmt.Errorf("%s.%s: want a mapping", path, kind))
+	}
+	for k := range body {
+		if k == "template" && (kind == "list" || kind == "clusters" || kind == "git") {
+			if depth > 0 {
+				errs = append(errs, fmt.Errorf("%s.%s.template: Argo CD does not process the template of a matrix or merge child; move it into spec.template", path, kind))
+			}
+			continue
+		}
+		if !slices.Contains(fields, k) {
+			errs = append(errs, fmt.Errorf("%s.%s.%s: not a field this tool reads (fields: %s)", path, kind, k, strings.Join(fields, ", ")))
+		}
+	}
+	switch kind {
+	case "matrix", "merge":
+		if depth >= 2 {
+			errs = append(errs, fmt.Errorf("%s.%s: matrix and merge generators nest only once, as in Argo CD", path, kind))
+		}
+		children, _ := body["generators"].([]any)
+		if kind == "matrix" && len(children) != 2 {
+			errs = append(errs, fmt.Errorf("%s.matrix.generators: want exactly two generators, as Argo CD combines (found %d)", path, len(children)))
+		}
+		if kind == "merge" {
+			if len(children) < 2 {
+				errs = append(errs, fmt.Errorf("%s.merge.generators: want at least two generators (found %d)", path, len(children)))
+			}
+			if keys, _ := body["mergeKeys"].([]any); len(keys) == 0 {
+				errs = append(errs, fmt.Errorf("%s.merge.mergeKeys: at least one key is required", path))
+			}
+		}
+		for i, c := range children {
+			_, e := checkGenerator(fmt.Sprintf("%s.%s.generators[%d]", path, kind, i), c, depth+1)
+			errs = append(errs, e...)
+		}
+	case "clusters":
+		if sel, ok := body["selector"]; ok {
+			if _, err := paramSelector(sel); err != nil {
+				errs = append(errs, fmt.Errorf("%s.clusters.selector: %w", path, err))
+			}
+		}
+	}
+	return m, errs
+}
+
+// selector is a label selector over parameters or cluster labels: Argo
+// CD's matchLabels and matchExpressions (In, NotIn, Exists,
+// DoesNotExist), with any value (a server URL too).
+type selector struct {
+	match []func(map[string]string) bool
+	empty bool
+}
+
+func paramSelector(v any) (*selector, error) {
+	m, ok := v.(map[string]any)
+	if v == nil {
+		return &selector{empty: true}, nil
+	}
+	if !ok {
+		return nil, errors.New("want matchLabels and/or matchExpressions")
+	}
+	s := &selector{}
+	for k := range m {
+		if k != "matchLabels" && k != "matchExpressions" {
+			return nil, fmt.Errorf("%s: want matchLabels and/or matchExpressions", k)
+		}
+	}
+	ml, _ := m["matchLabels"].(map[string]any)
+	for k, v := range ml {
+		k, want := k, fmt.Sprint(v)
+		s.match = append(s.match, func(l map[string]string) bool { got, ok := l[k]; return ok && got == want })
+	}
+	exprs, _ := m["matchExpressions"].([]any)
+	for i, e := range exprs {
+		em, _ := e.(map[string]any)
+		key, _ := em["key"].(string)
+		op, _ := em["operator"].(string)
+		var values []string
+		vs, _ := em["values"].([]any)
+		for _, v := range vs {
+			values = append(values, fmt.Sprint(v))
+		}
+		if key == "" {
+			return nil, fmt.Errorf("matchExpressions[%d]: key is required", i)
+		}
+		switch op {
+		case "In", "NotIn":
+			if len(values) == 0 {
+				return nil, fmt.Errorf("matchExpressions[%d]: %s needs values", i, op)
+			}
+			in := op == "In"
+			s.match = append(s.match, func(l map[string]string) bool {
+				got, ok := l[key]
+				return ok && slices.Contains(values, got) == in || !ok && !in
+			})
+		case "Exists":
+			s.match = append(s.match, func(l map[string]string) bool { _, ok := l[key]; return ok })
+		case "DoesNotExist":
+			s.match = append(s.match, func(l map[string]string) bool { _, ok := l[key]; return !ok })
+		default:
+			return nil, fmt.Errorf("matchExpressions[%d]: operator %q: want In, NotIn, Exists or DoesNotExist", i, op)
+		}
+	}
+	s.empty = len(s.match) == 0
+	return s, nil
+}
+
+func (s *selector) matches(l map[string]string) bool {
+	for _, m := range s.match {
+		if !m(l) {
+			return false
+		}
+	}
+	return true
+}
+
 // Generate makes the ApplicationSet's Applications: each generator's
-// parameter sets, each rendered into the template. Applications come in
-// generator order; a duplicate name is an error, as in Argo CD.
+// parameter sets, each rendered into the template (a generator's own
+// template laid over spec.template) and then templatePatch. Applications
+// come in generator order; a duplicate name is an error, as in Argo CD.
 func (s *ApplicationSet) Generate(git Git, clusters []Cluster) ([]*Application, error) {
 	ref := fmt.Sprintf("ApplicationSet %s (%s)", s.Name, s.File)
 	var out []*Application
 	seen := map[string]bool{}
 	for i, g := range s.Generators {
-		params, err := s.params(g, git, clusters)
+		params, err := s.params(g, git, clusters, nil)
 		if err != nil {
 			return nil, fmt.Errorf("%s: spec.generators[%d]: %w", ref, i, err)
 		}
+		tmpl := s.Template
+		if gt := generatorTemplate(g); gt != nil {
+			tmpl = mergeTemplate(s.Template, gt)
+		}
 		for _, p := range params {
-			obj, err := s.render(p)
+			obj, err := s.render(tmpl, p)
 			if err != nil {
 				return nil, fmt.Errorf("%s: template: %w", ref, err)
+			}
+			if s.TemplatePatch != "" {
+				if obj, err = s.patch(obj, p); err != nil {
+					return nil, fmt.Errorf("%s: templatePatch: %w", ref, err)
+				}
 			}
 			u := &unstructured.Unstructured{Object: obj}
 			u.SetAPIVersion(APIVersion)
@@ -174,6 +351,7 @@ func (s *ApplicationSet) Generate(git Git, clusters []Cluster) ([]*Application, 
 			if err != nil {
 				return nil, err
 			}
+			app.GeneratedBy = s
 			if seen[app.Name] {
 				return nil, fmt.Errorf("%s: generates Application %s twice", ref, app.Name)
 			}
@@ -184,10 +362,139 @@ func (s *ApplicationSet) Generate(git Git, clusters []Cluster) ([]*Application, 
 	return out, nil
 }
 
-// params are a generator's parameter sets.
-func (s *ApplicationSet) params(g map[string]any, git Git, clusters []Cluster) ([]map[string]any, error) {
+// generatorTemplate is a generator's own template (on the entry, or inside
+// a list, clusters or git generator), nil when none.
+func generatorTemplate(g map[string]any) map[string]any {
+	if t, ok := g["template"].(map[string]any); ok {
+		return t
+	}
+	for _, kind := range []string{"list", "clusters", "git"} {
+		if body, ok := g[kind].(map[string]any); ok {
+			if t, ok := body["template"].(map[string]any); ok {
+				return t
+			}
+		}
+	}
+	return nil
+}
+
+// mergeTemplate lays a generator's template over the spec's: its fields
+// win, the others stay (maps merged, anything else replaced).
+func mergeTemplate(base, over map[string]any) map[string]any {
+	out := make(map[string]any, len(base))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		if bm, ok := out[k].(map[string]any); ok {
+			if om, ok := v.(map[string]any); ok {
+				out[k] = mergeTemplate(bm, om)
+				continue
+			}
+		}
+		if isEmpty(v) {
+			continue // an empty field of the generator's template says nothing
+		}
+		out[k] = v
+	}
+	return out
+}
+
+func isEmpty(v any) bool {
+	switch t := v.(type) {
+	case nil:
+		return true
+	case string:
+		return t == ""
+	case map[string]any:
+		return len(t) == 0
+	case []any:
+		return len(t) == 0
+	}
+	return false
+}
+
+// patch applies templatePatch, rendered with the parameters, to a
+// generated Application: maps merge, lists and values are replaced, null
+// deletes (a strategic merge patch of an Application, whose fields have no
+// merge keys). The project cannot be patched, as in Argo CD.
+func (s *ApplicationSet) patch(obj map[string]any, params map[string]any) (map[string]any, error) {
+	text, err := s.renderString(s.TemplatePatch, params)
+	if err != nil {
+		return nil, err
+	}
+	var p map[string]any
+	if err := sigsyaml.Unmarshal([]byte(text), &p); err != nil {
+		return nil, fmt.Errorf("the rendered patch is not YAML or JSON: %v", err)
+	}
+	project, _, _ := unstructured.NestedFieldCopy(obj, "spec", "project")
+	out := mergePatch(obj, p).(map[string]any)
+	if project != nil {
+		_ = unstructured.SetNestedField(out, project, "spec", "project")
+	}
+	return out, nil
+}
+
+func mergePatch(target, patch any) any {
+	pm, ok := patch.(map[string]any)
+	if !ok {
+		return patch
+	}
+	tm, _ := target.(map[string]any)
+	out := make(map[string]any, len(tm))
+	for k, v := range tm {
+		out[k] = v
+	}
+	for k, v := range pm {
+		if v == nil {
+			delete(out, k)
+			continue
+		}
+		out[k] = mergePatch(out[k], v)
+	}
+	return out
+}
+
+// params are a generator's parameter sets; outer are the parameters of a
+// matrix's first generator, which the second's fields are rendered with.
+func (s *ApplicationSet) params(g map[string]any, git Git, clusters []Cluster, outer map[string]any) ([]map[string]any, error) {
+	if outer != nil {
+		rendered, err := s.renderValue(g, outer)
+		if err != nil {
+			return nil, fmt.Errorf("rendering with the first generator's parameters: %w", err)
+		}
+		g = rendered.(map[string]any)
+	}
+	out, err := s.generatorParams(g, git, clusters)
+	if err != nil {
+		return nil, err
+	}
+	if sel, ok := g["selector"]; ok {
+		ps, err := paramSelector(sel)
+		if err != nil {
+			return nil, err
+		}
+		var kept []map[string]any
+		for _, p := range out {
+			if ps.matches(flatStrings(p)) {
+				kept = append(kept, p)
+			}
+		}
+		out = kept
+	}
+	return out, nil
+}
+
+func (s *ApplicationSet) generatorParams(g map[string]any, git Git, clusters []Cluster) ([]map[string]any, error) {
 	if l, ok := g["list"].(map[string]any); ok {
 		elems, _ := l["elements"].([]any)
+		if y, ok := l["elementsYaml"].(string); ok && y != "" {
+			var more []any
+			if err := sigsyaml.Unmarshal([]byte(y), &more); err != nil {
+				return nil, fmt.Errorf("list.elementsYaml: want a YAML list of mappings: %v", err)
+			}
+			elems = append(append([]any{}, elems...), more...)
+		}
 		var out []map[string]any
 		for i, e := range elems {
 			m, ok := e.(map[string]any)
@@ -199,35 +506,252 @@ func (s *ApplicationSet) params(g map[string]any, git Git, clusters []Cluster) (
 		return out, nil
 	}
 	if c, ok := g["clusters"].(map[string]any); ok {
-		sel := labels.Everything()
-		if ml, ok := c["selector"].(map[string]any); ok {
-			set := labels.Set{}
-			match, _ := ml["matchLabels"].(map[string]any)
-			for k, v := range match {
-				set[k] = fmt.Sprint(v)
-			}
-			if len(ml) > 1 || ml["matchLabels"] == nil && len(ml) > 0 {
-				return nil, errors.New("clusters.selector: only matchLabels is supported yet")
-			}
-			sel = labels.SelectorFromSet(set)
-		}
-		var out []map[string]any
-		for _, cl := range clusters {
-			if !sel.Matches(labels.Set(cl.Labels)) {
-				continue
-			}
-			lbl := map[string]any{}
-			for k, v := range cl.Labels {
-				lbl[k] = v
-			}
-			out = append(out, s.flat(map[string]any{"name": cl.Name, "nameNormalized": Normalize(cl.Name), "server": cl.Server,
-				"metadata": map[string]any{"labels": lbl}}))
-		}
-		return out, nil
+		return s.clusterParams(c, clusters)
+	}
+	if m, ok := g["matrix"].(map[string]any); ok {
+		return s.matrix(m, git, clusters)
+	}
+	if m, ok := g["merge"].(map[string]any); ok {
+		return s.merge(m, git, clusters)
 	}
 	gm, _ := g["git"].(map[string]any)
+	return s.gitParams(gm, git)
+}
+
+// clusterParams: one set per registered cluster the selector selects, and
+// the local cluster (in-cluster) when no selector is set and no Secret
+// registers it, as Argo CD does.
+func (s *ApplicationSet) clusterParams(c map[string]any, clusters []Cluster) ([]map[string]any, error) {
+	sel, err := paramSelector(c["selector"])
+	if err != nil {
+		return nil, err
+	}
+	values, err := stringValues(c["values"], "clusters.values")
+	if err != nil {
+		return nil, err
+	}
+	var out []map[string]any
+	local := true
+	for _, cl := range clusters {
+		if strings.TrimSuffix(cl.Server, "/") == InCluster {
+			local = false
+		}
+		if !sel.matches(cl.Labels) {
+			continue
+		}
+		p := map[string]any{"name": cl.Name, "nameNormalized": Normalize(cl.Name), "server": cl.Server, "project": ""}
+		if s.GoTemplate {
+			meta := map[string]any{}
+			if len(cl.Labels) > 0 {
+				meta["labels"] = stringsToAny(cl.Labels)
+			}
+			if len(cl.Annotations) > 0 {
+				meta["annotations"] = stringsToAny(cl.Annotations)
+			}
+			p["metadata"] = meta
+		} else {
+			for k, v := range cl.Labels {
+				p["metadata.labels."+k] = v
+			}
+			for k, v := range cl.Annotations {
+				p["metadata.annotations."+k] = v
+			}
+		}
+		out = append(out, p)
+	}
+	if local && sel.empty {
+		out = append(out, map[string]any{"name": InClusterName, "nameNormalized": InClusterName, "server": InCluster, "project": ""})
+	}
+	for _, p := range out {
+		if err := s.addValues(p, values); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// addValues adds a generator's values, rendered with the set's own
+// parameters: values.KEY, or .values.KEY with Go templates.
+func (s *ApplicationSet) addValues(p map[string]any, values map[string]string) error {
+	if len(values) == 0 {
+		return nil
+	}
+	rendered := map[string]any{}
+	for k, v := range values {
+		r, err := s.renderString(v, p)
+		if err != nil {
+			return fmt.Errorf("values.%s: %w", k, err)
+		}
+		rendered[k] = r
+	}
+	if s.GoTemplate {
+		p["values"] = rendered
+		return nil
+	}
+	for k, v := range rendered {
+		p["values."+k] = v
+	}
+	return nil
+}
+
+func stringValues(v any, where string) (map[string]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: want a map of strings", where)
+	}
+	out := map[string]string{}
+	for k, e := range m {
+		s, ok := e.(string)
+		if !ok {
+			return nil, fmt.Errorf("%s.%s: want a string (quote numbers and booleans)", where, k)
+		}
+		out[k] = s
+	}
+	return out, nil
+}
+
+func stringsToAny(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// matrix combines every set of its first generator with every set of its
+// second (rendered with the first's parameters): Go templates merge the
+// two, the first winning; flat parameters must agree where both have a
+// key, as in Argo CD.
+func (s *ApplicationSet) matrix(m map[string]any, git Git, clusters []Cluster) ([]map[string]any, error) {
+	children, _ := m["generators"].([]any)
+	if len(children) != 2 {
+		return nil, fmt.Errorf("matrix: want exactly two generators")
+	}
+	first, _ := children[0].(map[string]any)
+	second, _ := children[1].(map[string]any)
+	as, err := s.params(first, git, clusters, nil)
+	if err != nil {
+		return nil, fmt.Errorf("matrix.generators[0]: %w", err)
+	}
+	var out []map[string]any
+	for _, a := range as {
+		bs, err := s.params(second, git, clusters, a)
+		if err != nil {
+			return nil, fmt.Errorf("matrix.generators[1]: %w", err)
+		}
+		for _, b := range bs {
+			if s.GoTemplate {
+				out = append(out, deepMerge(b, a))
+				continue
+			}
+			c := map[string]any{}
+			for k, v := range a {
+				c[k] = fmt.Sprint(v)
+			}
+			for k, v := range b {
+				if cur, ok := c[k]; ok && cur != fmt.Sprint(v) {
+					return nil, fmt.Errorf("matrix: both generators give parameter %s, as %q and %q (give one of them a pathParamPrefix)", k, cur, fmt.Sprint(v))
+				}
+				c[k] = fmt.Sprint(v)
+			}
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// deepMerge is base with over laid on it (maps merged, over winning).
+func deepMerge(base, over map[string]any) map[string]any {
+	out := make(map[string]any, len(base)+len(over))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		if bm, ok := out[k].(map[string]any); ok {
+			if om, ok := v.(map[string]any); ok {
+				out[k] = deepMerge(bm, om)
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// merge keeps the sets of its first generator, each overridden by the set
+// of every later generator that has the same values of mergeKeys (the
+// last winning); sets of later generators that match none are dropped. A
+// generator giving two sets of the same key values is an error, as in Argo
+// CD.
+func (s *ApplicationSet) merge(m map[string]any, git Git, clusters []Cluster) ([]map[string]any, error) {
+	var keys []string
+	ks, _ := m["mergeKeys"].([]any)
+	for _, k := range ks {
+		keys = append(keys, fmt.Sprint(k))
+	}
+	children, _ := m["generators"].([]any)
+	keyOf := func(p map[string]any) string {
+		vals := make([]any, len(keys))
+		for i, k := range keys {
+			vals[i] = p[k]
+		}
+		b, _ := json.Marshal(vals)
+		return string(b)
+	}
+	var base []map[string]any
+	index := map[string]int{}
+	for i, c := range children {
+		g, _ := c.(map[string]any)
+		sets, err := s.params(g, git, clusters, nil)
+		if err != nil {
+			return nil, fmt.Errorf("merge.generators[%d]: %w", i, err)
+		}
+		seen := map[string]bool{}
+		for _, p := range sets {
+			k := keyOf(p)
+			if seen[k] {
+				return nil, fmt.Errorf("merge.generators[%d]: two parameter sets have the merge keys %s = %s; they must be unique", i, strings.Join(keys, ", "), k)
+			}
+			seen[k] = true
+			if i == 0 {
+				index[k] = len(base)
+				base = append(base, p)
+				continue
+			}
+			j, ok := index[k]
+			if !ok {
+				continue
+			}
+			if s.GoTemplate {
+				base[j] = deepMerge(base[j], p)
+			} else {
+				merged := map[string]any{}
+				for k, v := range base[j] {
+					merged[k] = v
+				}
+				for k, v := range p {
+					merged[k] = v
+				}
+				base[j] = merged
+			}
+		}
+	}
+	return base, nil
+}
+
+// gitParams are a git generator's sets: one per matching directory, or one
+// per item of each matching file.
+func (s *ApplicationSet) gitParams(gm map[string]any, git Git) ([]map[string]any, error) {
 	repo, _ := gm["repoURL"].(string)
 	rev, _ := gm["revision"].(string)
+	prefix, _ := gm["pathParamPrefix"].(string)
+	values, err := stringValues(gm["values"], "git.values")
+	if err != nil {
+		return nil, err
+	}
 	if repo == "" {
 		return nil, errors.New("git.repoURL is required")
 	}
@@ -241,67 +765,86 @@ func (s *ApplicationSet) params(g map[string]any, git Git, clusters []Cluster) (
 	if err != nil {
 		return nil, err
 	}
-	var out []map[string]any
-	if ds, ok := gm["directories"].([]any); ok {
-		var include, exclude []string
-		for _, d := range ds {
+	includes := func(field string) (include, exclude []string, err error) {
+		list, _ := gm[field].([]any)
+		for i, d := range list {
 			m, _ := d.(map[string]any)
 			p, _ := m["path"].(string)
+			if p == "" {
+				return nil, nil, fmt.Errorf("git.%s[%d].path is required", field, i)
+			}
 			if ex, _ := m["exclude"].(bool); ex {
 				exclude = append(exclude, p)
 			} else {
 				include = append(include, p)
 			}
 		}
+		return include, exclude, nil
+	}
+	var out []map[string]any
+	switch {
+	case gm["directories"] != nil:
+		include, exclude, err := includes("directories")
+		if err != nil {
+			return nil, err
+		}
 		for _, d := range tree.Dirs {
-			if matchAny(include, d) && !matchAny(exclude, d) {
-				out = append(out, s.pathParams(d, nil))
+			if matchAny(include, d, path.Match) && !matchAny(exclude, d, path.Match) {
+				out = append(out, s.pathParams(d, nil, prefix))
 			}
 		}
-		return out, nil
-	}
-	if fs, ok := gm["files"].([]any); ok {
-		for _, f := range fs {
-			m, _ := f.(map[string]any)
-			pattern, _ := m["path"].(string)
-			for _, file := range tree.Files {
-				if ok, _ := path.Match(pattern, file); !ok {
-					continue
-				}
-				data, err := tree.Read(file)
-				if err != nil {
-					return nil, err
-				}
-				var v any
-				if err := sigsyaml.Unmarshal(data, &v); err != nil {
-					return nil, fmt.Errorf("git.files: %s: %w", file, err)
-				}
-				var docs []map[string]any
-				switch t := v.(type) {
-				case map[string]any:
-					docs = []map[string]any{t}
-				case []any:
-					for _, e := range t {
-						if m, ok := e.(map[string]any); ok {
-							docs = append(docs, m)
-						}
+	case gm["files"] != nil:
+		// Files are found as Argo CD's repo server globs them: ** crosses
+		// directories.
+		include, exclude, err := includes("files")
+		if err != nil {
+			return nil, err
+		}
+		for _, file := range tree.Files {
+			if !matchAny(include, file, doublestar.Match) || matchAny(exclude, file, doublestar.Match) {
+				continue
+			}
+			data, err := tree.Read(file)
+			if err != nil {
+				return nil, err
+			}
+			var v any
+			if err := sigsyaml.Unmarshal(data, &v); err != nil {
+				return nil, fmt.Errorf("git.files: %s: %w", file, err)
+			}
+			var docs []map[string]any
+			switch t := v.(type) {
+			case nil:
+				docs = []map[string]any{{}}
+			case map[string]any:
+				docs = []map[string]any{t}
+			case []any:
+				for _, e := range t {
+					if m, ok := e.(map[string]any); ok {
+						docs = append(docs, m)
 					}
-				default:
-					return nil, fmt.Errorf("git.files: %s: want a mapping or a list of them", file)
 				}
-				for _, doc := range docs {
-					out = append(out, s.pathParams(path.Dir(file), doc, file))
-				}
+			default:
+				return nil, fmt.Errorf("git.files: %s: want a mapping or a list of them", file)
+			}
+			for _, doc := range docs {
+				out = append(out, s.pathParams(path.Dir(file), doc, prefix, file))
 			}
 		}
-		return out, nil
+	default:
+		return nil, errors.New("git: give directories or files")
 	}
-	return nil, errors.New("git: give directories or files")
+	for _, p := range out {
+		if err := s.addValues(p, values); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
-func matchAny(patterns []string, p string) bool {
+func matchAny(patterns []string, p string, match func(pattern, name string) (bool, error)) bool {
 	for _, pat := range patterns {
-		if ok, _ := path.Match(pat, p); ok {
+		if ok, _ := match(pat, p); ok {
 			return true
 		}
 	}
@@ -311,8 +854,8 @@ func matchAny(patterns []string, p string) bool {
 // pathParams are the git generator's parameters of a directory (and of a
 // file's content): Argo CD's path, path.basename, path.basenameNormalized,
 // path[N] (flat), or .path.path, .path.basename, .path.segments, ... (Go
-// templates).
-func (s *ApplicationSet) pathParams(dir string, doc map[string]any, file ...string) map[string]any {
+// templates); a pathParamPrefix puts them under PREFIX.path.
+func (s *ApplicationSet) pathParams(dir string, doc map[string]any, prefix string, file ...string) map[string]any {
 	segs := strings.Split(dir, "/")
 	p := map[string]any{"path": dir, "basename": path.Base(dir), "basenameNormalized": Normalize(path.Base(dir)), "segments": toAny(segs)}
 	if len(file) > 0 {
@@ -324,20 +867,48 @@ func (s *ApplicationSet) pathParams(dir string, doc map[string]any, file ...stri
 		out[k] = v
 	}
 	if s.GoTemplate {
-		out["path"] = p
+		if prefix != "" {
+			out[prefix] = map[string]any{"path": p}
+		} else {
+			out["path"] = p
+		}
 		return out
 	}
 	flat := s.flat(out)
-	flat["path"] = dir
-	flat["path.basename"] = p["basename"]
-	flat["path.basenameNormalized"] = p["basenameNormalized"]
+	name := "path"
+	if prefix != "" {
+		name = prefix + ".path"
+	}
+	flat[name] = dir
+	flat[name+".basename"] = p["basename"]
+	flat[name+".basenameNormalized"] = p["basenameNormalized"]
 	if len(file) > 0 {
-		flat["path.filename"], flat["path.filenameNormalized"] = p["filename"], p["filenameNormalized"]
+		flat[name+".filename"], flat[name+".filenameNormalized"] = p["filename"], p["filenameNormalized"]
 	}
 	for i, seg := range segs {
-		flat[fmt.Sprintf("path[%d]", i)] = seg
+		if seg != "" {
+			flat[fmt.Sprintf("%s[%d]", name, i)] = seg
+		}
 	}
 	return flat
+}
+
+// flatStrings are parameters flattened to a.b.c names with string values,
+// as a generator's selector sees them.
+func flatStrings(p map[string]any) map[string]string {
+	out := map[string]string{}
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		if m, ok := v.(map[string]any); ok {
+			for k, e := range m {
+				walk(strings.TrimPrefix(prefix+"."+k, "."), e)
+			}
+			return
+		}
+		out[prefix] = fmt.Sprint(v)
+	}
+	walk("", p)
+	return out
 }
 
 func toAny(s []string) []any {
@@ -354,82 +925,75 @@ func (s *ApplicationSet) flat(m map[string]any) map[string]any {
 	if s.GoTemplate {
 		return m
 	}
-	out := map[string]any{}
-	var walk func(prefix string, v any)
-	walk = func(prefix string, v any) {
-		if mm, ok := v.(map[string]any); ok {
-			for k, e := range mm {
-				walk(strings.TrimPrefix(prefix+"."+k, "."), e)
-			}
-			return
-		}
-		out[prefix] = fmt.Sprint(v)
-	}
-	walk("", m)
-	return out
+	return stringsToAny(flatStrings(m))
 }
 
 var flatTag = regexp.MustCompile(`\{\{([^{}]*)\}\}`)
 
-// render fills the template with one parameter set: each string through
-// Go's text/template (goTemplate, with sprig's functions as Argo CD gives
-// them and its options), else Argo CD's {{name}} substitution, which leaves
-// an unknown name as it is.
-func (s *ApplicationSet) render(params map[string]any) (map[string]any, error) {
-	var fill func(v any) (any, error)
-	fill = func(v any) (any, error) {
-		switch t := v.(type) {
-		case map[string]any:
-			out := make(map[string]any, len(t))
-			for k, e := range t {
-				nk, err := fill(k)
-				if err != nil {
-					return nil, err
-				}
-				if out[nk.(string)], err = fill(e); err != nil {
-					return nil, err
-				}
-			}
-			return out, nil
-		case []any:
-			out := make([]any, len(t))
-			for i, e := range t {
-				var err error
-				if out[i], err = fill(e); err != nil {
-					return nil, err
-				}
-			}
-			return out, nil
-		case string:
-			if !strings.Contains(t, "{{") {
-				return t, nil
-			}
-			if s.GoTemplate {
-				tpl, err := template.New("").Funcs(funcs).Option(s.GoTemplateOptions...).Parse(t)
-				if err != nil {
-					return nil, err
-				}
-				var b bytes.Buffer
-				if err := tpl.Execute(&b, params); err != nil {
-					return nil, err
-				}
-				return b.String(), nil
-			}
-			return flatTag.ReplaceAllStringFunc(t, func(tag string) string {
-				name := strings.TrimSpace(tag[2 : len(tag)-2])
-				if v, ok := params[name]; ok {
-					return fmt.Sprint(v)
-				}
-				return tag
-			}), nil
-		}
-		return v, nil
-	}
-	out, err := fill(s.Template)
+// render fills a template with one parameter set (see renderValue).
+func (s *ApplicationSet) render(tmpl, params map[string]any) (map[string]any, error) {
+	out, err := s.renderValue(tmpl, params)
 	if err != nil {
 		return nil, err
 	}
 	return out.(map[string]any), nil
+}
+
+// renderValue fills every string of v (keys too) with one parameter set:
+// Go's text/template (goTemplate, with sprig's functions as Argo CD gives
+// them and its options), else Argo CD's {{name}} substitution, which
+// leaves an unknown name as it is.
+func (s *ApplicationSet) renderValue(v any, params map[string]any) (any, error) {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			nk, err := s.renderString(k, params)
+			if err != nil {
+				return nil, err
+			}
+			if out[nk], err = s.renderValue(e, params); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			var err error
+			if out[i], err = s.renderValue(e, params); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	case string:
+		return s.renderString(t, params)
+	}
+	return v, nil
+}
+
+func (s *ApplicationSet) renderString(t string, params map[string]any) (string, error) {
+	if !strings.Contains(t, "{{") {
+		return t, nil
+	}
+	if s.GoTemplate {
+		tpl, err := template.New("").Funcs(funcs).Option(s.GoTemplateOptions...).Parse(t)
+		if err != nil {
+			return "", err
+		}
+		var b bytes.Buffer
+		if err := tpl.Execute(&b, params); err != nil {
+			return "", err
+		}
+		return b.String(), nil
+	}
+	return flatTag.ReplaceAllStringFunc(t, func(tag string) string {
+		name := strings.TrimSpace(tag[2 : len(tag)-2])
+		if v, ok := params[name]; ok {
+			return fmt.Sprint(v)
+		}
+		return tag
+	}), nil
 }
 
 // funcs are sprig's functions without those that read the environment, and

@@ -26,8 +26,8 @@ type Cluster struct {
 	// Name and Server are the Secret's name and server keys.
 	Name, Server string
 	// Labels are the Secret's labels (the clusters generator selects by
-	// them).
-	Labels map[string]string
+	// them); Annotations its annotations (parameters too).
+	Labels, Annotations map[string]string
 	// Secret names the Secret it came from (namespace/name), for messages.
 	Secret string
 
@@ -101,7 +101,10 @@ func ClustersOf(objs []*unstructured.Unstructured) ([]Cluster, error) {
 			}
 			return string(b), nil
 		}
-		c := Cluster{Labels: o.GetLabels(), Secret: ref}
+		c := Cluster{Labels: o.GetLabels(), Annotations: o.GetAnnotations(), Secret: ref}
+		// kubectl's last applied configuration holds the whole Secret, its
+		// credentials too: never a parameter.
+		delete(c.Annotations, "kubectl.kubernetes.io/last-applied-configuration")
 		var err error
 		restricted := false
 		for _, key := range []string{"namespaces", "clusterResources", "project"} {

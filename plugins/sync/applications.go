@@ -57,10 +57,11 @@ func (o *Options) runApplications(ctx context.Context) (err error) {
 	if o.AppFile.Auth, err = o.App.Source.Auth(); err != nil {
 		return err
 	}
-	mapper, targets, projects, err := o.AppFile.Load(o.kubeFlags, o.App.InventoryNamespace)
+	loaded, err := o.AppFile.Load(o.kubeFlags, o.App.InventoryNamespace)
 	if err != nil {
 		return err
 	}
+	mapper, targets, projects := loaded.Mapper, loaded.Targets, loaded.Projects
 	ctx, stop := interrupt.Graceful(ctx, o.ErrOut, Interrupted)
 	defer stop()
 	progress := o.Out
@@ -79,6 +80,31 @@ func (o *Options) runApplications(ctx context.Context) (err error) {
 		}
 		if errs[i] != nil {
 			failed = append(failed, errs[i])
+		}
+	}
+	results = done
+	// Each ApplicationSet owns what it generates: an Application that left
+	// it since the last sync is removed as Argo CD's ApplicationSet
+	// controller deletes it.
+	for _, set := range loaded.Sets {
+		var mine []*appflags.Target
+		ok := true
+		for i, t := range targets {
+			if t.Application.GeneratedBy == set {
+				mine = append(mine, t)
+				ok = ok && errs[i] == nil
+			}
+		}
+		if !ok {
+			fmt.Fprintf(progress, "ApplicationSet %s: an Application failed; those that left the set are removed after a sync where all succeed\n", set.Name)
+			continue
+		}
+		removed, err := o.syncSet(ctx, set, mine, mapper, progress)
+		if err != nil {
+			failed = append(failed, err)
+		}
+		if len(removed) > 0 {
+			done = append(done, &AppResult{Result: &gsync.Result{App: setApp(set)}, Removed: removed})
 		}
 	}
 	results = done
@@ -245,30 +271,10 @@ func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appf
 	}
 
 	// Children that left Git.
-	kept := map[string]bool{}
-	for _, ch := range now {
-		kept[ch.Name] = true
-	}
-	for _, ch := range before {
-		if kept[ch.Name] {
-			continue
-		}
-		rc := RemovedChild{Name: ch.Name, Pruned: ch.Finalizer && opts.Prune}
-		switch {
-		case ch.Finalizer && !opts.Prune:
-			fmt.Fprintf(w, "%schild %s left Git: its resources are left in place (pruning is off)\n", indent(depth), ch.Name)
-		case ch.Finalizer:
-			if err := o.pruneChild(ctx, mapper.ContextTarget(ch.Name, ch.Context), flags.InventoryNamespace); err != nil {
-				rc.Error = err.Error()
-			}
-			fmt.Fprintf(w, "%schild %s left Git: its resources are pruned (resources finalizer)%s\n", indent(depth), ch.Name, errSuffix(rc.Error))
-		default:
-			fmt.Fprintf(w, "%schild %s left Git: its resources are left in place (no %s finalizer)\n", indent(depth), ch.Name, argocd.ResourcesFinalizer)
-		}
-		out.Removed = append(out.Removed, rc)
-		if rc.Error != "" {
-			return out, fmt.Errorf("%s: prune child %s: %s", name, ch.Name, rc.Error)
-		}
+	var removeErr error
+	out.Removed, removeErr = o.removeChildren(ctx, before, now, mapper, flags.InventoryNamespace, opts.Prune, "", indented{w, indent(depth)})
+	if removeErr != nil {
+		return out, fmt.Errorf("%s: %w", name, removeErr)
 	}
 
 	// The children, wave by wave.
@@ -402,3 +408,84 @@ func (i indented) Write(p []byte) (int, error) {
 }
 
 func (o *Options) changed(flag string) bool { return o.flags != nil && o.flags.Changed(flag) }
+
+// removeChildren handles the child apps of before that are not in now: a
+// child with the resources finalizer is pruned when prune (as deleting its
+// Application would), else left in place and reported; keep, when set,
+// says why resources are kept anyway (preserveResourcesOnDeletion). It
+// stops at the first prune that fails.
+func (o *Options) removeChildren(ctx context.Context, before, now []inventory.ChildApp, mapper *appflags.Mapper, inventoryNamespace string, prune bool, keep string, w io.Writer) ([]RemovedChild, error) {
+	kept := map[string]bool{}
+	for _, ch := range now {
+		kept[ch.Name] = true
+	}
+	var out []RemovedChild
+	for _, ch := range before {
+		if kept[ch.Name] {
+			continue
+		}
+		rc := RemovedChild{Name: ch.Name, Pruned: ch.Finalizer && prune && keep == ""}
+		switch {
+		case ch.Finalizer && keep != "":
+			fmt.Fprintf(w, "child %s left Git: its resources are left in place (%s)\n", ch.Name, keep)
+		case ch.Finalizer && !prune:
+			fmt.Fprintf(w, "child %s left Git: its resources are left in place (pruning is off)\n", ch.Name)
+		case ch.Finalizer:
+			if err := o.pruneChild(ctx, mapper.ContextTarget(ch.Name, ch.Context), inventoryNamespace); err != nil {
+				rc.Error = err.Error()
+			}
+			fmt.Fprintf(w, "child %s left Git: its resources are pruned (resources finalizer)%s\n", ch.Name, errSuffix(rc.Error))
+		default:
+			fmt.Fprintf(w, "child %s left Git: its resources are left in place (no %s finalizer)\n", ch.Name, argocd.ResourcesFinalizer)
+		}
+		out = append(out, rc)
+		if rc.Error != "" {
+			return out, fmt.Errorf("prune child %s: %s", ch.Name, rc.Error)
+		}
+	}
+	return out, nil
+}
+
+// setApp is the app name under which an ApplicationSet's Applications
+// are recorded (its inventory in the current cluster).
+func setApp(set *argocd.ApplicationSet) string { return set.Name + "-appset" }
+
+// syncSet removes the Applications that left set since its last sync
+// (pruned when they had the resources finalizer, unless the set preserves
+// resources on deletion), then records what it generates now. A prune
+// that fails leaves the record as it was, so the next sync tries again.
+func (o *Options) syncSet(ctx context.Context, set *argocd.ApplicationSet, generated []*appflags.Target, mapper *appflags.Mapper, w io.Writer) ([]RemovedChild, error) {
+	name := setApp(set)
+	c, err := mapper.ContextTarget(name, "").Connect(ctx, o.kubeFlags)
+	if err != nil {
+		return nil, fmt.Errorf("ApplicationSet %s: %w", set.Name, err)
+	}
+	inv := inventory.Inventory{App: name, Namespace: o.App.InventoryNamespace}
+	state, err := inventory.Load(ctx, c, inv)
+	if err != nil {
+		return nil, fmt.Errorf("ApplicationSet %s: %w", set.Name, err)
+	}
+	var before, now []inventory.ChildApp
+	if n := len(state.History); n > 0 {
+		before = state.History[n-1].Children
+	}
+	for _, t := range generated {
+		now = append(now, inventory.ChildApp{Name: t.Application.Name, Context: t.Context, Finalizer: t.Application.HasResourcesFinalizer()})
+	}
+	keep := ""
+	if set.PreserveResourcesOnDeletion {
+		keep = "the ApplicationSet's preserveResourcesOnDeletion"
+	}
+	removed, err := o.removeChildren(ctx, before, now, mapper, o.App.InventoryNamespace, o.Sync.Prune, keep, indented{w, "ApplicationSet " + set.Name + ": "})
+	if err != nil {
+		return removed, fmt.Errorf("ApplicationSet %s: %w", set.Name, err)
+	}
+	opts := o.Sync
+	opts.InventoryNamespace, opts.AllowEmpty, opts.SyncOptions, opts.OnEvent, opts.DestNamespace = o.App.InventoryNamespace, true, nil, nil, ""
+	opts.NamespaceMetadata, opts.MarkAutomated = nil, nil
+	_, err = gsync.New(c, opts).Run(ctx, gsync.Input{App: name, Repo: set.File, Path: ".", Children: now, Subject: fmt.Sprintf("ApplicationSet %s: %d Applications", set.Name, len(now))})
+	if err != nil {
+		return removed, fmt.Errorf("ApplicationSet %s: recording its Applications: %w", set.Name, err)
+	}
+	return removed, nil
+}
