@@ -11,8 +11,12 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
+	"github.com/kubectl-gitops/kubectl-gitops/internal/localcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testrepo"
 )
@@ -294,10 +298,11 @@ func TestAppOfApps(t *testing.T) {
 // A destination named by one of Argo CD's declarative cluster Secrets: the
 // sync reaches the cluster with the Secret's credentials, which it never
 // prints.
-func TestRegisteredClusterSecret(t *testing.T) {
-	inv := testcluster.Namespace(t, lc)
-	r := configRepo(t)
-	cfg := lc.Config
+// clusterSecret is an Argo CD cluster Secret for the control plane of cfg,
+// with its credentials (a client certificate, or a bearer token), and
+// the credentials, to look for in output.
+func clusterSecret(t *testing.T, cfg *rest.Config, name string, labels map[string]string) (secret string, credentials [][]byte) {
+	t.Helper()
 	read := func(data []byte, file string) []byte {
 		if len(data) > 0 || file == "" {
 			return data
@@ -314,7 +319,24 @@ func TestRegisteredClusterSecret(t *testing.T) {
 	if cfg.BearerToken != "" {
 		tls = fmt.Sprintf(`"bearerToken": %q, "tlsClientConfig": {"caData": %q}`, cfg.BearerToken, b64(ca))
 	}
-	secret := fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata:\n  name: production-eu\n  namespace: argocd\n  labels:\n    argocd.argoproj.io/secret-type: cluster\n    region: eu\ntype: Opaque\nstringData:\n  name: production-eu\n  server: %s\n  config: |\n    {%s}\n", cfg.Host, tls)
+	var lbl strings.Builder
+	for k, v := range labels {
+		fmt.Fprintf(&lbl, "    %s: %s\n", k, v)
+	}
+	secret = fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata:\n  name: %s\n  namespace: argocd\n  labels:\n    argocd.argoproj.io/secret-type: cluster\n%stype: Opaque\nstringData:\n  name: %s\n  server: %s\n  config: |\n    {%s}\n", name, lbl.String(), name, cfg.Host, tls)
+	for _, c := range [][]byte{key, cert, []byte(b64(key)), []byte(cfg.BearerToken)} {
+		if len(c) > 0 {
+			credentials = append(credentials, c)
+		}
+	}
+	return secret, credentials
+}
+
+func TestRegisteredClusterSecret(t *testing.T) {
+	inv := testcluster.Namespace(t, lc)
+	r := configRepo(t)
+	cfg := lc.Config
+	secret, credentials := clusterSecret(t, cfg, "production-eu", map[string]string{"region": "eu"})
 	secretFile := filepath.Join(t.TempDir(), "production-eu.yaml")
 	if err := os.WriteFile(secretFile, []byte(secret), 0o600); err != nil {
 		t.Fatal(err)
@@ -324,8 +346,8 @@ func TestRegisteredClusterSecret(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "context cluster:production-eu") {
 		t.Fatalf("sync to a registered cluster: code %d\n%s%s", code, out, errOut)
 	}
-	for _, secret := range [][]byte{key, cert, []byte(b64(key)), []byte(cfg.BearerToken)} {
-		if len(secret) > 0 && (strings.Contains(out+errOut, string(secret))) {
+	for _, secret := range credentials {
+		if strings.Contains(out+errOut, string(secret)) {
 			t.Errorf("a credential of the cluster Secret was printed")
 		}
 	}
@@ -382,5 +404,94 @@ func TestApplicationSetGitDirectories(t *testing.T) {
 	}
 	if got := realKubectl(t, "get", "deployments", "-n", "payment-service", "-o", "name"); !strings.Contains(got, "deployment.apps/") {
 		t.Errorf("payment-service's objects were pruned: %q", got)
+	}
+}
+
+// Two control planes: an ApplicationSet's clusters generator over their
+// two registered cluster Secrets deploys to both, each cluster reached with
+// its Secret's credentials; the local cluster is not selected.
+func TestApplicationSetOnTwoClusters(t *testing.T) {
+	second, err := localcluster.Start(context.Background(), localcluster.Options{ToolsDir: testcluster.ToolsDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := second.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	inv := testcluster.Namespace(t, lc)
+	r := configRepo(t)
+	dir := t.TempDir()
+	var credentials [][]byte
+	for _, c := range []struct {
+		name string
+		cfg  *rest.Config
+		env  string
+	}{{"production-eu", lc.Config, "production"}, {"production-us", second.Config, "production"}, {"staging", lc.Config, "staging"}} {
+		secret, creds := clusterSecret(t, c.cfg, c.name, map[string]string{"env": c.env})
+		credentials = append(credentials, creds...)
+		if err := os.WriteFile(filepath.Join(dir, c.name+".yaml"), []byte(secret), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set := filepath.Join(t.TempDir(), "orders-everywhere.yaml")
+	if err := os.WriteFile(set, []byte(`apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata:
+  name: orders-everywhere
+  namespace: argocd
+spec:
+  goTemplate: true
+  goTemplateOptions: ["missingkey=error"]
+  generators:
+  - clusters:
+      selector:
+        matchLabels:
+          env: production
+  template:
+    metadata:
+      name: 'orders-{{.name}}'
+    spec:
+      project: default
+      source:
+        repoURL: https://github.com/acme/config.git
+        targetRevision: HEAD
+        path: apps/order-service/overlays/production
+      destination:
+        server: '{{.server}}'
+        namespace: orders
+      syncPolicy:
+        syncOptions:
+        - CreateNamespace=true
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := gitops(t, "sync", "-f", set, "--clusters-from", dir, "--repo-map=https://github.com/acme/config.git="+r.Dir, "--inventory-namespace", inv, "--timeout", "2m")
+	if code != 0 {
+		t.Fatalf("sync -f: code %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"app orders-production-eu (", "context cluster:production-eu", "app orders-production-us (", "context cluster:production-us"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "orders-staging") || strings.Contains(out, "orders-in-cluster") {
+		t.Errorf("a cluster the selector does not select was synced:\n%s", out)
+	}
+	for _, secret := range credentials {
+		if strings.Contains(out+errOut, string(secret)) {
+			t.Errorf("a credential of a cluster Secret was printed")
+		}
+	}
+	// Each control plane has its Deployment, and its own inventory.
+	for _, c := range []*localcluster.Cluster{lc, second} {
+		cs := kubernetes.NewForConfigOrDie(c.Config)
+		if _, err := cs.AppsV1().Deployments("orders").Get(context.Background(), "order-service", metav1.GetOptions{}); err != nil {
+			t.Errorf("%s: %v", c.Config.Host, err)
+		}
+	}
+	if _, err := kubernetes.NewForConfigOrDie(second.Config).CoreV1().ConfigMaps(inv).Get(context.Background(), "gitops-orders-production-us", metav1.GetOptions{}); err != nil {
+		t.Errorf("the second cluster's inventory: %v", err)
 	}
 }
