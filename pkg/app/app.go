@@ -78,6 +78,10 @@ type Options struct {
 	// calls the function returned. A command uses it to remove the
 	// directory also when the process gets a signal.
 	OnPrivateDir func(dir string) (removed func())
+	// Checkouts, when set, shares the checkouts of the run's renders (each
+	// repository and revision fetched once); nil fetches for this render
+	// alone.
+	Checkouts *source.Checkouts
 }
 
 // SourceInfo says exactly what was read, in a form fit to be shown and
@@ -178,11 +182,17 @@ func Render(ctx context.Context, src Source, opts Options) (*Rendered, error) {
 	if p == "" {
 		p = "."
 	}
-	co, err := source.Fetch(ctx, source.Request{Repo: src.Repo, Revision: src.Revision}, source.Options{CacheDir: opts.CacheDir, Auth: src.Auth, Progress: opts.Progress})
+	req, fopts := source.Request{Repo: src.Repo, Revision: src.Revision}, source.Options{CacheDir: opts.CacheDir, Auth: src.Auth, Progress: opts.Progress}
+	var co *source.Checkout
+	var err error
+	if opts.Checkouts != nil {
+		co, err = opts.Checkouts.Fetch(ctx, req, fopts)
+	} else if co, err = source.Fetch(ctx, req, fopts); err == nil {
+		defer co.Close()
+	}
 	if err != nil {
 		return nil, err
 	}
-	defer co.Close()
 
 	info := SourceInfo{Repo: co.Repo, Root: co.Root, Origin: co.Origin, Revision: src.Revision, Commit: co.Commit, Message: co.Message, Author: co.Author}
 	if info.Revision == "" {

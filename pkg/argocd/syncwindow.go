@@ -67,6 +67,11 @@ func ParseWindows(project string, list []SyncWindow) (*Windows, error) {
 			return nil, fmt.Errorf("%s: schedule %q: %v (five cron fields: minute hour day-of-month month day-of-week)", name, sw.Schedule, err)
 		}
 		w.schedule = s
+		if s.Next(time.Now()).IsZero() {
+			// Argo CD takes such a window as always active; it is surely
+			// a mistake (the 30th of February).
+			return nil, fmt.Errorf("%s: schedule %q never fires; fix its day and month", name, sw.Schedule)
+		}
 		d, err := time.ParseDuration(sw.Duration)
 		if err != nil || d <= 0 {
 			return nil, fmt.Errorf("%s: duration %q: want a positive Go duration such as 1h or 30m", name, sw.Duration)
@@ -108,10 +113,12 @@ type WindowApp struct {
 // applications, clusters and namespaces that is set must match (andOperator)
 // or any one of them (the default).
 func (w *window) matches(app WindowApp) bool {
-	any := func(gs []*glob.Pattern, vals ...string) bool {
+	// As Argo CD: an unset cluster name or server matches nothing, an
+	// unset namespace is matched like any value ("*" matches it).
+	matchAny := func(gs []*glob.Pattern, skipEmpty bool, vals ...string) bool {
 		for _, g := range gs {
 			for _, v := range vals {
-				if v != "" && g.Match(v) {
+				if (v != "" || !skipEmpty) && g.Match(v) {
 					return true
 				}
 			}
@@ -120,14 +127,15 @@ func (w *window) matches(app WindowApp) bool {
 	}
 	var set, hit []bool
 	for _, c := range []struct {
-		gs   []*glob.Pattern
-		vals []string
-	}{{w.apps, []string{app.Name}}, {w.clusters, []string{app.Cluster, app.Server}}, {w.ns, []string{app.Namespace}}} {
+		gs        []*glob.Pattern
+		skipEmpty bool
+		vals      []string
+	}{{w.apps, false, []string{app.Name}}, {w.clusters, true, []string{app.Cluster, app.Server}}, {w.ns, false, []string{app.Namespace}}} {
 		if len(c.gs) == 0 {
 			continue
 		}
 		set = append(set, true)
-		hit = append(hit, any(c.gs, c.vals...))
+		hit = append(hit, matchAny(c.gs, c.skipEmpty, c.vals...))
 	}
 	if len(set) == 0 {
 		return false
@@ -143,12 +151,33 @@ func (w *window) matches(app WindowApp) bool {
 	return w.AndOperator
 }
 
-// active says whether w is open at t, and since when: a window is active
-// from each time its schedule fires (in its time zone) for its duration.
+// active says whether w is open at t, and since its latest start: a window
+// is active from each time its schedule fires (in its time zone) for its
+// duration.
 func (w *window) active(t time.Time) (bool, time.Time) {
-	start := w.schedule.Next(t.In(w.loc).Add(-w.duration))
-	// A schedule that never fires (30 2 * *) gives the zero time.
-	return !start.IsZero() && !start.After(t), start
+	on, start := w.activeIn(w.loc, t)
+	// A start the schedule names in the hour a daylight saving change
+	// skips (02:30 on the night clocks go from 02:00 to 03:00) does not
+	// exist in the zone; it fires at the offset before the change, as a
+	// fixed-offset clock would, rather than not at all.
+	if _, before := t.Add(-w.duration).In(w.loc).Zone(); !on {
+		if _, now := t.In(w.loc).Zone(); before != now {
+			on, start = w.activeIn(time.FixedZone("", before), t)
+		}
+	}
+	return on, start
+}
+
+func (w *window) activeIn(loc *time.Location, t time.Time) (bool, time.Time) {
+	start := w.schedule.Next(t.In(loc).Add(-w.duration))
+	if start.IsZero() || start.After(t) {
+		return false, time.Time{}
+	}
+	// The latest start at or before t: the window is open until it ends.
+	for next := w.schedule.Next(start); !next.IsZero() && !next.After(t); next = w.schedule.Next(next) {
+		start = next
+	}
+	return true, start
 }
 
 // String names a window the way a project's author finds it.
@@ -263,8 +292,7 @@ func opens(matching []*window, now time.Time) time.Time {
 				if end := start.Add(w.duration); end.Before(next) {
 					next = end
 				}
-			}
-			if s := w.schedule.Next(t.In(w.loc)); !s.IsZero() && s.Before(next) {
+			} else if s := w.schedule.Next(t.In(w.loc)); !s.IsZero() && s.Before(next) {
 				next = s
 			}
 		}

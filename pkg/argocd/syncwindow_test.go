@@ -60,6 +60,12 @@ func TestSyncWindowRules(t *testing.T) {
 		{name: "cluster by destination name", windows: []SyncWindow{{Kind: "deny", Schedule: "0 12 * * *", Duration: "1h", Clusters: []string{"prod-*"}}}, now: "2026-12-02T12:00:00Z", app: WindowApp{Name: "a", Cluster: "prod-eu"}, opens: "2026-12-02T13:00:00Z"},
 		{name: "opens where an allow is active and no deny", windows: []SyncWindow{{Kind: "deny", Schedule: "0 * * * *", Duration: "30m", Applications: []string{"*"}}, {Kind: "allow", Schedule: "0 0 * * 6", Duration: "48h", Applications: []string{"*"}}}, now: "2026-12-02T12:00:00Z", app: orderApp, opens: "2026-12-05T00:30:00Z"},
 		{name: "overlapping denies: opens when the last closes", windows: []SyncWindow{deny22, {Kind: "deny", Schedule: "30 22 * * *", Duration: "1h", Namespaces: []string{"*"}}}, now: "2026-12-02T22:15:00Z", app: orderApp, opens: "2026-12-02T23:30:00Z"},
+		{name: "a window active all week opens at its end", windows: []SyncWindow{{Kind: "deny", Schedule: "* * * * 1-5", Duration: "1h", Applications: []string{"*"}}}, now: "2026-11-30T10:00:00Z", app: orderApp, opens: "2026-12-05T00:59:00Z", reason: "is active until 2026-11-30T11:00:00Z"},
+		{name: "namespaces * selects an app without destination namespace", windows: []SyncWindow{{Kind: "deny", Schedule: "0 12 * * *", Duration: "1h", Namespaces: []string{"*"}}}, now: "2026-12-02T12:30:00Z", app: WindowApp{Name: "a", Server: "https://x"}, opens: "2026-12-02T13:00:00Z"},
+		{name: "clusters * does not select an unset name", windows: []SyncWindow{{Kind: "deny", Schedule: "0 12 * * *", Duration: "1h", Clusters: []string{"prod-*"}}}, now: "2026-12-02T12:30:00Z", app: WindowApp{Name: "a", Server: "https://x"}, allowed: true},
+		// 02:30 does not exist in New York on 2026-03-08 (02:00 EST is
+		// 03:00 EDT): the nightly freeze fires at 02:30 EST (07:30Z).
+		{name: "a start in the hour daylight saving skips", windows: []SyncWindow{{Kind: "deny", Schedule: "30 2 * * *", Duration: "4h", TimeZone: "America/New_York", Applications: []string{"*"}}}, now: "2026-03-08T08:00:00Z", app: orderApp, opens: "2026-03-08T11:30:00Z"},
 		{name: "never opens", windows: []SyncWindow{{Kind: "deny", Schedule: "* * * * *", Duration: "1h", Applications: []string{"*"}}}, now: "2026-12-02T12:00:00Z", app: orderApp},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -95,6 +101,7 @@ func TestParseWindowsErrors(t *testing.T) {
 		{SyncWindow{Kind: "deny", Schedule: "0 22 * * *", Duration: "-1h"}, `duration "-1h"`},
 		{SyncWindow{Kind: "deny", Schedule: "0 22 * * *", Duration: "1h", TimeZone: "Mars/Olympus"}, `timeZone "Mars/Olympus"`},
 		{SyncWindow{Kind: "deny", Schedule: "0 22 * * *", Duration: "1h", Applications: []string{"[a"}}, `applications: pattern "[a"`},
+		{SyncWindow{Kind: "deny", Schedule: "0 0 30 2 *", Duration: "1h"}, `schedule "0 0 30 2 *" never fires`},
 	} {
 		_, err := ParseWindows("production", []SyncWindow{c.w})
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "AppProject production") {

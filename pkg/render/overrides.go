@@ -67,8 +67,12 @@ func (k *Kustomize) envsubst(s string) string {
 // applied.
 type overridesFS struct {
 	filesys.FileSystem
-	dir string
-	k   *Kustomize
+	// dirs are the path's directory as given and with its symbolic links
+	// followed (kustomize reads it through either).
+	dirs []string
+	k    *Kustomize
+	// applied says the kustomization was read with the overrides.
+	applied bool
 	// err is why the overrides could not be applied: kustomize reads a
 	// kustomization it cannot read as missing, so build reports it.
 	err error
@@ -76,14 +80,15 @@ type overridesFS struct {
 
 func (o *overridesFS) ReadFile(path string) ([]byte, error) {
 	data, err := o.FileSystem.ReadFile(path)
-	if err != nil || filepath.Dir(path) != o.dir || !isKustomizationFile(filepath.Base(path)) {
+	if err != nil || !slices.Contains(o.dirs, filepath.Dir(path)) || !isKustomizationFile(filepath.Base(path)) {
 		return data, err
 	}
-	out, err := o.k.apply(data, o.dir, o.FileSystem)
+	out, err := o.k.apply(data, filepath.Dir(path), o.FileSystem)
 	if err != nil {
 		o.err = fmt.Errorf("spec.source.kustomize: %w", err)
 		return nil, o.err
 	}
+	o.applied = true
 	return out, nil
 }
 

@@ -165,6 +165,14 @@ func TestKustomizeOverridesPatchesEnvErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "has no kustomization.yaml, so spec.source.kustomize has nothing to change") {
 		t.Errorf("plain directory: %v", err)
 	}
+	// A path through a symbolic link gets the overrides too.
+	if err := os.Symlink("app", filepath.Join(root, "link")); err != nil {
+		t.Fatal(err)
+	}
+	linked, err := Render(root, "link", Options{Kustomize: &Kustomize{NamePrefix: "p-"}})
+	if err != nil || linked[0].GetName() != "p-old-web" && linked[0].GetName() != "p-web" {
+		t.Errorf("through a link: %v %v", err, refs(linked))
+	}
 	// Missing components: an error, or left out when told.
 	if _, err := Render(root, "app", Options{Kustomize: &Kustomize{Components: []string{"../components/none"}}}); err == nil {
 		t.Error("a missing component built")

@@ -445,7 +445,10 @@ func (o *ownFunctionsFS) ReadFile(path string) ([]byte, error) {
 func build(fSys filesys.FileSystem, dir string, exec bool, opts Options) ([]map[string]any, error) {
 	var overrides *overridesFS
 	if opts.Kustomize != nil {
-		overrides = &overridesFS{FileSystem: fSys, dir: dir, k: opts.Kustomize}
+		overrides = &overridesFS{FileSystem: fSys, dirs: []string{dir}, k: opts.Kustomize}
+		if real, err := filepath.EvalSymlinks(dir); err == nil && real != dir {
+			overrides.dirs = append(overrides.dirs, real)
+		}
 		fSys = overrides
 	}
 	fSys = &generateNameFS{&decryptingFS{FileSystem: fSys, opts: opts}}
@@ -465,6 +468,10 @@ func build(fSys filesys.FileSystem, dir string, exec bool, opts Options) ([]map[
 	m, err := krusty.MakeKustomizer(ko).Run(fSys, dir)
 	if overrides != nil && overrides.err != nil {
 		return nil, overrides.err
+	}
+	if overrides != nil && err == nil && !overrides.applied {
+		// Never silently built without them.
+		return nil, fmt.Errorf("spec.source.kustomize: the kustomization of %s was not read where expected, so the overrides could not be applied", dir)
 	}
 	if err != nil {
 		if strings.Contains(err.Error(), noPluginHome+string(filepath.Separator)) {

@@ -95,7 +95,7 @@ func FuzzParse(f *testing.F) {
 		}
 		out, err := file.Bytes()
 		if err != nil {
-			return
+			t.Fatalf("%s: what parses cannot be written: %v\n%q", ft, err, data)
 		}
 		again, err := Parse("f", out, ft)
 		if err != nil {

@@ -263,8 +263,8 @@ func yamlNode(v any) (*yaml.Node, error) {
 		s := &yaml.Node{Kind: yaml.SequenceNode}
 		return s, yamlFromList(v, s)
 	}
-	n := &yaml.Node{}
-	if err := n.Encode(v); err != nil {
+	n, err := encodeScalar(v)
+	if err != nil {
 		return nil, err
 	}
 	// The emitter writes an integral float (80 read from "080" or "80.0")
@@ -282,8 +282,8 @@ func yamlFromBranch(b Branch, m *yaml.Node) error {
 		c, ok := b[i].Key.(Comment)
 		return c, ok
 	}, func(i int) (*yaml.Node, *yaml.Node, error) {
-		k := &yaml.Node{}
-		if err := k.Encode(b[i].Key); err != nil {
+		k, err := encodeScalar(b[i].Key)
+		if err != nil {
 			return nil, nil, err
 		}
 		quoteIndicated(k)
@@ -300,6 +300,18 @@ func yamlFromList(l []any, s *yaml.Node) error {
 		n, err := yamlNode(l[i])
 		return n, n, err
 	})
+}
+
+// encodeScalar is v as a YAML node. The encoder refuses some strings it
+// would write as block scalars (a multi-line string that starts with a
+// tab); those are written double-quoted, which holds any string.
+func encodeScalar(v any) (*yaml.Node, error) {
+	n := &yaml.Node{}
+	err := n.Encode(v)
+	if s, ok := v.(string); ok && err != nil {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s, Style: yaml.DoubleQuotedStyle}, nil
+	}
+	return n, err
 }
 
 // quoteIndicated double-quotes two kinds of string (a value or a key) the

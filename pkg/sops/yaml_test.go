@@ -25,6 +25,9 @@ func TestIndentationIndicatorStrings(t *testing.T) {
 		"A: \"a\\Lb\"\n",
 		"A:\n- \"a\\Pb\\nc\"\n",
 		"A: \"a\\Nb\"\n",
+		// A multi-line string that starts with a tab.
+		"a: \"\\tx\\ny\"\n",
+		"a: [\"\\t\\n\"]\n",
 		// An integral float stays a float.
 		"0:: [080]",
 		"a: [80.0, -1.0, 1e21]",

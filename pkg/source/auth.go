@@ -1,6 +1,8 @@
 package source
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"strings"
@@ -31,6 +33,12 @@ type Auth struct {
 	// allowEmptyPassword sends Username alone (a token given as the user
 	// of an https URL).
 	allowEmptyPassword bool
+}
+
+// identity tells credentials apart without holding them.
+func (a Auth) identity() string {
+	h := sha256.Sum256([]byte(a.Username + "\x00" + a.Token + "\x00" + a.SSHKeyFile + "\x00" + a.SSHKeyPassphrase))
+	return hex.EncodeToString(h[:])
 }
 
 func (a Auth) method(ep *transport.Endpoint) (transport.AuthMethod, error) {

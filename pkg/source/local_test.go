@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	gosync "sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -139,5 +140,45 @@ func TestUncommitted(t *testing.T) {
 	defer old.Close()
 	if files, _, _ := old.Uncommitted("apps/web", 10); len(files) != 3 {
 		t.Errorf("a branch at HEAD's commit still counts as the work tree's: %v", files)
+	}
+}
+
+// Checkouts fetch a repository and revision once for all the renders of a
+// run, concurrently too; other credentials get their own; Close removes
+// them all.
+func TestCheckoutsShared(t *testing.T) {
+	r := testrepo.New(t)
+	r.Commit("one", map[string]string{"a.yaml": "a: 1\n"})
+	cs := NewCheckouts()
+	got := make([]*Checkout, 8)
+	var wg gosync.WaitGroup
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			co, err := cs.Fetch(context.Background(), Request{Repo: r.Dir}, Options{})
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = co
+		}()
+	}
+	wg.Wait()
+	for _, co := range got {
+		if co != got[0] {
+			t.Fatalf("the renders got different checkouts")
+		}
+	}
+	other, err := cs.Fetch(context.Background(), Request{Repo: r.Dir, Revision: "HEAD"}, Options{Auth: Auth{Token: "t"}})
+	if err != nil || other == got[0] {
+		t.Errorf("other credentials share the checkout: %v", err)
+	}
+	if err := cs.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{got[0].Dir, other.Dir} {
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("%s is left after Close: %v", dir, err)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/go-git/go-billy/v5"
 	git "github.com/go-git/go-git/v5"
@@ -73,6 +74,10 @@ type Checkout struct {
 	tmp  string
 	repo *git.Repository // local repositories only
 	head bool            // Commit is the commit checked out in the work tree
+
+	statusOnce sync.Once
+	status     git.Status
+	statusErr  error
 }
 
 // Close removes the checkout's files.
@@ -396,13 +401,21 @@ func (c *Checkout) Uncommitted(path string, limit int) (files []string, total in
 	if c.repo == nil || !c.head {
 		return nil, 0, nil
 	}
-	wt, err := c.repo.Worktree()
+	// The work tree's status is read once per checkout (a shared one is
+	// asked by every app rendering it).
+	c.statusOnce.Do(func() {
+		wt, err := c.repo.Worktree()
+		if err != nil {
+			c.statusErr = err
+			return
+		}
+		if c.status, err = wt.Status(); err != nil {
+			c.statusErr = fmt.Errorf("status of %s: %w", c.Root, err)
+		}
+	})
+	st, err := c.status, c.statusErr
 	if err != nil {
 		return nil, 0, err
-	}
-	st, err := wt.Status()
-	if err != nil {
-		return nil, 0, fmt.Errorf("status of %s: %w", c.Root, err)
 	}
 	prefix := strings.Trim(filepath.ToSlash(filepath.Join(filepath.FromSlash(c.Subdir), filepath.Clean(path))), "/")
 	if prefix == "." {
@@ -422,4 +435,83 @@ func (c *Checkout) Uncommitted(path string, limit int) (files []string, total in
 		return all[:limit], len(all), nil
 	}
 	return all, len(all), nil
+}
+
+// Checkouts share checkouts among the renders of one run: each repository
+// and revision is fetched and laid out once, however many apps render it
+// (the Applications of an ApplicationSet, the children of an app of apps).
+// A revision is resolved once per run, so every app of the run renders the
+// same commit of it. Checkouts handed out are shared and must not be
+// written to or closed; Close removes them all. Safe for concurrent use.
+type Checkouts struct {
+	mu sync.Mutex
+	m  map[checkoutKey]*sharedCheckout
+}
+
+type checkoutKey struct {
+	repo, revision string
+	// credentials tell fetches with other credentials apart: an app
+	// fetched without credentials never reads what they fetched.
+	credentials string
+}
+
+type sharedCheckout struct {
+	done chan struct{}
+	co   *Checkout
+	err  error
+}
+
+// NewCheckouts returns an empty set of shared checkouts.
+func NewCheckouts() *Checkouts { return &Checkouts{m: map[checkoutKey]*sharedCheckout{}} }
+
+// Fetch is Fetch, shared: the first call for a repository and revision
+// fetches, the others wait for it and get the same checkout (or error).
+func (cs *Checkouts) Fetch(ctx context.Context, req Request, opts Options) (*Checkout, error) {
+	if req.Revision == "" {
+		req.Revision = "HEAD"
+	}
+	k := checkoutKey{repo: req.Repo, revision: req.Revision, credentials: opts.Auth.identity()}
+	cs.mu.Lock()
+	e, ok := cs.m[k]
+	if !ok {
+		e = &sharedCheckout{done: make(chan struct{})}
+		cs.m[k] = e
+	}
+	cs.mu.Unlock()
+	if !ok {
+		e.co, e.err = Fetch(ctx, req, opts)
+		if e.err != nil && ctx.Err() != nil {
+			// A stopped fetch is no answer for the others: the next one
+			// tries again.
+			cs.mu.Lock()
+			delete(cs.m, k)
+			cs.mu.Unlock()
+		}
+		close(e.done)
+		return e.co, e.err
+	}
+	select {
+	case <-e.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return e.co, e.err
+}
+
+// Close removes every checkout.
+func (cs *Checkouts) Close() error {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	var errs []error
+	for k, e := range cs.m {
+		select {
+		case <-e.done:
+			if e.co != nil {
+				errs = append(errs, e.co.Close())
+			}
+		default:
+		}
+		delete(cs.m, k)
+	}
+	return errors.Join(errs...)
 }

@@ -79,8 +79,32 @@ func (s *Syncer) applyHeld(ctx context.Context, cs *ChangeSet, inv inventory.Inv
 			return s.record(ctx, cs, inv, s.closeHooks(ctx, cs, err))
 		}
 	}
+	s.forgetLists(cs)
 	syncErr := s.closeHooks(ctx, cs, s.execute(ctx, cs, inv))
+	s.forgetLists(cs)
 	return s.record(ctx, cs, inv, syncErr)
+}
+
+// forgetLists drops the run's shared lists (Options.Lists) of every
+// resource and namespace cs writes to, before it writes and after: no app
+// of the run compares with a list older than this app's writes.
+func (s *Syncer) forgetLists(cs *ChangeSet) {
+	if s.opts.Lists == nil {
+		return
+	}
+	keys := map[resourceKey]bool{}
+	for _, c := range cs.Changes {
+		switch c.Action {
+		case ChangeUnchanged, ChangeSkip, ChangeOrphan:
+			continue
+		}
+		if c.gvr.Resource != "" {
+			keys[resourceKey{c.gvr, c.Namespace}] = true
+		}
+	}
+	if len(keys) > 0 {
+		s.opts.Lists.forget(s.c, keys)
+	}
 }
 
 // closeHooks ends the hooks' part of a sync: after a failure the SyncFail

@@ -414,22 +414,36 @@ func (s *Syncer) fetchLive(ctx context.Context, changes []*Change) (map[resource
 	var mu gosync.Mutex
 	var errs []error
 	forEach(keys, s.opts.Concurrency, func(k resourceKey) {
-		list, err := s.c.Dynamic.Resource(k.gvr).Namespace(k.ns).List(ctx, metav1.ListOptions{})
+		var objs []*unstructured.Unstructured
+		var err error
+		shared := s.opts.Lists != nil
+		if shared {
+			objs, err = s.opts.Lists.list(ctx, s.c, k.gvr, k.ns)
+		} else {
+			var list *unstructured.UnstructuredList
+			if list, err = s.c.Dynamic.Resource(k.gvr).Namespace(k.ns).List(ctx, metav1.ListOptions{}); err == nil {
+				objs = make([]*unstructured.Unstructured, len(list.Items))
+				for i := range list.Items {
+					objs[i] = &list.Items[i]
+				}
+			}
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("list %s in %q: %w", k.gvr.Resource, k.ns, err))
 			return
 		}
-		byName := make(map[string]*unstructured.Unstructured, len(list.Items))
-		objs := make([]*unstructured.Unstructured, len(list.Items))
-		for i := range list.Items {
-			objs[i] = &list.Items[i]
-			byName[list.Items[i].GetName()] = &list.Items[i]
+		byName := make(map[string]*unstructured.Unstructured, len(objs))
+		for _, o := range objs {
+			byName[o.GetName()] = o
 		}
 		lists[k] = objs
 		for _, c := range groups[k] {
 			c.Live = byName[c.Name]
+			if shared && c.Live != nil {
+				c.Live = c.Live.DeepCopy() // the app's own copy
+			}
 			c.current = c.Live
 		}
 	})
@@ -714,6 +728,9 @@ func (s *Syncer) findPrunable(ctx context.Context, inv inventory.Inventory, stat
 	var out []*Change
 	var deleting []inventory.Member
 	for _, m := range members {
+		if s.opts.Lists != nil {
+			m.Object = m.Object.DeepCopy() // lists are shared by the run's apps
+		}
 		live := m.Object
 		if m.Deleting {
 			deleting = append(deleting, m)

@@ -55,6 +55,9 @@ type Options struct {
 	// OnEvent receives events as they happen; nil drops them. It may be
 	// called from several goroutines at once.
 	OnEvent func(Event)
+	// Lists, when set, shares LISTs with the other apps of the run that use
+	// the same cache (see ListCache); nil lists for this app alone.
+	Lists *ListCache
 	// NamespaceMetadata are the labels and annotations of the destination
 	// namespace under CreateNamespace=true (an Argo CD Application's
 	// syncPolicy.managedNamespaceMetadata): server-side applied whether the

@@ -185,7 +185,7 @@ func (a *AppFile) Load(kubeFlags *genericclioptions.ConfigFlags, inventoryNamesp
 	}
 	var live *liveProjects
 	if a.ProjectsNamespace != "" {
-		live = &liveProjects{namespace: a.ProjectsNamespace, connect: func(ctx context.Context) (*cluster.Client, error) {
+		live = &liveProjects{namespace: a.ProjectsNamespace, warnings: os.Stderr, connect: func(ctx context.Context) (*cluster.Client, error) {
 			return m.ContextTarget("", m.current).Connect(ctx, kubeFlags)
 		}}
 	}
@@ -377,8 +377,14 @@ func (m *Mapper) Target(app *argocd.Application) (*Target, error) {
 	if k := src.Kustomize; k != nil {
 		kc := *k
 		// Argo CD's build environment (the render adds the revision).
-		kc.Env = map[string]string{"ARGOCD_APP_NAME": app.Name, "ARGOCD_APP_NAMESPACE": app.Destination.Namespace,
-			"ARGOCD_APP_SOURCE_PATH": src.Path, "ARGOCD_APP_SOURCE_REPO_URL": src.RepoURL, "ARGOCD_APP_SOURCE_TARGET_REVISION": src.TargetRevision}
+		project := app.Project
+		if project == "" {
+			project = "default"
+		}
+		// The repository URL without credentials: the environment is
+		// recorded with the sync.
+		kc.Env = map[string]string{"ARGOCD_APP_NAME": app.Name, "ARGOCD_APP_NAMESPACE": app.Destination.Namespace, "ARGOCD_APP_PROJECT_NAME": project,
+			"ARGOCD_APP_SOURCE_PATH": src.Path, "ARGOCD_APP_SOURCE_REPO_URL": gsource.RedactURL(src.RepoURL), "ARGOCD_APP_SOURCE_TARGET_REVISION": src.TargetRevision}
 		t.Flags.Source.Kustomize = &kc
 	}
 	t.Flags.ignore = ignoreFile{loaded: true, rules: app.IgnoreDifferences}

@@ -105,7 +105,8 @@ func TestProjectsFor(t *testing.T) {
 	if err := os.WriteFile(file, []byte("apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata: {name: team-a}\nspec: {sourceRepos: [given]}\n---\napiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata: {name: team-b}\nspec: {sourceRepos: [given]}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ps, err := (&AppFile{ProjectFile: dir}).LoadProjects([]argocd.FileObject{{File: "apps/c.yaml", Object: project("team-c", "next-to-apps")}}, nil)
+	// --project-file wins over the same project next to the Applications.
+	ps, err := (&AppFile{ProjectFile: dir}).LoadProjects([]argocd.FileObject{{File: "apps/c.yaml", Object: project("team-c", "next-to-apps")}, {File: "apps/a.yaml", Object: project("team-a", "next-to-apps")}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"sort"
@@ -95,7 +96,8 @@ func projectFrom(where string, o *unstructured.Unstructured) (*Project, error) {
 // Argo CD's namespace), as Argo CD reads the project of an app from the
 // cluster it runs in.
 type Projects struct {
-	given    map[string]*Project
+	// given are --project-file's, then those next to the Applications.
+	given    []map[string]*Project
 	rendered []map[string]*Project
 	live     *liveProjects
 }
@@ -120,7 +122,8 @@ func addAll(to map[string]*Project, where string, objs []*unstructured.Unstructu
 // manifests; "" is none) and the AppProjects found next to the
 // Applications of -f.
 func (a *AppFile) LoadProjects(nextToApps []argocd.FileObject, live *liveProjects) (*Projects, error) {
-	ps := &Projects{given: map[string]*Project{}, live: live}
+	fromFile, next := map[string]*Project{}, map[string]*Project{}
+	ps := &Projects{given: []map[string]*Project{fromFile, next}, live: live}
 	if a.ProjectFile != "" {
 		files, err := argocd.ManifestFiles(a.ProjectFile)
 		if err != nil {
@@ -143,7 +146,7 @@ func (a *AppFile) LoadProjects(nextToApps []argocd.FileObject, live *liveProject
 				}
 				projects = append(projects, o)
 			}
-			if err := addAll(ps.given, "--project-file "+f, projects); err != nil {
+			if err := addAll(fromFile, "--project-file "+f, projects); err != nil {
 				return nil, err
 			}
 			found += len(projects)
@@ -153,7 +156,7 @@ func (a *AppFile) LoadProjects(nextToApps []argocd.FileObject, live *liveProject
 		}
 	}
 	for _, fo := range nextToApps {
-		if err := addAll(ps.given, fo.File, []*unstructured.Unstructured{fo.Object}); err != nil {
+		if err := addAll(next, fo.File, []*unstructured.Unstructured{fo.Object}); err != nil {
 			return nil, err
 		}
 	}
@@ -190,18 +193,23 @@ func (ps *Projects) For(ctx context.Context, t *Target) (*Project, error) {
 		name = "default"
 	}
 	if ps != nil {
-		if p, ok := ps.given[name]; ok {
-			return p, nil
-		}
-		for _, m := range ps.rendered {
+		for _, m := range append(append([]map[string]*Project{}, ps.given...), ps.rendered...) {
 			if p, ok := m[name]; ok {
 				return p, nil
 			}
 		}
 		if ps.live != nil {
 			p, err := ps.live.get(ctx, name)
-			if err != nil || p != nil {
-				return p, err
+			switch {
+			case err != nil && name == "default":
+				// The default project needs no AppProject: one that cannot
+				// be read (no access to the projects namespace, no
+				// cluster) is none.
+				ps.live.warn(fmt.Sprintf("the AppProject default is not read from namespace %s (%v); syncing as Argo CD's default project, which permits everything (--projects-namespace \"\" reads none)", ps.live.namespace, err))
+			case err != nil:
+				return nil, fmt.Errorf("%s: project %s: %w; give the AppProject with --project-file, or --projects-namespace \"\" to read none from the cluster", t.Application.Ref(), name, err)
+			case p != nil:
+				return p, nil
 			}
 		}
 	}
@@ -220,8 +228,20 @@ func (ps *Projects) For(ctx context.Context, t *Target) (*Project, error) {
 type liveProjects struct {
 	namespace string
 	connect   func(ctx context.Context) (*cluster.Client, error)
-	mu        sync.Mutex
-	got       map[string]*Project
+	// warnings receives what is said once per run; nil drops it.
+	warnings io.Writer
+	mu       sync.Mutex
+	got      map[string]*Project
+	warned   bool
+}
+
+func (l *liveProjects) warn(msg string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.warned && l.warnings != nil {
+		fmt.Fprintf(l.warnings, "warning: %s\n", msg)
+	}
+	l.warned = true
 }
 
 var appProjectGVK = schema.GroupVersionKind{Group: "argoproj.io", Version: "v1alpha1", Kind: "AppProject"}
@@ -240,6 +260,10 @@ func (l *liveProjects) get(ctx context.Context, name string) (*Project, error) {
 	}
 	var p *Project
 	gvr, _, err := c.Resource(appProjectGVK)
+	var notServed *cluster.NotServedError
+	if err != nil && !errors.As(err, &notServed) {
+		return nil, fmt.Errorf("reading AppProject %s from the current cluster: %w", name, err)
+	}
 	if err == nil {
 		o, err := c.Dynamic.Resource(gvr).Namespace(l.namespace).Get(ctx, name, metav1.GetOptions{})
 		switch {

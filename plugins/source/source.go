@@ -44,6 +44,8 @@ type Flags struct {
 	Directory *render.Directory
 	// Kustomize are an Application's spec.source.kustomize (no flag).
 	Kustomize *render.Kustomize
+	// Checkouts shares the checkouts of the apps of one run (no flag).
+	Checkouts *source.Checkouts
 	// Anonymous sends no credentials (a repository named by Git content,
 	// on a host the command line did not name).
 	Anonymous bool
@@ -118,7 +120,7 @@ func (f *Flags) Render(ctx context.Context, progress io.Writer, kube kubernetes.
 		return nil, err
 	}
 	var cleaner interrupt.Cleaner
-	opts := app.Options{Progress: progress, OnPrivateDir: cleaner.Track}
+	opts := app.Options{Progress: progress, OnPrivateDir: cleaner.Track, Checkouts: f.Checkouts}
 	if warnings != nil {
 		opts.Warn = func(msg string) { fmt.Fprintf(warnings, "warning: %s\n", msg) }
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	gosync "sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/argocd"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
+	gsource "github.com/kubectl-gitops/kubectl-gitops/pkg/source"
 	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/appflags"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/interrupt"
@@ -27,6 +29,10 @@ import (
 // ChildConcurrency bounds the children of one wave of an app of apps
 // synced at once.
 const ChildConcurrency = 4
+
+// ListMaxAge is how old a LIST shared by the apps of one run may be when an
+// app compares with it (see gsync.ListCache).
+const ListMaxAge = 10 * time.Second
 
 // AppResult is one app's sync in an app of apps: its result, and its
 // children's, in the order they ran. JSON nests them.
@@ -62,6 +68,13 @@ func (o *Options) runApplications(ctx context.Context) (err error) {
 		return err
 	}
 	mapper, targets, projects := loaded.Mapper, loaded.Targets, loaded.Projects
+	// The apps of this run share checkouts (one per repository and
+	// revision) and LISTs (one per resource and namespace until an app
+	// writes there): a no-op of 100 generated apps reads each once.
+	checkouts := gsource.NewCheckouts()
+	defer checkouts.Close()
+	o.App.Source.Checkouts = checkouts
+	o.Sync.Lists = gsync.NewListCache(ListMaxAge)
 	ctx, stop := interrupt.Graceful(ctx, o.ErrOut, Interrupted)
 	defer stop()
 	progress := o.Out
@@ -182,7 +195,16 @@ func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appf
 		return fail(err)
 	}
 	expand := o.expand(c, r.Objects)
-	_, _, noProjects := c.Resource(appProjectGVK)
+	// Asked only of a render that holds AppProjects: a kind the cluster
+	// does not serve costs a rediscovery.
+	var noProjects error
+	if slices.ContainsFunc(r.Objects, argocd.IsAppProject) {
+		_, _, noProjects = c.Resource(appProjectGVK)
+		var notServed *cluster.NotServedError
+		if noProjects != nil && !errors.As(noProjects, &notServed) {
+			return fail(fmt.Errorf("cannot tell whether the cluster serves AppProjects: %w", noProjects))
+		}
+	}
 	var objects, childObjs []*unstructured.Unstructured
 	for _, obj := range r.Objects {
 		switch {
