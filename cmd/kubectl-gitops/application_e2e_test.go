@@ -111,6 +111,16 @@ func TestSyncApplicationAsWritten(t *testing.T) {
 	if s := statusJSON(t, "-f", appFixture, mapping, "--inventory-namespace", inv); s.App != "order-service-production" || s.Sync != "Synced" {
 		t.Errorf("status -f: %+v", s)
 	}
+	// orphanedResources: status lists what no app manages in the
+	// destination namespace (not the app's objects, what they own, Argo
+	// CD's exceptions or what the project ignores).
+	// (A Secret is a kind the project does not permit: never orphaned.)
+	realKubectlIn(t, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: stray, namespace: orders}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: ignored-cache, namespace: orders}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: token, namespace: orders}\n", "apply", "-f", "-")
+	orphaned := variant(t, projectFixture, "  destinations:\n", "  orphanedResources:\n    warn: true\n    ignore:\n    - kind: ConfigMap\n      name: 'ignored-*'\n  destinations:\n")
+	out, errOut, code = gitops(t, "status", "-f", appFixture, mapping, "--project-file", orphaned, "--inventory-namespace", inv)
+	if code != 0 || !strings.Contains(out, "warning: 1 orphaned resources in namespace orders (AppProject production, orphanedResources):\n  ConfigMap/stray\n") {
+		t.Errorf("status -f with orphanedResources: code %d\n%s%s", code, out, errOut)
+	}
 	if out, errOut, code := gitops(t, "diff", "-f", appFixture, mapping, "--inventory-namespace", inv, "--exit-code"); code != 0 || out != "" {
 		t.Errorf("diff -f: code %d\n%s%s", code, out, errOut)
 	}

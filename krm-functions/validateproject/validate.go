@@ -185,3 +185,12 @@ func resourceRef(item *yaml.RNode) *yaml.ResourceIdentifier {
 		NameMeta: yaml.NameMeta{Name: item.GetName(), Namespace: item.GetNamespace()},
 	}
 }
+
+// NamespacedPermitted says whether the project's namespace resource
+// white and blacklists let an app deploy objects of the namespaced kind gk.
+func (p *AppProject) NamespacedPermitted(gk GroupKind) bool {
+	if wl := p.Spec.NamespaceResourceWhitelist; wl != nil && !listed(wl, gk, "", false) {
+		return false
+	}
+	return !listed(p.Spec.NamespaceResourceBlacklist, gk, "", false)
+}

@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	gosync "sync"
 	"sync/atomic"
 	"time"
@@ -300,4 +302,35 @@ func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		rc.count(req)
 	}
 	return t.next.RoundTrip(req)
+}
+
+// ListableNamespaced are the namespaced resources the server serves that
+// can be listed, at their preferred versions, and their kinds. Groups
+// whose discovery failed are left out and named in the error, with the
+// resources of the others.
+func (c *Client) ListableNamespaced() ([]ListableResource, error) {
+	lists, err := c.discovery.ServerPreferredNamespacedResources()
+	var out []ListableResource
+	for _, l := range lists {
+		gv, perr := schema.ParseGroupVersion(l.GroupVersion)
+		if perr != nil {
+			continue
+		}
+		for _, r := range l.APIResources {
+			if strings.Contains(r.Name, "/") || !slices.Contains(r.Verbs, "list") {
+				continue
+			}
+			out = append(out, ListableResource{GVR: gv.WithResource(r.Name), Kind: r.Kind})
+		}
+	}
+	if err != nil {
+		return out, fmt.Errorf("discover the API server's resources at %s: %w", c.host, err)
+	}
+	return out, nil
+}
+
+// ListableResource is a resource and its kind.
+type ListableResource struct {
+	GVR  schema.GroupVersionResource
+	Kind string
 }

@@ -47,6 +47,15 @@ type Object struct {
 	Message string `json:"message,omitempty"`
 }
 
+// Orphaned are the orphaned resources of an app's destination namespace.
+type Orphaned struct {
+	Project   string `json:"project"`
+	Namespace string `json:"namespace"`
+	// Warn says the project asks for a warning (orphanedResources.warn).
+	Warn    bool             `json:"warn"`
+	Objects []gsync.ObjectID `json:"objects"`
+}
+
 // Moved says the revision synced last now names another commit.
 type Moved struct {
 	Revision string `json:"revision"`
@@ -76,6 +85,9 @@ type App struct {
 	Moved *Moved `json:"moved,omitempty"`
 	// LastSync is the newest history record.
 	LastSync *inventory.Record `json:"lastSync,omitempty"`
+	// Orphaned are the objects of the app's destination namespace no app
+	// manages, when its AppProject monitors them (orphanedResources).
+	Orphaned *Orphaned `json:"orphaned,omitempty"`
 	// Automated says the app is marked for automated sync.
 	Automated bool     `json:"automated,omitempty"`
 	Objects   []Object `json:"objects,omitempty"`

@@ -43,8 +43,10 @@ type Flags struct {
 	ignore ignoreFile
 	// namespaceMetadata is an Application's managedNamespaceMetadata.
 	namespaceMetadata *gsync.NamespaceMetadata
-	// target is the Application of -f these flags were taken from.
-	target *Target
+	// target is the Application of -f these flags were taken from, and
+	// projects the AppProjects it is checked against.
+	target   *Target
+	projects *Projects
 }
 
 // ignoreFile holds the rules read from --ignore-differences, read once.

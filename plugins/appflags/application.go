@@ -51,9 +51,14 @@ type AppFile struct {
 func (a *AppFile) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVarP(&a.File, "filename", "f", "", "Argo CD Application manifests to sync: a file, a directory of them, or - for standard input (instead of --repo and --path)")
 	fs.StringArrayVar(&a.RepoMap, "repo-map", nil, "Rewrite the Applications' repository URLs: FROM=TO replaces the prefix FROM (repeatable; a mirror, or a local path)")
+	a.AddProjectFlags(fs)
+	a.AddClusterFlags(fs)
+}
+
+// AddProjectFlags registers --project-file and --projects-namespace.
+func (a *AppFile) AddProjectFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&a.ProjectFile, "project-file", "", "AppProject manifests (a file or a directory) the Applications' projects are enforced from; first, before those next to the Applications, those their parents render and the cluster's")
 	fs.StringVar(&a.ProjectsNamespace, "projects-namespace", "argocd", "Namespace of the current cluster whose AppProjects are read for a project found nowhere else (\"\" reads none)")
-	a.AddClusterFlags(fs)
 }
 
 // AddClusterFlags registers --clusters-from and --clusters-namespace.
@@ -505,16 +510,16 @@ func Pick(targets []*Target, name string) (*Target, error) {
 // given, so a recorded source fills nothing); Connect then reaches its
 // destination.
 func (f *Flags) UseApplication(a *AppFile, fs *pflag.FlagSet, kubeFlags *genericclioptions.ConfigFlags, name string) error {
-	targets, err := a.Targets(kubeFlags, f.InventoryNamespace)
+	l, err := a.Load(kubeFlags, f.InventoryNamespace)
 	if err != nil {
 		return err
 	}
-	t, err := Pick(targets, name)
+	t, err := Pick(l.Targets, name)
 	if err != nil {
 		return err
 	}
 	*f = t.Onto(*f)
-	f.target = t
+	f.target, f.projects = t, l.Projects
 	for flag, value := range map[string]string{"repo": f.Source.Repo, "path": f.Source.Path, "revision": f.Source.Revision, "dest-namespace": f.DestNamespace} {
 		if fs.Lookup(flag) != nil {
 			if err := fs.Set(flag, value); err != nil {
@@ -536,6 +541,15 @@ func (f *Flags) Connect(ctx context.Context, kubeFlags *genericclioptions.Config
 
 // Target is the Application of -f the flags were taken from, or nil.
 func (f *Flags) Target() *Target { return f.target }
+
+// Project is the AppProject of the Application of -f the flags were taken
+// from (see Projects.For); nil without one.
+func (f *Flags) Project(ctx context.Context) (*Project, error) {
+	if f.target == nil {
+		return nil, nil
+	}
+	return f.projects.For(ctx, f.target)
+}
 
 // hostOf is a repository URL's host ("" for a local path): of
 // scheme://[user@]host[:port]/path, or of scp-style user@host:path.

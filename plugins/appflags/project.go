@@ -36,10 +36,42 @@ type Project struct {
 	SourceRepos []string
 	// Windows are spec.syncWindows.
 	Windows *argocd.Windows
+	// Orphaned is spec.orphanedResources; nil when not set.
+	Orphaned *OrphanedResources
 	// Unenforced names the restrictions set that are not enforced yet.
 	Unenforced []string
 	// from says where it was read, for messages.
 	from string
+}
+
+// OrphanedResources is an AppProject's spec.orphanedResources: status
+// lists the live objects of the app's destination namespace that no app
+// manages, and warns when Warn.
+type OrphanedResources struct {
+	Warn   bool                            `json:"warn,omitempty"`
+	Ignore []validateproject.ResourceEntry `json:"ignore,omitempty"`
+}
+
+// OrphanIgnored says whether an object of kind gk named name is never
+// orphaned for the project: an ignore entry (group, kind and name globs)
+// matches it, or the project does not permit its kind in namespaces.
+func (p *Project) OrphanIgnored(gk schema.GroupKind, name string) bool {
+	if !p.NamespacedPermitted(validateproject.GroupKind{Group: gk.Group, Kind: gk.Kind}) {
+		return true
+	}
+	// As Argo CD: an empty kind or name matches any, an empty group the
+	// core group only.
+	for _, e := range p.Orphaned.Ignore {
+		if (e.Kind == "" || orphanGlob(e.Kind, gk.Kind)) && orphanGlob(e.Group, gk.Group) && (e.Name == "" || orphanGlob(e.Name, name)) {
+			return true
+		}
+	}
+	return false
+}
+
+func orphanGlob(pattern, value string) bool {
+	g, err := glob.Compile(pattern)
+	return err == nil && g.Match(value)
 }
 
 // projectFrom reads one AppProject object (where names it in messages).
@@ -77,6 +109,16 @@ func projectFrom(where string, o *unstructured.Unstructured) (*Project, error) {
 		}
 		if p.Windows, err = argocd.ParseWindows(p.Metadata.Name, list); err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+	}
+	if v := p.Spec.OrphanedResources; v != nil {
+		p.Orphaned = &OrphanedResources{}
+		data, err := json.Marshal(v)
+		if err == nil {
+			err = sigsyaml.UnmarshalStrict(data, p.Orphaned)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: spec.orphanedResources: %w", name, err)
 		}
 	}
 	for field, v := range map[string]any{"signatureKeys": p.Spec.SignatureKeys, "destinationServiceAccounts": p.Spec.DestinationServiceAccounts,

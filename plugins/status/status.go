@@ -113,6 +113,7 @@ wrong; with --exit-code, 3 when an app is not both Synced and Healthy.`,
 	o.App.AddFlags(f, true)
 	f.StringVarP(&o.AppFile.File, "filename", "f", "", "An Argo CD Application manifest (file, directory or -): the status of that app, compared with its source, in its destination cluster")
 	f.StringArrayVar(&o.AppFile.RepoMap, "repo-map", nil, "Rewrite the Application's repository URL: FROM=TO replaces the prefix FROM (repeatable)")
+	o.AppFile.AddProjectFlags(f)
 	o.AppFile.AddClusterFlags(f)
 	f.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "List the apps of every namespace, not only --inventory-namespace (no APP)")
 	f.StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml (default: a table)")
@@ -290,7 +291,43 @@ func (o *Options) compareApp(ctx context.Context, c *cluster.Client, f *appflags
 	}
 	a := gstatus.Of(f.App, st, cs, err)
 	a.InventoryNamespace = f.InventoryNamespace
+	o.orphans(ctx, c, f, a, warnings)
 	return a, nil
+}
+
+// orphans lists, for an Application whose AppProject has
+// orphanedResources, the objects of its destination namespace that no app
+// manages. A project that cannot be read leaves them unlisted, with a
+// warning.
+func (o *Options) orphans(ctx context.Context, c *cluster.Client, f *appflags.Flags, a *gstatus.App, warnings io.Writer) {
+	t := f.Target()
+	if t == nil {
+		return
+	}
+	warn := func(err error) {
+		if warnings != nil {
+			fmt.Fprintf(warnings, "warning: orphaned resources not looked for: %v\n", err)
+		}
+	}
+	p, err := f.Project(ctx)
+	if err != nil {
+		warn(err)
+		return
+	}
+	ns := t.Application.Destination.Namespace
+	if p == nil || p.Orphaned == nil || ns == "" {
+		return
+	}
+	opts := gsync.DefaultOptions()
+	orphans, err := gsync.New(c, opts).FindOrphans(ctx, ns, p.OrphanIgnored)
+	if err != nil {
+		warn(err)
+		return
+	}
+	a.Orphaned = &gstatus.Orphaned{Project: p.Metadata.Name, Namespace: ns, Warn: p.Orphaned.Warn, Objects: orphans}
+	if a.Orphaned.Objects == nil {
+		a.Orphaned.Objects = []gsync.ObjectID{}
+	}
 }
 
 // exitCode is 3 with --exit-code unless every app is Synced and Healthy.
@@ -415,6 +452,20 @@ func PrintApp(w io.Writer, a *gstatus.App, now time.Time) {
 	}
 	if r := a.LastSync; r != nil && len(r.Hooks) > 0 {
 		PrintHooks(w, fmt.Sprintf("\nHooks of sync #%d:", r.ID), r.Hooks)
+	}
+	if or := a.Orphaned; or != nil {
+		warn := ""
+		if or.Warn && len(or.Objects) > 0 {
+			warn = "warning: "
+		}
+		fmt.Fprintf(w, "\n%s%d orphaned resources in namespace %s (AppProject %s, orphanedResources):\n", warn, len(or.Objects), or.Namespace, or.Project)
+		for _, obj := range or.Objects {
+			kind := obj.Kind
+			if obj.Group != "" {
+				kind += "." + obj.Group
+			}
+			fmt.Fprintf(w, "  %s/%s\n", kind, obj.Name)
+		}
 	}
 }
 
