@@ -128,6 +128,34 @@ func TestSyncApplicationAsWritten(t *testing.T) {
 		t.Errorf("history -f: code %d\n%s%s", code, out, errOut)
 	}
 
+	// rollback -f: a new commit synced, then back to the first sync, in
+	// the Application's cluster, rendered as that sync rendered it (the
+	// kustomize overrides too); automated, so only with --force.
+	overlay := "apps/order-service/overlays/production/kustomization.yaml"
+	r.Commit("debug logs", map[string]string{overlay: strings.Replace(readFile(t, "../../testdata/config-repo/"+overlay), "value: warn", "value: debug", 1)})
+	if out, errOut, code := gitops(t, "sync", "-f", appFixture, mapping, "--project-file", projectFixture, "--inventory-namespace", inv); code != 0 {
+		t.Fatalf("second sync: code %d\n%s%s", code, out, errOut)
+	}
+	logLevel := func() string {
+		return realKubectl(t, "get", "configmap", "-n", "orders", "order-service-config", "-o", "jsonpath={.data.LOG_LEVEL}")
+	}
+	if got := logLevel(); got != "debug" {
+		t.Fatalf("LOG_LEVEL %q after the second sync", got)
+	}
+	if _, errOut, code := gitops(t, "rollback", "-f", appFixture, mapping, "1", "--inventory-namespace", inv); code != 1 || !strings.Contains(errOut, "is marked for automated sync") {
+		t.Errorf("rollback -f of an automated app without --force: code %d\n%s", code, errOut)
+	}
+	out, errOut, code = gitops(t, "rollback", "-f", appFixture, mapping, "1", "--force", "--inventory-namespace", inv)
+	if code != 0 || !strings.Contains(out, "app order-service-production: rolling back to history ID 1") {
+		t.Fatalf("rollback -f: code %d\n%s%s", code, out, errOut)
+	}
+	if got := logLevel(); got != "warn" {
+		t.Errorf("LOG_LEVEL %q after the rollback, want warn", got)
+	}
+	if got := realKubectl(t, "get", "deployment", "-n", "orders", "order-service", "-o", "jsonpath={.spec.template.spec.containers[0].image}"); got != "registry.example/shop/order-service:1.4.2" {
+		t.Errorf("image %q after the rollback: the Application's kustomize images were not applied", got)
+	}
+
 	// Each rule of the project, broken: refused before any write, naming
 	// the rule.
 	r.Commit("a ClusterRole", map[string]string{

@@ -209,6 +209,9 @@ func (w *yamlWalker) value(n *yaml.Node, commentsHandled bool) (any, error) {
 }
 
 func emitYAML(docs []Branch) ([]byte, error) {
+	if len(docs) == 0 {
+		return []byte{}, nil // an empty file (the encoder refuses no document)
+	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(yamlIndent)

@@ -91,3 +91,12 @@ func (f *Flags) InputWithCommit(r *app.Rendered) gsync.Input {
 	in.Author, in.Subject = r.Source.Author, r.Source.Message
 	return in
 }
+
+// RenderAsRecorded takes the render settings of a record (an Application's
+// spec.source.directory and kustomize, its managedNamespaceMetadata) when
+// it has them: a rollback renders the target commit as its sync did.
+func (f *Flags) RenderAsRecorded(rec inventory.Record) {
+	if rec.Directory != nil || rec.Kustomize != nil || rec.NamespaceMetadata != nil {
+		f.Source.Directory, f.Source.Kustomize, f.namespaceMetadata = rec.Directory, rec.Kustomize, rec.NamespaceMetadata
+	}
+}

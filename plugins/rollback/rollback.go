@@ -23,7 +23,10 @@ import (
 
 // Options are the inputs of rollback.
 type Options struct {
-	App  appflags.Flags
+	App appflags.Flags
+	// AppFile is -f: an Argo CD Application names the app, its source and
+	// its cluster.
+	AppFile appflags.AppFile
 	Sync gsync.Options
 	// ID is the history entry to go back to; 0 chooses DefaultTarget.
 	ID int
@@ -41,7 +44,7 @@ func NewCommand(kubeFlags *genericclioptions.ConfigFlags, streams genericiooptio
 	o := &Options{Sync: gsync.DefaultOptions(), kubeFlags: kubeFlags, IOStreams: streams}
 	o.Sync.Hints = psync.Hints
 	cmd := &cobra.Command{
-		Use:   "rollback APP [ID]",
+		Use:   "rollback APP [ID] | rollback -f app.yaml [APP] [ID]",
 		Short: "Sync an app back to the commit of an earlier sync in its history",
 		Long: `Rollback syncs APP to the commit of history entry ID (see 'kubectl gitops
 history APP'), through the same engine as sync: every object judged first,
@@ -55,6 +58,12 @@ The source comes from the record: the repository (a local repository's
 recorded path, or its origin URL when that path is not on this machine), the
 path, the destination namespace, the sync options and prune. --repo and the
 other source flags override it; the commit is always the record's.
+
+With -f, an Argo CD Application (file, directory or -) names the app, its
+repository (through --repo-map) and its destination cluster; APP picks one
+when the file holds several. The target commit is rendered as its sync
+rendered it (the Application's directory and kustomize settings recorded
+then).
 
 An app marked for automated sync (annotation
 gitops.kubectl-gitops.dev/automated=true on its inventory ConfigMap) is not
@@ -70,8 +79,12 @@ line was wrong.`,
   kubectl gitops rollback web-prod 3 --dry-run
 
   # An app marked for automated sync, knowing the agent will sync it again.
-  kubectl gitops rollback web-prod 3 --force`,
-		Args: cobra.RangeArgs(1, 2),
+  kubectl gitops rollback web-prod 3 --force
+
+  # The Application of a file, in its destination cluster.
+  kubectl gitops rollback -f apps/web-prod.yaml 3 --force \
+    --repo-map https://github.com/acme/config.git=$HOME/src/config`,
+		Args: cobra.RangeArgs(0, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.flags = cmd.Flags()
 			if err := o.Complete(args); err != nil {
@@ -85,6 +98,9 @@ line was wrong.`,
 	}
 	f := cmd.Flags()
 	o.App.AddFlags(f, true)
+	f.StringVarP(&o.AppFile.File, "filename", "f", "", "An Argo CD Application manifest (file, directory or -): roll back that app, in its destination cluster")
+	f.StringArrayVar(&o.AppFile.RepoMap, "repo-map", nil, "Rewrite the Application's repository URL: FROM=TO replaces the prefix FROM (repeatable)")
+	o.AppFile.AddClusterFlags(f)
 	f.BoolVar(&o.Force, "force", false, "Roll back an app marked for automated sync (its next automated sync undoes the rollback)")
 	f.BoolVar(&o.Sync.DryRun, "dry-run", false, "Print the plan and each object's verdict; write nothing")
 	f.BoolVar(&o.Sync.Prune, "prune", true, "Delete members that did not exist at the target commit (default: the record's setting)")
@@ -96,16 +112,44 @@ line was wrong.`,
 	return cmd
 }
 
-// Complete reads APP and ID.
+// Complete reads APP and ID, or with -f the Application (and [APP] [ID]).
 func (o *Options) Complete(args []string) error {
+	if o.AppFile.File != "" {
+		if len(args) > 2 {
+			return fmt.Errorf("with -f, give at most APP and ID")
+		}
+		name := ""
+		if len(args) == 2 || len(args) == 1 && !isNumber(args[0]) {
+			name, args = args[0], args[1:]
+		}
+		if len(args) == 1 {
+			if err := o.readID(args[0], name); err != nil {
+				return err
+			}
+		}
+		return o.App.UseApplication(&o.AppFile, o.flags, o.kubeFlags, name)
+	}
+	if len(args) == 0 || len(args) > 2 {
+		return fmt.Errorf("give APP and optionally ID, or -f with an Application")
+	}
 	o.App.Complete(args[:1], o.kubeFlags)
 	if len(args) > 1 {
-		id, err := strconv.Atoi(args[1])
-		if err != nil || id < 1 {
-			return fmt.Errorf("history ID %q is not a positive number; see 'kubectl gitops history %s'", args[1], args[0])
-		}
-		o.ID = id
+		return o.readID(args[1], args[0])
 	}
+	return nil
+}
+
+func isNumber(s string) bool {
+	_, err := strconv.Atoi(s)
+	return err == nil
+}
+
+func (o *Options) readID(arg, app string) error {
+	id, err := strconv.Atoi(arg)
+	if err != nil || id < 1 {
+		return fmt.Errorf("history ID %q is not a positive number; see 'kubectl gitops history %s'", arg, app)
+	}
+	o.ID = id
 	return nil
 }
 
@@ -114,7 +158,7 @@ func (o *Options) Validate() error {
 	if err := output.Check(o.Output, ""); err != nil {
 		return err
 	}
-	if fl := o.flags.Lookup("revision"); fl != nil && fl.Changed {
+	if fl := o.flags.Lookup("revision"); fl != nil && fl.Changed && o.App.Target() == nil {
 		return fmt.Errorf("--revision cannot be given: a rollback syncs the commit of a history entry; to sync a revision, use 'kubectl gitops sync --revision'")
 	}
 	if o.Sync.Timeout <= 0 {
@@ -129,7 +173,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.Output != "" {
 		progress = o.ErrOut
 	}
-	c, err := appflags.Connect(ctx, o.kubeFlags)
+	c, err := o.App.Connect(ctx, o.kubeFlags)
 	if err != nil {
 		return err
 	}
@@ -154,6 +198,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if note := o.App.FromRecord(o.flags, target, &o.Sync.Prune); note != "" {
 		fmt.Fprintf(o.ErrOut, "warning: %s\n", note)
 	}
+	o.App.RenderAsRecorded(target)
 	o.App.Source.Revision = target.Commit
 	if err := o.App.Source.Validate(); err != nil {
 		return err
