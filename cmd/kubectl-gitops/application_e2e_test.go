@@ -196,6 +196,12 @@ func TestSyncApplicationAsWritten(t *testing.T) {
 		!strings.Contains(out+errOut, "allowed as a manual sync (manualSync)") || !strings.Contains(errOut, "ClusterRole/order-service-reader") {
 		t.Errorf("deny window with manualSync: code %d\n%s%s", code, out, errOut)
 	}
+	// status -f shows the windows as Argo CD does.
+	for variant, want := range map[string]string{deny: "Sync window:  Sync Denied (spec.syncWindows[1]", manual: "Sync window:  Manual Allowed (spec.syncWindows[1]"} {
+		if out, errOut, _ := gitops(t, "status", "-f", appFixture, mapping, "--project-file", variant, "--inventory-namespace", inv); !strings.Contains(out, want) {
+			t.Errorf("status -f: want %q\n%s%s", want, out, errOut)
+		}
+	}
 	if _, errOut, code := gitops(t, "sync", "-f", appFixture, mapping, "--inventory-namespace", inv); code != 1 || !strings.Contains(errOut, "project production: no AppProject production in --project-file, the -f files or the apps that render them, or namespace argocd of the current cluster") {
 		t.Errorf("no project file: code %d\n%s", code, errOut)
 	}

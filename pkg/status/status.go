@@ -13,6 +13,7 @@ package status
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -45,6 +46,18 @@ type Object struct {
 	// Message is the server's refusal, the fields that differ, or the
 	// health message; Secret values masked.
 	Message string `json:"message,omitempty"`
+}
+
+// SyncWindow is the state of an app's sync windows, as Argo CD names it:
+// Sync Allowed, Sync Denied or Manual Allowed.
+type SyncWindow struct {
+	State string `json:"state"`
+	// Reason names the windows that deny or only let manual syncs through.
+	Reason string `json:"reason,omitempty"`
+	// Opens is when a denied sync may next run.
+	Opens *time.Time `json:"opens,omitempty"`
+	// Windows are the windows that select the app.
+	Windows []string `json:"windows,omitempty"`
 }
 
 // Orphaned are the orphaned resources of an app's destination namespace.
@@ -85,6 +98,9 @@ type App struct {
 	Moved *Moved `json:"moved,omitempty"`
 	// LastSync is the newest history record.
 	LastSync *inventory.Record `json:"lastSync,omitempty"`
+	// SyncWindow is what the sync windows of the app's AppProject say of a
+	// manual sync now; nil without windows.
+	SyncWindow *SyncWindow `json:"syncWindow,omitempty"`
 	// Orphaned are the objects of the app's destination namespace no app
 	// manages, when its AppProject monitors them (orphanedResources).
 	Orphaned *Orphaned `json:"orphaned,omitempty"`

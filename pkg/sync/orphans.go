@@ -19,7 +19,7 @@ import (
 var neverOrphaned = map[schema.GroupKind]bool{
 	{Kind: "Event"}: true, {Group: "events.k8s.io", Kind: "Event"}: true,
 	{Group: "coordination.k8s.io", Kind: "Lease"}: true,
-	{Kind: "Endpoints"}: true, {Group: "discovery.k8s.io", Kind: "EndpointSlice"}: true,
+	{Kind: "Endpoints"}:                           true, {Group: "discovery.k8s.io", Kind: "EndpointSlice"}: true,
 }
 
 // FindOrphans lists the top-level objects of namespace that no app

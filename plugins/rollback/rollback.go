@@ -27,7 +27,7 @@ type Options struct {
 	// AppFile is -f: an Argo CD Application names the app, its source and
 	// its cluster.
 	AppFile appflags.AppFile
-	Sync gsync.Options
+	Sync    gsync.Options
 	// ID is the history entry to go back to; 0 chooses DefaultTarget.
 	ID int
 	// Force rolls back an app marked for automated sync.

@@ -19,6 +19,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/argocd"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/health"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
@@ -291,15 +292,15 @@ func (o *Options) compareApp(ctx context.Context, c *cluster.Client, f *appflags
 	}
 	a := gstatus.Of(f.App, st, cs, err)
 	a.InventoryNamespace = f.InventoryNamespace
-	o.orphans(ctx, c, f, a, warnings)
+	o.project(ctx, c, f, a, warnings)
 	return a, nil
 }
 
-// orphans lists, for an Application whose AppProject has
+// project adds what an Application's AppProject says: the sync windows'
+// verdict on a sync now (as Argo CD shows it), and, with
 // orphanedResources, the objects of its destination namespace that no app
-// manages. A project that cannot be read leaves them unlisted, with a
-// warning.
-func (o *Options) orphans(ctx context.Context, c *cluster.Client, f *appflags.Flags, a *gstatus.App, warnings io.Writer) {
+// manages. A project that cannot be read leaves them out, with a warning.
+func (o *Options) project(ctx context.Context, c *cluster.Client, f *appflags.Flags, a *gstatus.App, warnings io.Writer) {
 	t := f.Target()
 	if t == nil {
 		return
@@ -313,6 +314,22 @@ func (o *Options) orphans(ctx context.Context, c *cluster.Client, f *appflags.Fl
 	if err != nil {
 		warn(err)
 		return
+	}
+	if p != nil && p.Windows != nil {
+		d := t.Application.Destination
+		v := p.Windows.Check(argocd.WindowApp{Name: t.Application.Name, Namespace: d.Namespace, Cluster: d.Name, Server: d.Server}, true, time.Now())
+		w := &gstatus.SyncWindow{State: "Sync Allowed", Reason: v.Reason, Windows: v.Matching}
+		switch {
+		case v.Manual:
+			w.State = "Manual Allowed"
+		case !v.Allowed:
+			w.State = "Sync Denied"
+			if !v.Opens.IsZero() {
+				opens := v.Opens
+				w.Opens = &opens
+			}
+		}
+		a.SyncWindow = w
 	}
 	ns := t.Application.Destination.Namespace
 	if p == nil || p.Orphaned == nil || ns == "" {
@@ -436,6 +453,16 @@ func PrintApp(w io.Writer, a *gstatus.App, now time.Time) {
 	}
 	if a.Automated {
 		fmt.Fprintf(tw, "Automated:\tyes (marked for automated sync)\n")
+	}
+	if sw := a.SyncWindow; sw != nil {
+		line := sw.State
+		if sw.Opens != nil {
+			line += ", opens " + sw.Opens.Format(time.RFC3339)
+		}
+		if len(sw.Windows) > 0 {
+			line += " (" + strings.Join(sw.Windows, ", ") + ")"
+		}
+		fmt.Fprintf(tw, "Sync window:\t%s\n", line)
 	}
 	tw.Flush()
 	if len(a.Objects) > 0 {
