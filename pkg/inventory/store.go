@@ -47,8 +47,12 @@ type HookRun struct {
 // kubeconfig context it went to, and whether removing it from Git prunes
 // its resources (Argo CD's resources finalizer).
 type ChildApp struct {
-	Name      string `json:"name"`
+	Name string `json:"name"`
+	// Context is the kubeconfig context (or registered cluster) of its
+	// destination, and Server that cluster's URL: another machine, whose
+	// contexts are named otherwise, finds the cluster by it.
 	Context   string `json:"context,omitempty"`
+	Server    string `json:"server,omitempty"`
 	Finalizer bool   `json:"finalizer,omitempty"`
 }
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/argocd"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/render"
 	gsource "github.com/kubectl-gitops/kubectl-gitops/pkg/source"
 	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
@@ -422,6 +423,24 @@ func (m *Mapper) ContextTarget(name, context string) *Target {
 		}
 	}
 	return t
+}
+
+// ChildTarget reaches the cluster of a child app its parent recorded: by
+// its recorded context when this kubeconfig has it (or it is a registered
+// cluster), else by the recorded server URL, as a destination.server is
+// matched.
+func (m *Mapper) ChildTarget(ch inventory.ChildApp) *Target {
+	_, known := m.raw.Contexts[ch.Context]
+	if known || ch.Context == "" || ch.Server == "" || strings.HasPrefix(ch.Context, clusterContext) {
+		return m.ContextTarget(ch.Name, ch.Context)
+	}
+	if c, ok := m.registeredCluster(argocd.Destination{Server: ch.Server}); ok {
+		return m.ContextTarget(ch.Name, clusterContext+c.Name)
+	}
+	if ctx, _, err := ResolveDestination(m.raw, m.current, argocd.Destination{Server: ch.Server}); err == nil {
+		return m.ContextTarget(ch.Name, ctx)
+	}
+	return m.ContextTarget(ch.Name, ch.Context) // fails naming the context
 }
 
 // ResolveDestination finds the kubeconfig context of an Application's

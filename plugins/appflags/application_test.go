@@ -12,6 +12,7 @@ import (
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/argocd"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
 )
 
 func TestResolveDestination(t *testing.T) {
@@ -166,6 +167,28 @@ func TestCredentialsOnlyForTrustedHosts(t *testing.T) {
 		}
 		if tg.Flags.Source.Anonymous != anonymous || tg.Onto(Flags{}).Source.Anonymous != anonymous {
 			t.Errorf("%s: anonymous %v, want %v", repo, tg.Flags.Source.Anonymous, anonymous)
+		}
+	}
+}
+
+// A child recorded on another machine is reached by its server URL when
+// this kubeconfig names no context as the record does.
+func TestChildTarget(t *testing.T) {
+	m := &Mapper{raw: &clientcmdapi.Config{
+		Clusters: map[string]*clientcmdapi.Cluster{"local": {Server: "https://127.0.0.1:6443"}, "eu": {Server: "https://eu.example:6443"}},
+		Contexts: map[string]*clientcmdapi.Context{"dev": {Cluster: "local"}, "prod-eu": {Cluster: "eu"}},
+	}, current: "dev"}
+	for _, tt := range []struct {
+		ch   inventory.ChildApp
+		want string
+	}{
+		{inventory.ChildApp{Name: "a", Context: "prod-eu", Server: "https://elsewhere"}, "prod-eu"},
+		{inventory.ChildApp{Name: "a", Context: "laptop-eu", Server: "https://eu.example:6443"}, "prod-eu"},
+		{inventory.ChildApp{Name: "a", Context: "laptop-local", Server: "https://127.0.0.1:6443"}, "dev"},
+		{inventory.ChildApp{Name: "a", Context: "gone", Server: "https://nowhere"}, "gone"},
+	} {
+		if got := m.ChildTarget(tt.ch).Context; got != tt.want {
+			t.Errorf("%+v: context %s, want %s", tt.ch, got, tt.want)
 		}
 	}
 }

@@ -249,7 +249,7 @@ func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appf
 	}
 	var now []inventory.ChildApp
 	for _, ct := range children {
-		now = append(now, inventory.ChildApp{Name: ct.Application.Name, Context: ct.Context, Finalizer: ct.Application.HasResourcesFinalizer()})
+		now = append(now, inventory.ChildApp{Name: ct.Application.Name, Context: ct.Context, Server: ct.Server, Finalizer: ct.Application.HasResourcesFinalizer()})
 	}
 
 	opts := o.Sync
@@ -453,7 +453,7 @@ func (o *Options) removeChildren(ctx context.Context, before, now []inventory.Ch
 		case ch.Finalizer && !prune:
 			fmt.Fprintf(w, "child %s left Git: its resources are left in place (pruning is off)\n", ch.Name)
 		case ch.Finalizer:
-			if err := o.pruneChild(ctx, mapper.ContextTarget(ch.Name, ch.Context), inventoryNamespace); err != nil {
+			if err := o.pruneChild(ctx, mapper.ChildTarget(ch), inventoryNamespace); err != nil {
 				rc.Error = err.Error()
 			}
 			fmt.Fprintf(w, "child %s left Git: its resources are pruned (resources finalizer)%s\n", ch.Name, errSuffix(rc.Error))
@@ -492,7 +492,7 @@ func (o *Options) syncSet(ctx context.Context, set *argocd.ApplicationSet, gener
 		before = state.History[n-1].Children
 	}
 	for _, t := range generated {
-		now = append(now, inventory.ChildApp{Name: t.Application.Name, Context: t.Context, Finalizer: t.Application.HasResourcesFinalizer()})
+		now = append(now, inventory.ChildApp{Name: t.Application.Name, Context: t.Context, Server: t.Server, Finalizer: t.Application.HasResourcesFinalizer()})
 	}
 	keep := ""
 	if set.PreserveResourcesOnDeletion {
