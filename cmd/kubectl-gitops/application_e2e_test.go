@@ -305,6 +305,14 @@ func TestAppOfApps(t *testing.T) {
 			t.Errorf("no Deployment in %s: %q", ns, got)
 		}
 	}
+	// The root's status and diff split its render as its sync does: the
+	// child Applications and the AppProject are not objects to create.
+	if s := statusJSON(t, "-f", "../../testdata/argocd/production-apps.yaml", args[3], "--inventory-namespace", inv); s.Sync != "Synced" {
+		t.Errorf("status -f of the root: %s %s %+v", s.Sync, s.Reason, s.Objects)
+	}
+	if out, errOut, code := gitops(t, "diff", "-f", "../../testdata/argocd/production-apps.yaml", args[3], "--inventory-namespace", inv, "--exit-code"); code != 0 {
+		t.Errorf("diff -f of the root: code %d\n%s%s", code, out, errOut)
+	}
 
 	// order-service leaves Git; it has the resources finalizer, so its
 	// objects are pruned. payment-service then leaves without it: its

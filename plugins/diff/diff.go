@@ -232,6 +232,13 @@ func (o *Options) run(ctx context.Context) error {
 	if err := r.RefuseEncrypted(); err != nil {
 		return source.Hint(err)
 	}
+	if o.App.Target() != nil {
+		// As the sync of the Application splits its render (see
+		// sync.SplitRender).
+		if r.Objects, _, err = psync.SplitRender(c, r.Objects, false); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(o.ErrOut, "app %s: %s, %d objects\n", o.App.App, describe(r.Source), len(r.Objects))
 	in := o.App.Input(r)
 	in.State = o.state

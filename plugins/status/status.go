@@ -284,6 +284,14 @@ func (o *Options) compareApp(ctx context.Context, c *cluster.Client, f *appflags
 	if err := r.RefuseEncrypted(); err != nil {
 		return nil, source.Hint(err)
 	}
+	if f.Target() != nil {
+		// As the sync of the Application splits its render: child
+		// Applications (and AppProjects) the cluster does not serve are
+		// apps of their own, not objects of this one.
+		if r.Objects, _, err = psync.SplitRender(c, r.Objects, false); err != nil {
+			return nil, err
+		}
+	}
 	in := f.InputWithCommit(r)
 	in.State = st // read just now (or listed): Compare need not read it again
 	cs, err := gsync.New(c, opts).Compare(ctx, in)

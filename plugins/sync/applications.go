@@ -194,26 +194,9 @@ func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appf
 	if err != nil {
 		return fail(err)
 	}
-	expand := o.expand(c, r.Objects)
-	// Asked only of a render that holds AppProjects: a kind the cluster
-	// does not serve costs a rediscovery.
-	var noProjects error
-	if slices.ContainsFunc(r.Objects, argocd.IsAppProject) {
-		_, _, noProjects = c.Resource(appProjectGVK)
-		var notServed *cluster.NotServedError
-		if noProjects != nil && !errors.As(noProjects, &notServed) {
-			return fail(fmt.Errorf("cannot tell whether the cluster serves AppProjects: %w", noProjects))
-		}
-	}
-	var objects, childObjs []*unstructured.Unstructured
-	for _, obj := range r.Objects {
-		switch {
-		case expand && argocd.IsApplication(obj):
-			childObjs = append(childObjs, obj)
-		case argocd.IsAppProject(obj) && noProjects != nil:
-		default:
-			objects = append(objects, obj)
-		}
+	objects, childObjs, err := SplitRender(c, r.Objects, o.ExpandApps)
+	if err != nil {
+		return fail(err)
 	}
 	var children []*appflags.Target
 	var errs []string
@@ -368,22 +351,48 @@ func (o *Options) syncEach(ctx context.Context, targets []*appflags.Target, mapp
 	return results, errs
 }
 
-// expand says whether the Applications among objs are synced as child apps
-// (the cluster does not serve Argo CD's Applications, or --expand-apps)
-// rather than applied as objects for an Argo CD to run.
-func (o *Options) expand(c *cluster.Client, objs []*unstructured.Unstructured) bool {
-	has := false
+// SplitRender splits an Application's render into the objects its sync
+// applies and the child Applications synced as apps of their own: these
+// when the cluster does not serve Argo CD's Applications (or expand, for
+// --expand-apps); rendered AppProjects the cluster cannot hold are read
+// (for the children), not applied. sync, status and diff of -f split
+// alike, so a view shows what the sync does. Discovery is asked only about
+// kinds the render holds.
+func SplitRender(c *cluster.Client, objs []*unstructured.Unstructured, expand bool) (objects, children []*unstructured.Unstructured, err error) {
+	served := func(gvk schema.GroupVersionKind) (bool, error) {
+		_, _, err := c.Resource(gvk)
+		var notServed *cluster.NotServedError
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.As(err, &notServed):
+			return false, nil
+		}
+		return false, fmt.Errorf("cannot tell whether the cluster serves %s: %w", gvk.Kind, err)
+	}
+	if !expand && slices.ContainsFunc(objs, argocd.IsApplication) {
+		ok, err := served(schema.GroupVersionKind{Group: "argoproj.io", Version: "v1alpha1", Kind: "Application"})
+		if err != nil {
+			return nil, nil, err
+		}
+		expand = !ok
+	}
+	keepProjects := true
+	if slices.ContainsFunc(objs, argocd.IsAppProject) {
+		if keepProjects, err = served(appProjectGVK); err != nil {
+			return nil, nil, err
+		}
+	}
 	for _, obj := range objs {
-		has = has || argocd.IsApplication(obj)
+		switch {
+		case expand && argocd.IsApplication(obj):
+			children = append(children, obj)
+		case argocd.IsAppProject(obj) && !keepProjects:
+		default:
+			objects = append(objects, obj)
+		}
 	}
-	if !has {
-		return false
-	}
-	if o.ExpandApps {
-		return true
-	}
-	_, _, err := c.Resource(schema.GroupVersionKind{Group: "argoproj.io", Version: "v1alpha1", Kind: "Application"})
-	return err != nil
+	return objects, children, nil
 }
 
 var appProjectGVK = schema.GroupVersionKind{Group: "argoproj.io", Version: "v1alpha1", Kind: "AppProject"}
