@@ -338,14 +338,21 @@ func (m *Mapper) Generate(sets []*argocd.ApplicationSet, auth gsource.Auth) ([]*
 // Target maps one Application.
 func (m *Mapper) Target(app *argocd.Application) (*Target, error) {
 	t := &Target{Application: app, raw: m.raw, clients: m.clients}
-	if c, ok := m.registeredCluster(app.Destination); ok {
+	dest := app.Destination
+	c, ok := m.registeredCluster(dest)
+	if ok && strings.TrimSuffix(c.Server, "/") == argocd.InCluster {
+		// A Secret that registers Argo CD's own cluster (to label it, or
+		// to name it): from here, that cluster is the current context's.
+		ok, dest = false, argocd.Destination{Server: argocd.InCluster, Namespace: dest.Namespace}
+	}
+	if ok {
 		rc, err := c.RESTConfig()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %v", app.Ref(), err)
 		}
 		t.Context, t.Server, t.rest = clusterContext+c.Name, c.Server, rc
 	} else {
-		ctxName, server, err := ResolveDestination(m.raw, m.current, app.Destination)
+		ctxName, server, err := ResolveDestination(m.raw, m.current, dest)
 		if err != nil {
 			if len(m.registered) > 0 {
 				var names []string

@@ -192,3 +192,18 @@ func TestChildTarget(t *testing.T) {
 		}
 	}
 }
+
+// A cluster Secret registering Argo CD's own cluster (by its in-cluster
+// URL) means the current context's cluster.
+func TestRegisteredInCluster(t *testing.T) {
+	m := &Mapper{raw: &clientcmdapi.Config{
+		Clusters: map[string]*clientcmdapi.Cluster{"local": {Server: "https://127.0.0.1:6443"}},
+		Contexts: map[string]*clientcmdapi.Context{"dev": {Cluster: "local"}},
+	}, current: "dev", registered: []argocd.Cluster{{Name: "hub", Server: argocd.InCluster + "/"}}, trusted: map[string]bool{}}
+	for _, d := range []argocd.Destination{{Name: "hub"}, {Server: argocd.InCluster}} {
+		tg, err := m.Target(&argocd.Application{Name: "a", Source: argocd.Source{RepoURL: "r"}, Destination: d})
+		if err != nil || tg.Context != "dev" || tg.Application.Destination != d {
+			t.Errorf("%+v: %+v %v", d, tg, err)
+		}
+	}
+}
