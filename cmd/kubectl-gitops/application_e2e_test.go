@@ -142,10 +142,10 @@ func TestSyncApplicationAsWritten(t *testing.T) {
 	if got := logLevel(); got != "debug" {
 		t.Fatalf("LOG_LEVEL %q after the second sync", got)
 	}
-	if _, errOut, code := gitops(t, "rollback", "-f", appFixture, mapping, "1", "--inventory-namespace", inv); code != 1 || !strings.Contains(errOut, "is marked for automated sync") {
+	if _, errOut, code := gitops(t, "rollback", "-f", appFixture, mapping, "1", "--project-file", projectFixture, "--inventory-namespace", inv); code != 1 || !strings.Contains(errOut, "is marked for automated sync") {
 		t.Errorf("rollback -f of an automated app without --force: code %d\n%s", code, errOut)
 	}
-	out, errOut, code = gitops(t, "rollback", "-f", appFixture, mapping, "1", "--force", "--inventory-namespace", inv)
+	out, errOut, code = gitops(t, "rollback", "-f", appFixture, mapping, "1", "--force", "--project-file", projectFixture, "--inventory-namespace", inv)
 	if code != 0 || !strings.Contains(out, "app order-service-production: rolling back to history ID 1") {
 		t.Fatalf("rollback -f: code %d\n%s%s", code, out, errOut)
 	}

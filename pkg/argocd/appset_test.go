@@ -316,7 +316,7 @@ spec:
 	git := fakeGit{&Tree{Files: []string{"clusters/config.yaml", "clusters/eu/prod/config.yaml", "clusters/us/dev/config.yaml", "clusters/us/prod/config.yaml"},
 		Dirs: []string{"apps", "apps/web"},
 		Read: func(p string) ([]byte, error) { return []byte(files[p]), nil }}}
-	got = generate(t, `apiVersion: argoproj.io/v1alpha1
+	filesSet := `apiVersion: argoproj.io/v1alpha1
 kind: ApplicationSet
 metadata: {name: files}
 spec:
@@ -339,9 +339,22 @@ spec:
     spec:
       source: {repoURL: https://git.example/c.git, path: '{{app.path}}'}
       destination: {server: https://kubernetes.default.svc, namespace: '{{path[1]}}'}
-`, git, nil)
-	if want := "web-none-clusters https://kubernetes.default.svc apps/web,web-eu-prod https://kubernetes.default.svc apps/web,web-us-prod https://kubernetes.default.svc apps/web"; strings.Join(got, ",") != want {
+`
+	// Argo CD's default globbing: * crosses directories, and clusters/**/
+	// wants a directory between.
+	got = generate(t, filesSet, git, nil)
+	if want := "web-eu-prod https://kubernetes.default.svc apps/web,web-us-prod https://kubernetes.default.svc apps/web"; strings.Join(got, ",") != want {
 		t.Errorf("generated %v, want %s", got, want)
+	}
+	// Its new globbing (doublestar): ** is zero or more directories.
+	fs, err := ParseAppSets("set.yaml", []byte(filesSet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs[0].NewGitFileGlobbing = true
+	apps, err = fs[0].Generate(git, nil)
+	if err != nil || len(apps) != 3 || apps[0].Name != "web-none-clusters" {
+		t.Errorf("new globbing: %v %v", err, apps)
 	}
 }
 
@@ -374,5 +387,61 @@ spec:
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}
+	}
+}
+
+// A matrix's second generator keeps for itself the values that name its
+// own parameters; generated Applications get the resources finalizer
+// unless the set preserves resources; flat lists are key.N; templatePatch
+// never sets a project.
+func TestGenerateArgoDefaults(t *testing.T) {
+	sets, err := ParseAppSets("set.yaml", []byte(`apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata: {name: m}
+spec:
+  goTemplate: true
+  generators:
+  - matrix:
+      generators:
+      - list: {elements: [{app: web, hosts: [a.example, b.example]}]}
+      - clusters:
+          selector: {matchLabels: {environment: staging}}
+          values: {ns: 'ns-{{.name}}'}
+  template:
+    metadata: {name: '{{.app}}-{{.name}}'}
+    spec:
+      source: {repoURL: r, path: p}
+      destination: {server: '{{.server}}', namespace: '{{.values.ns}}'}
+  templatePatch: |
+    spec: {project: admin}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps, err := sets[0].Generate(nil, twoClusters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := apps[0]
+	if a.Destination.Namespace != "ns-staging" || !a.HasResourcesFinalizer() || a.Project != "" {
+		t.Errorf("namespace %q, finalizers %v, project %q", a.Destination.Namespace, a.Finalizers, a.Project)
+	}
+	sets[0].PreserveResourcesOnDeletion = true
+	if apps, _ := sets[0].Generate(nil, twoClusters); apps[0].HasResourcesFinalizer() {
+		t.Errorf("preserveResourcesOnDeletion: finalizers %v", apps[0].Finalizers)
+	}
+	flat := generate(t, `apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata: {name: f}
+spec:
+  generators: [{list: {elements: [{app: web, hosts: [a.example, b.example]}]}}]
+  template:
+    metadata: {name: '{{app}}'}
+    spec:
+      source: {repoURL: r, path: '{{hosts.1}}'}
+      destination: {server: https://kubernetes.default.svc, namespace: x}
+`, nil, nil)
+	if strings.Join(flat, ",") != "web https://kubernetes.default.svc b.example" {
+		t.Errorf("flat lists: %v", flat)
 	}
 }

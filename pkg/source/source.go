@@ -501,17 +501,18 @@ func (cs *Checkouts) Fetch(ctx context.Context, req Request, opts Options) (*Che
 // Close removes every checkout.
 func (cs *Checkouts) Close() error {
 	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	var errs []error
+	entries := make([]*sharedCheckout, 0, len(cs.m))
 	for k, e := range cs.m {
-		select {
-		case <-e.done:
-			if e.co != nil {
-				errs = append(errs, e.co.Close())
-			}
-		default:
-		}
+		entries = append(entries, e)
 		delete(cs.m, k)
+	}
+	cs.mu.Unlock()
+	var errs []error
+	for _, e := range entries {
+		<-e.done // a fetch under way ends with its context; its files go too
+		if e.co != nil {
+			errs = append(errs, e.co.Close())
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -69,6 +69,8 @@ func (s *Syncer) applyHeld(ctx context.Context, cs *ChangeSet, inv inventory.Inv
 		return s.result(cs, err, false), r.redactError(err)
 	}
 	if state.ResourceVersion != cs.state.ResourceVersion {
+		// Another sync wrote: the run's shared lists may predate it.
+		s.forgetAll(cs)
 		fresh, err := s.compare(ctx, r, cs.in)
 		if fresh == nil {
 			return s.result(cs, err, false), r.redactError(err)
@@ -83,6 +85,21 @@ func (s *Syncer) applyHeld(ctx context.Context, cs *ChangeSet, inv inventory.Inv
 	syncErr := s.closeHooks(ctx, cs, s.execute(ctx, cs, inv))
 	s.forgetLists(cs)
 	return s.record(ctx, cs, inv, syncErr)
+}
+
+// forgetAll drops the run's shared lists of every resource and namespace
+// of cs, written to or not.
+func (s *Syncer) forgetAll(cs *ChangeSet) {
+	if s.opts.Lists == nil {
+		return
+	}
+	keys := map[resourceKey]bool{}
+	for _, c := range cs.Changes {
+		if c.gvr.Resource != "" {
+			keys[resourceKey{c.gvr, c.Namespace}] = true
+		}
+	}
+	s.opts.Lists.forget(s.c, keys)
 }
 
 // forgetLists drops the run's shared lists (Options.Lists) of every

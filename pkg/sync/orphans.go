@@ -30,8 +30,10 @@ var neverOrphaned = map[schema.GroupKind]bool{
 // (the default ServiceAccount, the kube-root-ca.crt ConfigMap, the kubernetes
 // Service of default), nor is what ignore says (an AppProject's
 // orphanedResources.ignore, and the kinds its namespace resource lists
-// deny). It costs one discovery and one LIST per listable namespaced
-// resource. Sorted by kind and name.
+// deny). Argo CD's excluded groups (metrics.k8s.io, events.k8s.io) are
+// not listed. It costs one discovery and one LIST per listable namespaced
+// resource. Sorted by kind and name; when discovery failed for some API
+// groups, the orphans of the others come with the error.
 func (s *Syncer) FindOrphans(ctx context.Context, namespace string, ignore func(gk schema.GroupKind, name string) bool) ([]ObjectID, error) {
 	resources, err := s.c.ListableNamespaced()
 	if err != nil && len(resources) == 0 {
@@ -42,7 +44,7 @@ func (s *Syncer) FindOrphans(ctx context.Context, namespace string, ignore func(
 	var errs []error
 	forEach(resources, s.opts.Concurrency, func(r cluster.ListableResource) {
 		gk := schema.GroupKind{Group: r.GVR.Group, Kind: r.Kind}
-		if neverOrphaned[gk] {
+		if neverOrphaned[gk] || gk.Group == "metrics.k8s.io" || gk.Group == "events.k8s.io" {
 			return
 		}
 		list, err := s.c.Dynamic.Resource(r.GVR).Namespace(namespace).List(ctx, metav1.ListOptions{})
@@ -58,6 +60,8 @@ func (s *Syncer) FindOrphans(ctx context.Context, namespace string, ignore func(
 			case len(o.GetOwnerReferences()) > 0,
 				l[inventory.LabelPartOf] != "", l[inventory.LabelID] != "", l[LabelHookOf] != "",
 				a["argocd.argoproj.io/tracking-id"] != "",
+				// A ServiceAccount's token belongs to it.
+				gk == (schema.GroupKind{Kind: "Secret"}) && a["kubernetes.io/service-account.name"] != "",
 				gk == (schema.GroupKind{Kind: "ServiceAccount"}) && o.GetName() == "default",
 				gk == (schema.GroupKind{Kind: "ConfigMap"}) && o.GetName() == "kube-root-ca.crt",
 				gk == (schema.GroupKind{Kind: "Service"}) && o.GetName() == "kubernetes" && namespace == "default",

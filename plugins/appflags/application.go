@@ -46,6 +46,9 @@ type AppFile struct {
 	ClustersFrom, ClustersNamespace string
 	// Auth authenticates the git generators of ApplicationSets.
 	Auth gsource.Auth
+	// NewGitFileGlobbing globs git file generators as Argo CD's opt-in
+	// globbing does.
+	NewGitFileGlobbing bool
 }
 
 // AddFlags registers -f, --repo-map and --project-file.
@@ -62,8 +65,10 @@ func (a *AppFile) AddProjectFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&a.ProjectsNamespace, "projects-namespace", "argocd", "Namespace of the current cluster whose AppProjects are read for a project found nowhere else (\"\" reads none)")
 }
 
-// AddClusterFlags registers --clusters-from and --clusters-namespace.
+// AddClusterFlags registers what ApplicationSets' generators read:
+// --clusters-from, --clusters-namespace and --new-git-file-globbing.
 func (a *AppFile) AddClusterFlags(fs *pflag.FlagSet) {
+	fs.BoolVar(&a.NewGitFileGlobbing, "new-git-file-globbing", false, "Git file generators glob as Argo CD's --enable-new-git-file-globbing does (* stays within a directory, ** crosses); default Argo CD's default, where * crosses directories too")
 	fs.StringVar(&a.ClustersFrom, "clusters-from", "", "Argo CD cluster Secrets (argocd.argoproj.io/secret-type: cluster) in a file or directory: destinations by their server or name")
 	fs.StringVar(&a.ClustersNamespace, "clusters-namespace", "", "Read Argo CD cluster Secrets from this namespace of the current cluster (such as argocd)")
 }
@@ -203,12 +208,8 @@ func (a *AppFile) Load(kubeFlags *genericclioptions.ConfigFlags, inventoryNamesp
 		m.trusted[hostOf(app.Source.RepoURL)] = true
 	}
 	for _, s := range sets {
-		for _, g := range s.Generators {
-			if gm, ok := g["git"].(map[string]any); ok {
-				if u, ok := gm["repoURL"].(string); ok {
-					m.trusted[hostOf(u)] = true
-				}
-			}
+		for _, u := range s.WrittenRepoURLs() {
+			m.trusted[hostOf(u)] = true
 		}
 	}
 	if len(sets) > 0 {
@@ -247,6 +248,8 @@ type Mapper struct {
 	// they get the command's Git credentials.
 	trusted map[string]bool
 	clients *clients
+	// newGlobbing is --new-git-file-globbing.
+	newGlobbing bool
 }
 
 // clusterContext names a registered cluster where a kubeconfig context
@@ -270,7 +273,7 @@ func (a *AppFile) Mapper(kubeFlags *genericclioptions.ConfigFlags, inventoryName
 	if a.File == "-" && a.ClustersFrom == "-" {
 		return nil, fmt.Errorf("-f - and --clusters-from - cannot both read standard input")
 	}
-	m := &Mapper{repoMap: repoMap, raw: &raw, current: current, inventoryNamespace: inventoryNamespace, clients: &clients{m: map[string]*cluster.Client{}}, trusted: map[string]bool{}}
+	m := &Mapper{repoMap: repoMap, raw: &raw, current: current, inventoryNamespace: inventoryNamespace, clients: &clients{m: map[string]*cluster.Client{}}, trusted: map[string]bool{}, newGlobbing: a.NewGitFileGlobbing}
 	if a.ClustersFrom != "" {
 		cs, err := argocd.LoadClusters(a.ClustersFrom, os.Stdin)
 		if err != nil {
@@ -322,10 +325,11 @@ func (m *Mapper) Clusters() []argocd.Cluster { return m.registered }
 // their repositories (through the repository map, with auth), the clusters
 // generator the registered clusters.
 func (m *Mapper) Generate(sets []*argocd.ApplicationSet, auth gsource.Auth) ([]*argocd.Application, error) {
-	git := &gitTrees{ctx: context.Background(), repoMap: m.repoMap, auth: auth}
+	git := &gitTrees{ctx: context.Background(), repoMap: m.repoMap, auth: auth, trusted: m.trusted}
 	defer git.close()
 	var out []*argocd.Application
 	for _, s := range sets {
+		s.NewGitFileGlobbing = m.newGlobbing
 		apps, err := s.Generate(git, m.registered)
 		if err != nil {
 			return nil, err

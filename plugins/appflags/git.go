@@ -20,6 +20,10 @@ type gitTrees struct {
 	ctx     context.Context
 	repoMap argocd.RepoMap
 	auth    gsource.Auth
+	// trusted are the hosts the credentials may go to: those the command's
+	// files name. A repoURL a generator took from Git content (a matrix's
+	// second generator) on another host is fetched without them.
+	trusted map[string]bool
 
 	mu        sync.Mutex
 	trees     map[string]*argocd.Tree
@@ -34,7 +38,11 @@ func (g *gitTrees) Tree(repoURL, revision string) (*argocd.Tree, error) {
 	if t, ok := g.trees[key]; ok {
 		return t, nil
 	}
-	co, err := gsource.Fetch(g.ctx, gsource.Request{Repo: g.repoMap.Map(repoURL), Revision: revision}, gsource.Options{Auth: g.auth})
+	auth := g.auth
+	if !g.trusted[hostOf(repoURL)] {
+		auth = gsource.Auth{KnownHostsFiles: g.auth.KnownHostsFiles, InsecureSkipHostKeyCheck: g.auth.InsecureSkipHostKeyCheck}
+	}
+	co, err := gsource.Fetch(g.ctx, gsource.Request{Repo: g.repoMap.Map(repoURL), Revision: revision}, gsource.Options{Auth: auth})
 	if err != nil {
 		return nil, err
 	}

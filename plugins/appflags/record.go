@@ -92,11 +92,18 @@ func (f *Flags) InputWithCommit(r *app.Rendered) gsync.Input {
 	return in
 }
 
-// RenderAsRecorded takes the render settings of a record (an Application's
-// spec.source.directory and kustomize, its managedNamespaceMetadata) when
-// it has them: a rollback renders the target commit as its sync did.
+// RenderAsRecorded takes, for the Application of -f, the render settings of
+// a record (spec.source.directory and kustomize, managedNamespaceMetadata,
+// as that sync had them, none included): a rollback renders the target
+// commit as its sync did.
 func (f *Flags) RenderAsRecorded(rec inventory.Record) {
-	if rec.Directory != nil || rec.Kustomize != nil || rec.NamespaceMetadata != nil {
-		f.Source.Directory, f.Source.Kustomize, f.namespaceMetadata = rec.Directory, rec.Kustomize, rec.NamespaceMetadata
+	if f.target == nil {
+		return // FromRecord took them, unless --path said otherwise
+	}
+	f.Source.Kustomize, f.namespaceMetadata = rec.Kustomize, rec.NamespaceMetadata
+	if rec.Directory != nil {
+		// (A sync of an Application records one always; a record without
+		// it predates them, and the Application's reading stays.)
+		f.Source.Directory = rec.Directory
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -100,6 +101,7 @@ line was wrong.`,
 	o.App.AddFlags(f, true)
 	f.StringVarP(&o.AppFile.File, "filename", "f", "", "An Argo CD Application manifest (file, directory or -): roll back that app, in its destination cluster")
 	f.StringArrayVar(&o.AppFile.RepoMap, "repo-map", nil, "Rewrite the Application's repository URL: FROM=TO replaces the prefix FROM (repeatable)")
+	o.AppFile.AddProjectFlags(f)
 	o.AppFile.AddClusterFlags(f)
 	f.BoolVar(&o.Force, "force", false, "Roll back an app marked for automated sync (its next automated sync undoes the rollback)")
 	f.BoolVar(&o.Sync.DryRun, "dry-run", false, "Print the plan and each object's verdict; write nothing")
@@ -203,6 +205,26 @@ func (o *Options) Run(ctx context.Context) error {
 	if err := o.App.Source.Validate(); err != nil {
 		return err
 	}
+	// An Application's project governs its rollback as its syncs: the
+	// source, the sync windows (a rollback is a manual sync), then the
+	// objects, before any write.
+	var project *appflags.Project
+	t := o.App.Target()
+	if t != nil {
+		if project, err = o.App.Project(ctx); err != nil {
+			return err
+		}
+		if err := t.CheckSource(project); err != nil {
+			return err
+		}
+		note, err := t.CheckWindows(project, true, time.Now())
+		if err != nil {
+			return err
+		}
+		if note != "" {
+			fmt.Fprintf(o.ErrOut, "%s: %s\n", o.App.App, note)
+		}
+	}
 	o.App.Options(&o.Sync)
 	r, err := o.App.Source.Render(ctx, nil, c.Kube, o.ErrOut)
 	if err != nil {
@@ -210,6 +232,14 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	if err := r.RefuseEncrypted(); err != nil {
 		return source.Hint(err)
+	}
+	if t != nil {
+		if r.Objects, _, err = psync.SplitRender(c, r.Objects, false); err != nil {
+			return err
+		}
+		if err := t.EnforceProject(project, r.Objects, c); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(progress, "app %s: rolling back to history ID %d: %s@%s (%s) path %s, %d objects\n", o.App.App, target.ID, r.Source.Repo, output.ShortSHA(r.Source.Commit), r.Source.Message, r.Source.Path, len(r.Objects))
 	in := o.App.InputWithCommit(r)

@@ -347,7 +347,9 @@ func (o *Options) project(ctx context.Context, c *cluster.Client, f *appflags.Fl
 	orphans, err := gsync.New(c, opts).FindOrphans(ctx, ns, p.OrphanIgnored)
 	if err != nil {
 		warn(err)
-		return
+		if orphans == nil {
+			return
+		}
 	}
 	a.Orphaned = &gstatus.Orphaned{Project: p.Metadata.Name, Namespace: ns, Warn: p.Orphaned.Warn, Objects: orphans}
 	if a.Orphaned.Objects == nil {

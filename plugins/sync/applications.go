@@ -112,7 +112,7 @@ func (o *Options) runApplications(ctx context.Context) (err error) {
 			fmt.Fprintf(progress, "ApplicationSet %s: an Application failed; those that left the set are removed after a sync where all succeed\n", set.Name)
 			continue
 		}
-		removed, err := o.syncSet(ctx, set, mine, mapper, progress)
+		removed, err := o.syncSet(ctx, set, mine, targets, mapper, progress)
 		if err != nil {
 			failed = append(failed, err)
 		}
@@ -485,7 +485,7 @@ func setApp(set *argocd.ApplicationSet) string { return set.Name + "-appset" }
 // (pruned when they had the resources finalizer, unless the set preserves
 // resources on deletion), then records what it generates now. A prune
 // that fails leaves the record as it was, so the next sync tries again.
-func (o *Options) syncSet(ctx context.Context, set *argocd.ApplicationSet, generated []*appflags.Target, mapper *appflags.Mapper, w io.Writer) ([]RemovedChild, error) {
+func (o *Options) syncSet(ctx context.Context, set *argocd.ApplicationSet, generated, all []*appflags.Target, mapper *appflags.Mapper, w io.Writer) ([]RemovedChild, error) {
 	name := setApp(set)
 	c, err := mapper.ContextTarget(name, "").Connect(ctx, o.kubeFlags)
 	if err != nil {
@@ -496,9 +496,21 @@ func (o *Options) syncSet(ctx context.Context, set *argocd.ApplicationSet, gener
 	if err != nil {
 		return nil, fmt.Errorf("ApplicationSet %s: %w", set.Name, err)
 	}
+	if len(state.GroupKinds) > 0 {
+		// An app of that name has members: this is not the set's record.
+		return nil, fmt.Errorf("ApplicationSet %s: the inventory of app %s (where the set records its Applications) holds an app's objects; rename that app or the ApplicationSet", set.Name, name)
+	}
 	var before, now []inventory.ChildApp
 	if n := len(state.History); n > 0 {
-		before = state.History[n-1].Children
+		// An Application that left the set but another of this run (a set,
+		// or a file) syncs is not removed.
+		for _, ch := range state.History[n-1].Children {
+			if !slices.ContainsFunc(all, func(t *appflags.Target) bool {
+				return t.Application.Name == ch.Name && t.Application.GeneratedBy != set
+			}) {
+				before = append(before, ch)
+			}
+		}
 	}
 	for _, t := range generated {
 		now = append(now, inventory.ChildApp{Name: t.Application.Name, Context: t.Context, Server: t.Server, Finalizer: t.Application.HasResourcesFinalizer()})
