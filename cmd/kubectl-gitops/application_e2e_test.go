@@ -328,6 +328,11 @@ func TestAppOfApps(t *testing.T) {
 	if err != nil {
 		t.Errorf("order-service's objects were not pruned")
 	}
+	// The root records the child as leaving until its prune is done (a
+	// failed prune is tried again by the next sync).
+	if hist, errOut, _ := gitops(t, "history", "production-apps", "--inventory-namespace", inv, "-o", "json"); !strings.Contains(hist, `"leaving": true`) {
+		t.Errorf("the leaving child is not recorded:\n%s%s", hist, errOut)
+	}
 	r.Remove("payment-service leaves", "argocd/production/payment-service-production.yaml")
 	tree = run()
 	if len(tree.Removed) != 1 || tree.Removed[0].Pruned {

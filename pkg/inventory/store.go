@@ -54,6 +54,10 @@ type ChildApp struct {
 	Context   string `json:"context,omitempty"`
 	Server    string `json:"server,omitempty"`
 	Finalizer bool   `json:"finalizer,omitempty"`
+	// Leaving says the child left the parent's render and is being
+	// pruned: it stays in the record until its prune is done, so a prune
+	// that failed is tried again by the next sync.
+	Leaving bool `json:"leaving,omitempty"`
 }
 
 // Record is one sync in the history.

@@ -262,7 +262,11 @@ func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appf
 	}
 	in := flags.InputWithCommit(r)
 	// The comparison reuses the inventory just read.
-	in.Objects, in.Children, in.State = objects, now, state
+	// Children that left Git and are to be pruned stay recorded (leaving)
+	// until their prune is done: the parent's record is written before
+	// they are pruned, and a prune that fails is tried again next time.
+	before, recorded := o.leavingChildren(ctx, before, now, mapper, flags.InventoryNamespace, opts.Prune)
+	in.Objects, in.Children, in.State = objects, recorded, state
 	res, syncErr := gsync.New(c, opts).RunWithRetry(ctx, in, retry)
 	syncErr = lockHint(syncErr, o.Sync.WaitForLock)
 	out.Result = res
@@ -531,4 +535,43 @@ func (o *Options) syncSet(ctx context.Context, set *argocd.ApplicationSet, gener
 		return removed, fmt.Errorf("ApplicationSet %s: recording its Applications: %w", set.Name, err)
 	}
 	return removed, nil
+}
+
+// leavingChildren are the children of before that left (not in now) still
+// to be handled, and the children to record: now, plus each leaving child
+// to be pruned whose inventory still has members. A child that was leaving
+// and has none left is done, and dropped.
+func (o *Options) leavingChildren(ctx context.Context, before, now []inventory.ChildApp, mapper *appflags.Mapper, inventoryNamespace string, prune bool) (pending, recorded []inventory.ChildApp) {
+	recorded = append(recorded, now...)
+	for _, ch := range before {
+		if slices.ContainsFunc(now, func(n inventory.ChildApp) bool { return n.Name == ch.Name }) {
+			continue
+		}
+		if !ch.Finalizer || !prune {
+			if !ch.Leaving {
+				pending = append(pending, ch) // reported once, left in place
+			}
+			continue
+		}
+		members := true // when it cannot be told, try again
+		if c, err := mapper.ChildTarget(ch).Connect(ctx, o.kubeFlags); err == nil {
+			inv := inventory.Inventory{App: ch.Name, Namespace: inventoryNamespace}
+			if st, err := inventory.Load(ctx, c, inv); err == nil {
+				// What it still has (being deleted counts as gone).
+				ms, err := inventory.ListMembers(ctx, c, inv, st.GroupKinds, append([]string{inv.Namespace}, st.Namespaces...), nil)
+				if err == nil {
+					members = slices.ContainsFunc(ms, func(m inventory.Member) bool { return !m.Deleting })
+				}
+			}
+		}
+		if ch.Leaving && !members {
+			continue // pruned by an earlier sync
+		}
+		pending = append(pending, ch)
+		if members {
+			ch.Leaving = true
+			recorded = append(recorded, ch)
+		}
+	}
+	return pending, recorded
 }
