@@ -3,10 +3,14 @@ package sync
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	gosync "sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
@@ -28,7 +32,7 @@ var neverOrphaned = map[schema.GroupKind]bool{
 // kubectl's), no hook of this tool, no inventory, and not tracked by an Argo
 // CD (its tracking-id annotation). Argo CD's exceptions are never orphaned
 // (the default ServiceAccount, the kube-root-ca.crt ConfigMap, the kubernetes
-// Service of default), nor is what ignore says (an AppProject's
+// Service of default, a StatefulSet's claims), nor is what ignore says (an AppProject's
 // orphanedResources.ignore, and the kinds its namespace resource lists
 // deny). Argo CD's excluded groups (metrics.k8s.io, events.k8s.io) are
 // not listed. It costs one discovery and one LIST per listable namespaced
@@ -42,6 +46,9 @@ func (s *Syncer) FindOrphans(ctx context.Context, namespace string, ignore func(
 	var mu gosync.Mutex
 	var out []ObjectID
 	var errs []error
+	// A StatefulSet's claims (TEMPLATE-SET-N) are its, as gitops-engine
+	// infers: their prefixes.
+	var claimPrefixes []string
 	forEach(resources, s.opts.Concurrency, func(r cluster.ListableResource) {
 		gk := schema.GroupKind{Group: r.GVR.Group, Kind: r.Kind}
 		if neverOrphaned[gk] || gk.Group == "metrics.k8s.io" || gk.Group == "events.k8s.io" {
@@ -55,6 +62,15 @@ func (s *Syncer) FindOrphans(ctx context.Context, namespace string, ignore func(
 			return
 		}
 		for _, o := range list.Items {
+			if gk == (schema.GroupKind{Group: "apps", Kind: "StatefulSet"}) {
+				templates, _, _ := unstructured.NestedSlice(o.Object, "spec", "volumeClaimTemplates")
+				for _, t := range templates {
+					if tm, ok := t.(map[string]any); ok {
+						name, _, _ := unstructured.NestedString(tm, "metadata", "name")
+						claimPrefixes = append(claimPrefixes, name+"-"+o.GetName()+"-")
+					}
+				}
+			}
 			l, a := o.GetLabels(), o.GetAnnotations()
 			switch {
 			case len(o.GetOwnerReferences()) > 0,
@@ -74,6 +90,19 @@ func (s *Syncer) FindOrphans(ctx context.Context, namespace string, ignore func(
 	if len(errs) > 0 {
 		return nil, errs[0]
 	}
+	out = slices.DeleteFunc(out, func(id ObjectID) bool {
+		if id.Group != "" || id.Kind != "PersistentVolumeClaim" {
+			return false
+		}
+		for _, p := range claimPrefixes {
+			if n, ok := strings.CutPrefix(id.Name, p); ok {
+				if _, err := strconv.Atoi(n); err == nil {
+					return true
+				}
+			}
+		}
+		return false
+	})
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Kind != out[j].Kind {
 			return out[i].Kind < out[j].Kind
