@@ -207,11 +207,7 @@ func (a *AppFile) Load(kubeFlags *genericclioptions.ConfigFlags, inventoryNamesp
 	for _, app := range apps {
 		m.trusted[hostOf(app.Source.RepoURL)] = true
 	}
-	for _, s := range sets {
-		for _, u := range s.WrittenRepoURLs() {
-			m.trusted[hostOf(u)] = true
-		}
-	}
+
 	if len(sets) > 0 {
 		generated, err := m.Generate(sets, a.Auth)
 		if err != nil {
@@ -328,6 +324,13 @@ func (m *Mapper) Generate(sets []*argocd.ApplicationSet, auth gsource.Auth) ([]*
 	git := &gitTrees{ctx: context.Background(), repoMap: m.repoMap, auth: auth, trusted: m.trusted}
 	defer git.close()
 	var out []*argocd.Application
+	for _, s := range sets {
+		// The repositories the set writes are the command's own: their
+		// hosts get its credentials (for the generators and the apps).
+		for _, u := range s.WrittenRepoURLs() {
+			m.trusted[hostOf(u)] = true
+		}
+	}
 	for _, s := range sets {
 		s.NewGitFileGlobbing = m.newGlobbing
 		apps, err := s.Generate(git, m.registered)

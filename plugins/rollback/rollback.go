@@ -246,6 +246,11 @@ func (o *Options) Run(ctx context.Context) error {
 	// Recorded as the revision the target synced, at its commit.
 	in.Revision = target.Revision
 	in.Rollback, in.RollbackOf = true, target.ID
+	// A rollback syncs the app alone, not an app of apps' children: their
+	// list (those being pruned too) stays as the last sync left it.
+	if last, ok := inventory.LastWithCommit(st.History); ok {
+		in.Children = last.Children
+	}
 	o.Sync.OnEvent = psync.Progress(progress)
 	ctx, stop := interrupt.Graceful(ctx, o.ErrOut, psync.Interrupted)
 	defer stop()

@@ -152,6 +152,7 @@ func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appf
 		}
 		return out, err
 	}
+	o.synced.Store(name+"@"+t.Server, t.Application.GeneratedBy)
 	for i, p := range path {
 		if p == name {
 			return fail(fmt.Errorf("app of apps cycle: %s → %s", strings.Join(path[i:], " → "), name))
@@ -265,7 +266,7 @@ func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appf
 	// Children that left Git and are to be pruned stay recorded (leaving)
 	// until their prune is done: the parent's record is written before
 	// they are pruned, and a prune that fails is tried again next time.
-	before, recorded := o.leavingChildren(ctx, before, now, mapper, flags.InventoryNamespace, opts.Prune)
+	fresh, retrying, recorded := o.leavingChildren(ctx, before, now, mapper, flags.InventoryNamespace, opts.Prune)
 	in.Objects, in.Children, in.State = objects, recorded, state
 	res, syncErr := gsync.New(c, opts).RunWithRetry(ctx, in, retry)
 	syncErr = lockHint(syncErr, o.Sync.WaitForLock)
@@ -281,9 +282,18 @@ func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appf
 
 	// Children that left Git.
 	var removeErr error
-	out.Removed, removeErr = o.removeChildren(ctx, before, now, mapper, flags.InventoryNamespace, opts.Prune, "", indented{w, indent(depth)})
+	out.Removed, removeErr = o.removeChildren(ctx, fresh, now, mapper, flags.InventoryNamespace, opts.Prune, "", indented{w, indent(depth)})
 	if removeErr != nil {
 		return out, fmt.Errorf("%s: %w", name, removeErr)
+	}
+	// A prune tried again that fails again does not hold the parent's
+	// children back (its cluster may be gone); it stays recorded.
+	for _, ch := range retrying {
+		again, err := o.removeChildren(ctx, []inventory.ChildApp{ch}, nil, mapper, flags.InventoryNamespace, opts.Prune, "", indented{w, indent(depth)})
+		out.Removed = append(out.Removed, again...)
+		if err != nil {
+			fmt.Fprintf(w, "%swarning: %v; tried again by the next sync\n", indent(depth), err)
+		}
 	}
 
 	// The children, wave by wave.
@@ -411,7 +421,7 @@ func (o *Options) pruneChild(ctx context.Context, t *appflags.Target, inventoryN
 	opts := o.Sync
 	opts.InventoryNamespace, opts.Prune, opts.AllowEmpty, opts.SyncOptions = inventoryNamespace, true, true, nil
 	opts.OnEvent = nil
-	_, err = gsync.New(c, opts).Run(ctx, gsync.Input{App: t.Application.Name, Subject: "pruned: the Application left its parent's render"})
+	_, err = gsync.New(c, opts).Run(ctx, gsync.Input{App: t.Application.Name, Subject: pruneSubject})
 	return err
 }
 
@@ -506,12 +516,11 @@ func (o *Options) syncSet(ctx context.Context, set *argocd.ApplicationSet, gener
 	}
 	var before, now []inventory.ChildApp
 	if n := len(state.History); n > 0 {
-		// An Application that left the set but another of this run (a set,
-		// or a file) syncs is not removed.
+		// An Application that left the set but that another app of this
+		// run (another set, a file, an app of apps' child) synced in the
+		// same cluster is not removed.
 		for _, ch := range state.History[n-1].Children {
-			if !slices.ContainsFunc(all, func(t *appflags.Target) bool {
-				return t.Application.Name == ch.Name && t.Application.GeneratedBy != set
-			}) {
+			if by, ok := o.synced.Load(ch.Name + "@" + ch.Server); !ok || by == set {
 				before = append(before, ch)
 			}
 		}
@@ -537,41 +546,60 @@ func (o *Options) syncSet(ctx context.Context, set *argocd.ApplicationSet, gener
 	return removed, nil
 }
 
-// leavingChildren are the children of before that left (not in now) still
-// to be handled, and the children to record: now, plus each leaving child
-// to be pruned whose inventory still has members. A child that was leaving
-// and has none left is done, and dropped.
-func (o *Options) leavingChildren(ctx context.Context, before, now []inventory.ChildApp, mapper *appflags.Mapper, inventoryNamespace string, prune bool) (pending, recorded []inventory.ChildApp) {
+// leavingChildren sorts the children of before that left (not in now):
+// fresh ones left since the last sync (pruned or reported now, as ever);
+// retry ones were being pruned by an earlier sync whose prune failed (or
+// cannot be told), tried again. recorded are the children to record: now,
+// plus every child being pruned, until its own inventory shows the prune
+// done — or shows that another app synced it since (it moved: never
+// pruned again).
+func (o *Options) leavingChildren(ctx context.Context, before, now []inventory.ChildApp, mapper *appflags.Mapper, inventoryNamespace string, prune bool) (fresh, retry, recorded []inventory.ChildApp) {
 	recorded = append(recorded, now...)
 	for _, ch := range before {
 		if slices.ContainsFunc(now, func(n inventory.ChildApp) bool { return n.Name == ch.Name }) {
 			continue
 		}
-		if !ch.Finalizer || !prune {
-			if !ch.Leaving {
-				pending = append(pending, ch) // reported once, left in place
+		if !ch.Leaving {
+			fresh = append(fresh, ch)
+			if ch.Finalizer && prune {
+				ch.Leaving = true
+				recorded = append(recorded, ch)
 			}
 			continue
 		}
-		members := true // when it cannot be told, try again
-		if c, err := mapper.ChildTarget(ch).Connect(ctx, o.kubeFlags); err == nil {
-			inv := inventory.Inventory{App: ch.Name, Namespace: inventoryNamespace}
-			if st, err := inventory.Load(ctx, c, inv); err == nil {
-				// What it still has (being deleted counts as gone).
-				ms, err := inventory.ListMembers(ctx, c, inv, st.GroupKinds, append([]string{inv.Namespace}, st.Namespaces...), nil)
-				if err == nil {
-					members = slices.ContainsFunc(ms, func(m inventory.Member) bool { return !m.Deleting })
-				}
-			}
+		if !ch.Finalizer || !prune {
+			recorded = append(recorded, ch) // pruning is off now: kept for later
+			continue
 		}
-		if ch.Leaving && !members {
-			continue // pruned by an earlier sync
+		if o.pruneDone(ctx, mapper, ch, inventoryNamespace) {
+			continue
 		}
-		pending = append(pending, ch)
-		if members {
-			ch.Leaving = true
-			recorded = append(recorded, ch)
-		}
+		retry = append(retry, ch)
+		recorded = append(recorded, ch)
 	}
-	return pending, recorded
+	return fresh, retry, recorded
+}
+
+// pruneSubject is the subject of a removed child's prune record.
+const pruneSubject = "pruned: the Application left its parent's render"
+
+// pruneDone says a leaving child needs no more pruning: its inventory's
+// newest record is a prune that succeeded, or a sync by another app (it
+// moved), or there is none. A child whose cluster or inventory cannot be
+// read is not done.
+func (o *Options) pruneDone(ctx context.Context, mapper *appflags.Mapper, ch inventory.ChildApp, inventoryNamespace string) bool {
+	c, err := mapper.ChildTarget(ch).Connect(ctx, o.kubeFlags)
+	if err != nil {
+		return false
+	}
+	st, err := inventory.Load(ctx, c, inventory.Inventory{App: ch.Name, Namespace: inventoryNamespace})
+	if err != nil {
+		return false
+	}
+	n := len(st.History)
+	if n == 0 {
+		return true
+	}
+	last := st.History[n-1]
+	return last.Subject != pruneSubject || last.Phase == gsync.PhaseSucceeded
 }

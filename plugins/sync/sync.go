@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	gosync "sync"
 
 	"strings"
 	"text/tabwriter"
@@ -42,6 +43,10 @@ type Options struct {
 
 	kubeFlags *genericclioptions.ConfigFlags
 	flags     *pflag.FlagSet
+	// synced are the apps this run synced (NAME@SERVER → the
+	// ApplicationSet that generated it, nil for none), so that a set never
+	// removes an Application another app of the run now owns.
+	synced gosync.Map
 	genericiooptions.IOStreams
 }
 
