@@ -371,7 +371,7 @@ func (s *ApplicationSet) Generate(git Git, clusters []Cluster) ([]*Application, 
 		}
 		tmpl := s.Template
 		if gt := generatorTemplate(g); gt != nil {
-			tmpl = mergeTemplate(s.Template, gt)
+			tmpl = deepMerge(s.Template, gt, true) // an empty field of the generator's template says nothing
 		}
 		for _, p := range params {
 			obj, err := s.render(tmpl, p)
@@ -421,28 +421,6 @@ func generatorTemplate(g map[string]any) map[string]any {
 		}
 	}
 	return nil
-}
-
-// mergeTemplate lays a generator's template over the spec's: its fields
-// win, the others stay (maps merged, anything else replaced).
-func mergeTemplate(base, over map[string]any) map[string]any {
-	out := make(map[string]any, len(base))
-	for k, v := range base {
-		out[k] = v
-	}
-	for k, v := range over {
-		if bm, ok := out[k].(map[string]any); ok {
-			if om, ok := v.(map[string]any); ok {
-				out[k] = mergeTemplate(bm, om)
-				continue
-			}
-		}
-		if isEmpty(v) {
-			continue // an empty field of the generator's template says nothing
-		}
-		out[k] = v
-	}
-	return out
 }
 
 func isEmpty(v any) bool {
@@ -741,7 +719,7 @@ func (s *ApplicationSet) matrix(m map[string]any, git Git, clusters []Cluster) (
 		}
 		for _, b := range bs {
 			if s.GoTemplate {
-				out = append(out, deepMerge(b, a))
+				out = append(out, deepMerge(b, a, false))
 				continue
 			}
 			c := map[string]any{}
@@ -760,8 +738,10 @@ func (s *ApplicationSet) matrix(m map[string]any, git Git, clusters []Cluster) (
 	return out, nil
 }
 
-// deepMerge is base with over laid on it (maps merged, over winning).
-func deepMerge(base, over map[string]any) map[string]any {
+// deepMerge is base with over laid on it (maps merged, over winning);
+// skipEmpty leaves out over's empty values (a generator's template laid
+// over the spec's).
+func deepMerge(base, over map[string]any, skipEmpty bool) map[string]any {
 	out := make(map[string]any, len(base)+len(over))
 	for k, v := range base {
 		out[k] = v
@@ -769,9 +749,12 @@ func deepMerge(base, over map[string]any) map[string]any {
 	for k, v := range over {
 		if bm, ok := out[k].(map[string]any); ok {
 			if om, ok := v.(map[string]any); ok {
-				out[k] = deepMerge(bm, om)
+				out[k] = deepMerge(bm, om, skipEmpty)
 				continue
 			}
+		}
+		if skipEmpty && isEmpty(v) {
+			continue
 		}
 		out[k] = v
 	}
@@ -823,7 +806,7 @@ func (s *ApplicationSet) merge(m map[string]any, git Git, clusters []Cluster) ([
 				continue
 			}
 			if s.GoTemplate {
-				base[j] = deepMerge(base[j], p)
+				base[j] = deepMerge(base[j], p, false)
 			} else {
 				merged := map[string]any{}
 				for k, v := range base[j] {

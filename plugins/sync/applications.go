@@ -112,7 +112,7 @@ func (o *Options) runApplications(ctx context.Context) (err error) {
 			fmt.Fprintf(progress, "ApplicationSet %s: an Application failed; those that left the set are removed after a sync where all succeed\n", set.Name)
 			continue
 		}
-		removed, err := o.syncSet(ctx, set, mine, targets, mapper, progress)
+		removed, err := o.syncSet(ctx, set, mine, mapper, progress)
 		if err != nil {
 			failed = append(failed, err)
 		}
@@ -499,7 +499,7 @@ func setApp(set *argocd.ApplicationSet) string { return set.Name + "-appset" }
 // (pruned when they had the resources finalizer, unless the set preserves
 // resources on deletion), then records what it generates now. A prune
 // that fails leaves the record as it was, so the next sync tries again.
-func (o *Options) syncSet(ctx context.Context, set *argocd.ApplicationSet, generated, all []*appflags.Target, mapper *appflags.Mapper, w io.Writer) ([]RemovedChild, error) {
+func (o *Options) syncSet(ctx context.Context, set *argocd.ApplicationSet, generated []*appflags.Target, mapper *appflags.Mapper, w io.Writer) ([]RemovedChild, error) {
 	name := setApp(set)
 	c, err := mapper.ContextTarget(name, "").Connect(ctx, o.kubeFlags)
 	if err != nil {
