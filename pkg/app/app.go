@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -82,6 +83,13 @@ type Options struct {
 	// repository and revision fetched once); nil fetches for this render
 	// alone.
 	Checkouts *source.Checkouts
+	// Cache, when set, keeps renders by commit, path and render inputs: a
+	// commit rendered before is fetched (to learn it is the same) but not
+	// written out or rendered again.
+	Cache *RenderCache
+	// OnFetch is told of each fetch from a remote repository (see
+	// source.Options).
+	OnFetch func(repo string, d time.Duration, err error)
 }
 
 // SourceInfo says exactly what was read, in a form fit to be shown and
@@ -182,7 +190,7 @@ func Render(ctx context.Context, src Source, opts Options) (*Rendered, error) {
 	if p == "" {
 		p = "."
 	}
-	req, fopts := source.Request{Repo: src.Repo, Revision: src.Revision}, source.Options{CacheDir: opts.CacheDir, Auth: src.Auth, Progress: opts.Progress}
+	req, fopts := source.Request{Repo: src.Repo, Revision: src.Revision}, source.Options{CacheDir: opts.CacheDir, Auth: src.Auth, Progress: opts.Progress, Lazy: true, OnFetch: opts.OnFetch}
 	var co *source.Checkout
 	var err error
 	if opts.Checkouts != nil {
@@ -231,12 +239,31 @@ func Render(ctx context.Context, src Source, opts Options) (*Rendered, error) {
 		}
 		src.Kustomize = &kc
 	}
-	objs, err := renderTree(co.Dir, p, src, opts, out, warn)
+	var key string
+	if opts.Cache != nil {
+		key = cacheKey(co.Commit, co.Subdir, p, src, opts)
+		if cached, ok := opts.Cache.get(key); ok {
+			for _, msg := range cached.Warnings {
+				warn(msg)
+			}
+			out.Objects, out.Encrypted, out.Decrypted = cached.Objects, cached.Encrypted, cached.Decrypted
+			return out, nil
+		}
+	}
+	dir, err := co.Files()
+	if err != nil {
+		return nil, fmt.Errorf("repository %s: %w", info.Repo, err)
+	}
+	fetchWarnings := len(out.Warnings)
+	objs, err := renderTree(dir, p, src, opts, out, warn)
 	if err != nil {
 		return nil, fmt.Errorf("render %s at %s: %w", info.Repo, short(co.Commit), err)
 	}
 	out.Objects = objs
-
+	if opts.Cache != nil {
+		// The render's own warnings are the commit's: said again on a hit.
+		opts.Cache.put(key, &Rendered{Objects: objs, Encrypted: out.Encrypted, Decrypted: out.Decrypted, Warnings: out.Warnings[fetchWarnings:]})
+	}
 	return out, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	gosync "sync"
@@ -27,6 +28,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
@@ -45,6 +47,8 @@ const MinRediscoveryInterval = time.Second
 type Client struct {
 	Dynamic dynamic.Interface
 	Kube    kubernetes.Interface
+	// Metadata reads objects' metadata only (the agent's watches).
+	Metadata metadata.Interface
 	// Requests counts every HTTP request made through this client, by
 	// every run; WithRequestCounter counts one run's.
 	Requests *RequestCounter
@@ -95,7 +99,11 @@ func New(cfg *rest.Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{Dynamic: dyn, Kube: kube, Requests: counter, host: cfg.Host, discovery: dc}, nil
+	meta, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{Dynamic: dyn, Kube: kube, Metadata: meta, Requests: counter, host: cfg.Host, discovery: dc}, nil
 }
 
 // Ping checks that the API server answers, so that an unreachable cluster
@@ -291,6 +299,19 @@ func WithRequestCounter(ctx context.Context, rc *RequestCounter) context.Context
 	return context.WithValue(ctx, counterKey{}, rc)
 }
 
+// RequestObserver is told of each request of a context once it has an
+// answer: the method, the URL (no credentials: those travel in headers)
+// and the status code (0 when no response came).
+type RequestObserver func(method string, u *url.URL, code int)
+
+type observerKey struct{}
+
+// WithRequestObserver returns a context whose requests are also told to
+// obs (an agent's metrics, per app).
+func WithRequestObserver(ctx context.Context, obs RequestObserver) context.Context {
+	return context.WithValue(ctx, observerKey{}, obs)
+}
+
 type countingTransport struct {
 	next http.RoundTripper
 	c    *RequestCounter
@@ -301,7 +322,15 @@ func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if rc, ok := req.Context().Value(counterKey{}).(*RequestCounter); ok {
 		rc.count(req)
 	}
-	return t.next.RoundTrip(req)
+	resp, err := t.next.RoundTrip(req)
+	if obs, ok := req.Context().Value(observerKey{}).(RequestObserver); ok {
+		code := 0
+		if resp != nil {
+			code = resp.StatusCode
+		}
+		obs(req.Method, req.URL, code)
+	}
+	return resp, err
 }
 
 // ListableNamespaced are the namespaced resources the server serves that

@@ -2,6 +2,8 @@ package sops
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -294,6 +296,23 @@ func sortedUnique(in []string) []string {
 		}
 	}
 	return out[:j]
+}
+
+// Fingerprint identifies the identities (a hash of their text forms and
+// recipients, never the keys themselves): renders decrypted with other keys
+// are told apart by it. Empty for no identities.
+func (k *Keys) Fingerprint() string {
+	if k == nil || len(k.ids) == 0 {
+		return ""
+	}
+	h := sha256.New()
+	for _, id := range k.ids {
+		if s, ok := id.Identity.(fmt.Stringer); ok {
+			io.WriteString(h, s.String())
+		}
+		fmt.Fprintf(h, "\x00%s\x00", id.Recipient)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // WriteFile writes every identity to a new key file of mode 0600, for a

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-git/go-billy/v5"
 	git "github.com/go-git/go-git/v5"
@@ -45,11 +46,19 @@ type Options struct {
 	Auth Auth
 	// Progress receives go-git's fetch progress. Nil discards it.
 	Progress io.Writer
+	// OnFetch, when set, is told of each fetch from a remote repository
+	// (its URL without credentials, how long it took, its error).
+	OnFetch func(repo string, d time.Duration, err error)
+	// Lazy resolves the revision without writing its files: Checkout.Dir
+	// is empty until Files writes them (a caller that finds the commit
+	// rendered already never does).
+	Lazy bool
 }
 
 // Checkout is a revision's files, laid out in a temporary directory.
 type Checkout struct {
-	// Dir is the root of the repository's files at Commit.
+	// Dir is the root of the repository's files at Commit; empty for a
+	// lazy checkout until Files wrote them.
 	Dir string
 	// Commit is the full SHA of the resolved commit.
 	Commit string
@@ -78,10 +87,58 @@ type Checkout struct {
 	statusOnce sync.Once
 	status     git.Status
 	statusErr  error
+
+	// tree is what Files writes; filesOnce writes it once, however many
+	// renders share the checkout.
+	tree      *object.Tree
+	filesOnce sync.Once
+	filesErr  error
+	closeMu   sync.Mutex
+	closed    bool
+}
+
+// Files writes the checkout's files, once, and returns their root (Dir).
+// Safe for concurrent use; a checkout that is not lazy has them already.
+func (c *Checkout) Files() (string, error) {
+	c.filesOnce.Do(func() {
+		if c.tree == nil {
+			return // written by Fetch
+		}
+		c.closeMu.Lock()
+		defer c.closeMu.Unlock()
+		if c.closed {
+			c.filesErr = errors.New("checkout of " + c.Repo + " is closed")
+			return
+		}
+		tmp, err := os.MkdirTemp("", "kubectl-gitops-src-")
+		if err != nil {
+			c.filesErr = err
+			return
+		}
+		c.tmp = tmp
+		// The files go one level down, so that a kustomization reaching
+		// above the repository root finds an empty directory, not the
+		// host's files.
+		dir := filepath.Join(tmp, "repo")
+		if err := export(c.tree, dir); err != nil {
+			c.filesErr = fmt.Errorf("write files of %s: %w", c.Commit, err)
+			return
+		}
+		c.Dir = dir
+	})
+	return c.Dir, c.filesErr
 }
 
 // Close removes the checkout's files.
-func (c *Checkout) Close() error { return os.RemoveAll(c.tmp) }
+func (c *Checkout) Close() error {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	c.closed = true
+	if c.tmp == "" {
+		return nil
+	}
+	return os.RemoveAll(c.tmp)
+}
 
 // ErrUnknownRevision is returned, wrapped, when the revision resolves to no
 // commit.
@@ -96,10 +153,25 @@ func Fetch(ctx context.Context, req Request, opts Options) (*Checkout, error) {
 	if req.Revision == "" {
 		req.Revision = "HEAD"
 	}
+	var co *Checkout
+	var err error
 	if local, ok := localPath(req.Repo); ok {
-		return fetchLocal(local, req)
+		co, err = fetchLocal(local, req)
+	} else {
+		start := time.Now()
+		co, err = fetchRemote(ctx, req, opts)
+		if opts.OnFetch != nil {
+			opts.OnFetch(RedactURL(req.Repo), time.Since(start), err)
+		}
 	}
-	return fetchRemote(ctx, req, opts)
+	if err != nil || opts.Lazy {
+		return co, err
+	}
+	if _, err := co.Files(); err != nil {
+		co.Close()
+		return nil, err
+	}
+	return co, nil
 }
 
 // fetchLocal opens the repository at local, or the work tree that holds
@@ -281,8 +353,8 @@ func forgetCredentials(repo *git.Repository, clean string) {
 	_ = repo.SetConfig(cfg)
 }
 
-// checkout resolves the revision and exports its tree, or only the
-// subtree at subdir.
+// checkout resolves the revision to its tree, or only the subtree at
+// subdir, for Files to write.
 func checkout(repo *git.Repository, req Request, subdir string) (*Checkout, error) {
 	shown := RedactURL(req.Repo)
 	hash, err := repo.ResolveRevision(plumbing.Revision(req.Revision))
@@ -302,20 +374,9 @@ func checkout(repo *git.Repository, req Request, subdir string) (*Checkout, erro
 			return nil, fmt.Errorf("repository %s: directory %s is not in commit %s; commit it, or name the repository root", shown, subdir, hash.String()[:12])
 		}
 	}
-	tmp, err := os.MkdirTemp("", "kubectl-gitops-src-")
-	if err != nil {
-		return nil, err
-	}
-	// The files go one level down, so that a kustomization reaching above
-	// the repository root finds an empty directory, not the host's files.
-	dir := filepath.Join(tmp, "repo")
-	co := &Checkout{Dir: dir, Commit: hash.String(), Repo: shown, tmp: tmp}
+	co := &Checkout{Commit: hash.String(), Repo: shown, tree: tree}
 	co.Message, _, _ = strings.Cut(commit.Message, "\n")
 	co.Author = commit.Author.String()
-	if err := export(tree, dir); err != nil {
-		co.Close()
-		return nil, fmt.Errorf("write files of %s: %w", hash, err)
-	}
 	return co, nil
 }
 
@@ -479,7 +540,9 @@ func (cs *Checkouts) Fetch(ctx context.Context, req Request, opts Options) (*Che
 	}
 	cs.mu.Unlock()
 	if !ok {
-		e.co, e.err = Fetch(ctx, req, opts)
+		lazy := opts
+		lazy.Lazy = true // written on the first Files, by whoever needs them
+		e.co, e.err = Fetch(ctx, req, lazy)
 		if e.err != nil && ctx.Err() != nil {
 			// A stopped fetch is no answer for the others: the next one
 			// tries again.
@@ -488,14 +551,24 @@ func (cs *Checkouts) Fetch(ctx context.Context, req Request, opts Options) (*Che
 			cs.mu.Unlock()
 		}
 		close(e.done)
-		return e.co, e.err
+		return e.co, e.files(opts.Lazy)
 	}
 	select {
 	case <-e.done:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	return e.co, e.err
+	return e.co, e.files(opts.Lazy)
+}
+
+// files is the shared fetch's error, or, for a caller that is not lazy,
+// the error of writing its files.
+func (e *sharedCheckout) files(lazy bool) error {
+	if e.err != nil || lazy {
+		return e.err
+	}
+	_, err := e.co.Files()
+	return err
 }
 
 // Close removes every checkout.
