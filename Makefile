@@ -39,7 +39,7 @@ tools: ## Build the real kube-apiserver, etcd, kubectl, kwok, kustomize, sops, k
 	$(GO) run ./hack/ensuretools
 
 vet: ## gofmt check and go vet, both modules.
-	@unformatted=$$(gofmt -l cmd pkg plugins hack internal krm-functions); \
+	@unformatted=$$(gofmt -l cmd pkg plugins hack internal krm-functions deploy); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt -w these files: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	cd hack/tools && $(GO) vet ./...
