@@ -3,6 +3,7 @@ package appflags
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"sort"
@@ -189,6 +190,14 @@ func (a *AppFile) Load(kubeFlags *genericclioptions.ConfigFlags, inventoryNamesp
 	if err != nil {
 		return nil, err
 	}
+	return a.LoadManifests(kubeFlags, inventoryNamespace, manifests, os.Stderr)
+}
+
+// LoadManifests maps Applications, ApplicationSets and AppProjects read
+// elsewhere (the agent reads them from the cluster) as Load maps those of
+// -f; warnings receives what the cluster's projects say once (nil drops
+// it).
+func (a *AppFile) LoadManifests(kubeFlags *genericclioptions.ConfigFlags, inventoryNamespace string, manifests *argocd.Manifests, warnings io.Writer) (*Loaded, error) {
 	apps, sets := manifests.Apps, manifests.Sets
 	m, err := a.Mapper(kubeFlags, inventoryNamespace)
 	if err != nil {
@@ -196,7 +205,7 @@ func (a *AppFile) Load(kubeFlags *genericclioptions.ConfigFlags, inventoryNamesp
 	}
 	var live *liveProjects
 	if a.ProjectsNamespace != "" {
-		live = &liveProjects{namespace: a.ProjectsNamespace, warnings: os.Stderr, connect: func(ctx context.Context) (*cluster.Client, error) {
+		live = &liveProjects{namespace: a.ProjectsNamespace, warnings: warnings, connect: func(ctx context.Context) (*cluster.Client, error) {
 			return m.ContextTarget("", m.current).Connect(ctx, kubeFlags)
 		}}
 	}
@@ -313,6 +322,11 @@ func (m *Mapper) registeredCluster(d argocd.Destination) (*argocd.Cluster, bool)
 	}
 	return nil, false
 }
+
+// Trust gives the command's Git credentials to the host of repoURL (a
+// repository an operator's own Application names, not one Git content
+// brings in).
+func (m *Mapper) Trust(repoURL string) { m.trusted[hostOf(repoURL)] = true }
 
 // Clusters are the registered clusters (the clusters generator's).
 func (m *Mapper) Clusters() []argocd.Cluster { return m.registered }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/spf13/pflag"
@@ -46,6 +47,11 @@ type Flags struct {
 	Kustomize *render.Kustomize
 	// Checkouts shares the checkouts of the apps of one run (no flag).
 	Checkouts *source.Checkouts
+	// Cache keeps renders by commit, path and inputs across runs (the
+	// agent's; no flag).
+	Cache *app.RenderCache
+	// OnFetch is told of each remote fetch (the agent's metrics; no flag).
+	OnFetch func(repo string, d time.Duration, err error)
 	// Anonymous sends no credentials (a repository named by Git content,
 	// on a host the command line did not name).
 	Anonymous bool
@@ -120,7 +126,7 @@ func (f *Flags) Render(ctx context.Context, progress io.Writer, kube kubernetes.
 		return nil, err
 	}
 	var cleaner interrupt.Cleaner
-	opts := app.Options{Progress: progress, OnPrivateDir: cleaner.Track, Checkouts: f.Checkouts}
+	opts := app.Options{Progress: progress, OnPrivateDir: cleaner.Track, Checkouts: f.Checkouts, Cache: f.Cache, OnFetch: f.OnFetch}
 	if warnings != nil {
 		opts.Warn = func(msg string) { fmt.Fprintf(warnings, "warning: %s\n", msg) }
 	}

@@ -167,8 +167,9 @@ func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appf
 	if err := t.CheckSource(project); err != nil {
 		return fail(err)
 	}
-	// A sync from this command is a manual sync in Argo CD's terms.
-	note, err := t.CheckWindows(project, true, time.Now())
+	// A sync from this command is a manual sync in Argo CD's terms; the
+	// agent's are automated.
+	note, err := t.CheckWindows(project, !o.Automated, time.Now())
 	if err != nil {
 		return fail(err)
 	}
@@ -323,6 +324,14 @@ func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appf
 		}
 	}
 	return out, nil
+}
+
+// SyncTarget syncs one Application as sync -f does, its children (an app
+// of apps) after it, writing progress to w; projects are the AppProjects it
+// is checked against. The agent syncs each app it runs with it. Safe for
+// concurrent use with other targets.
+func (o *Options) SyncTarget(ctx context.Context, t *appflags.Target, mapper *appflags.Mapper, projects *appflags.Projects, w io.Writer) (*AppResult, error) {
+	return o.syncTree(ctx, t, mapper, projects, nil, w, 0)
 }
 
 // syncEach syncs targets as syncTree does, at most ChildConcurrency at

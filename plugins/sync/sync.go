@@ -34,8 +34,11 @@ type Options struct {
 	// ExpandApps syncs rendered Applications as child apps even when the
 	// cluster serves Argo CD's Applications.
 	ExpandApps bool
-	Sync       gsync.Options
-	Retry      gsync.RetryOptions
+	// Automated makes the syncs automated ones (the agent's): sync windows
+	// judge them as such, not as manual syncs.
+	Automated bool
+	Sync      gsync.Options
+	Retry     gsync.RetryOptions
 	// Replace adds the sync option Replace=true for every object.
 	Replace bool
 	// Output is "" for progress and a table, or json or yaml.
@@ -50,10 +53,16 @@ type Options struct {
 	genericiooptions.IOStreams
 }
 
-// NewCommand returns the sync command.
-func NewCommand(kubeFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+// NewOptions are sync's defaults, on the clusters of kubeFlags.
+func NewOptions(kubeFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *Options {
 	o := &Options{Sync: gsync.DefaultOptions(), Retry: gsync.DefaultRetryOptions(), kubeFlags: kubeFlags, IOStreams: streams}
 	o.Sync.Hints = Hints
+	return o
+}
+
+// NewCommand returns the sync command.
+func NewCommand(kubeFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewOptions(kubeFlags, streams)
 	cmd := &cobra.Command{
 		Use:   "sync [APP] --repo URL|PATH [--revision REV] [--path DIR]",
 		Short: "Sync a Git path into the cluster: wave-ordered server-side apply, health gates, prune",

@@ -1,0 +1,475 @@
+package agent_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fluxcd/pkg/gittestserver"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kubectl-gitops/kubectl-gitops/internal/localcluster"
+	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
+	"github.com/kubectl-gitops/kubectl-gitops/internal/testrepo"
+)
+
+var (
+	lc  *localcluster.Cluster
+	bin string
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "kubectl-gitops-agent-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "kubectl-gitops")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/kubectl-gitops").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := testcluster.Main(m, &lc)
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const webhookSecret = "webhook-secret-for-tests-0123"
+
+// gitServer is a config repository served over HTTP by a real Git server.
+type gitServer struct {
+	repo *testrepo.Repo
+	bare string
+	url  string
+}
+
+func serve(t *testing.T, files map[string]string) *gitServer {
+	t.Helper()
+	r := testrepo.New(t)
+	r.Commit("first", files)
+	srv, err := gittestserver.NewTempGitServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(srv.Root()) })
+	bare := filepath.Join(srv.Root(), "config.git")
+	if out, err := exec.Command("git", "clone", "--bare", "-q", r.Dir, bare).CombinedOutput(); err != nil {
+		t.Fatalf("git clone --bare: %v\n%s", err, out)
+	}
+	if err := srv.StartHTTP(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.StopHTTP)
+	return &gitServer{repo: r, bare: bare, url: srv.HTTPAddress() + "/config.git"}
+}
+
+// push commits files and pushes them to the server; it returns the commit.
+func (g *gitServer) push(t *testing.T, files map[string]string) string {
+	t.Helper()
+	sha := g.repo.Commit("change", files)
+	if out, err := exec.Command("git", "-C", g.repo.Dir, "push", "-q", "-f", g.bare, "HEAD:refs/heads/main").CombinedOutput(); err != nil {
+		t.Fatalf("git push: %v\n%s", err, out)
+	}
+	return sha
+}
+
+// agentProc is the agent running as a process.
+type agentProc struct {
+	cmd  *exec.Cmd
+	addr string
+	mu   sync.Mutex
+	logs bytes.Buffer
+	done chan struct{}
+}
+
+func (p *agentProc) Logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+// startAgent runs the agent with args (JSON logs, a free port, the test
+// cluster) and waits until it serves /readyz.
+func startAgent(t *testing.T, args ...string) *agentProc {
+	t.Helper()
+	secrets := t.TempDir()
+	if err := os.WriteFile(filepath.Join(secrets, "github"), []byte(webhookSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	all := append([]string{"--kubeconfig", lc.Kubeconfig, "agent", "--listen", "127.0.0.1:0", "--log-format", "json",
+		"--webhook-secrets-dir", secrets, "--reconcile-jitter", "0", "--log-level", "debug"}, args...)
+	p := &agentProc{cmd: exec.Command(bin, all...), done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+t.TempDir(), "GIT_TOKEN=")
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.logs.WriteString(line + "\n")
+			p.mu.Unlock()
+			var rec struct{ Msg, Listen string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "agent started" {
+				addr <- rec.Listen
+			}
+		}
+		_ = p.cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("agent logs:\n%s", p.Logs())
+		}
+	})
+	select {
+	case p.addr = <-addr:
+	case <-p.done:
+		t.Fatalf("the agent exited:\n%s", p.Logs())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the agent did not start:\n%s", p.Logs())
+	}
+	eventually(t, 30*time.Second, "the agent is ready", func() error {
+		resp, err := http.Get("http://" + p.addr + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("readyz %d", resp.StatusCode)
+		}
+		return nil
+	})
+	return p
+}
+
+// stop sends SIGTERM and waits for the agent to exit.
+func (p *agentProc) stop() {
+	if p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (p *agentProc) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// webhook posts a GitHub push event for repoURL and branch, signed with
+// secret ("" sends no signature); it returns the status code.
+func (p *agentProc) webhook(t *testing.T, repoURL, branch, secret string, pad int) int {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{
+		"ref": "refs/heads/" + branch, "after": strings.Repeat("a", 40), "padding": strings.Repeat("x", pad),
+		"repository": map[string]any{"html_url": strings.TrimSuffix(repoURL, ".git"), "clone_url": repoURL, "default_branch": "main", "name": "config", "full_name": "test/config"},
+	})
+	req, _ := http.NewRequest(http.MethodPost, "http://"+p.addr+"/api/webhook", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-GitHub-Delivery", "1")
+	if secret != "" {
+		mac := hmac.New(sha256.New, []byte(secret))
+		mac.Write(body)
+		req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}
+
+// metrics scrapes /metrics and parses it as Prometheus does.
+func (p *agentProc) metrics(t *testing.T) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get("http://" + p.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	return fams
+}
+
+// value is the value of the series of name whose labels include want;
+// -1 when there is none.
+func value(fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
+	f, ok := fams[name]
+	if !ok {
+		return -1
+	}
+	for _, m := range f.GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		match := true
+		for k, v := range want {
+			match = match && labels[k] == v
+		}
+		if !match {
+			continue
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue()
+		case m.Gauge != nil:
+			return m.Gauge.GetValue()
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount())
+		}
+	}
+	return -1
+}
+
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() error) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var err error
+	for time.Since(start) < timeout {
+		if err = cond(); err == nil {
+			return time.Since(start)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within %s: %v", what, timeout, err)
+	return 0
+}
+
+func kube(t *testing.T) kubernetes.Interface {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", lc.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kubernetes.NewForConfigOrDie(cfg)
+}
+
+func configMap(value string) string {
+	return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web-config}\ndata: {greeting: " + value + "}\n"
+}
+
+const deployment = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: nginx:1.27}]}
+`
+
+// application is an Argo CD Application of the served repository's
+// apps/web, into ns, automated with selfHeal as given.
+func application(name, ns, repoURL string, selfHeal bool) string {
+	return fmt.Sprintf(`apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: %s, namespace: argocd}
+spec:
+  project: default
+  source: {repoURL: %s, targetRevision: HEAD, path: apps/web}
+  destination: {server: https://kubernetes.default.svc, namespace: %s}
+  syncPolicy:
+    automated: {prune: true, selfHeal: %t}
+`, name, repoURL, ns, selfHeal)
+}
+
+func greeting(t *testing.T, k kubernetes.Interface, ns string) string {
+	cm, err := k.CoreV1().ConfigMaps(ns).Get(context.Background(), "web-config", metav1.GetOptions{})
+	if err != nil {
+		return "<" + err.Error() + ">"
+	}
+	return cm.Data["greeting"]
+}
+
+func waitGreeting(t *testing.T, k kubernetes.Interface, ns, want string, timeout time.Duration) time.Duration {
+	t.Helper()
+	return eventually(t, timeout, "greeting "+want, func() error {
+		if got := greeting(t, k, ns); got != want {
+			return fmt.Errorf("greeting %q", got)
+		}
+		return nil
+	})
+}
+
+// An app of --app-file: synced when the agent starts; a push with its
+// webhook is synced at once (the poll is an hour away); bad webhooks
+// trigger nothing and are counted; kubectl edit is reverted; the metrics
+// say all of it.
+func TestAgentWebhookSelfHealMetrics(t *testing.T) {
+	ns := testcluster.Namespace(t, lc)
+	git := serve(t, map[string]string{"apps/web/cm.yaml": configMap("hello"), "apps/web/deploy.yaml": deployment})
+	appFile := filepath.Join(t.TempDir(), "web.yaml")
+	name := "web-" + ns
+	if err := os.WriteFile(appFile, []byte(application(name, ns, git.url, true)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startAgent(t, "--app-file", appFile, "--app-namespace", "", "--reconcile-interval", "1h", "--inventory-namespace", ns, "--webhook-max-payload-mb", "1")
+	k := kube(t)
+	waitGreeting(t, k, ns, "hello", 60*time.Second)
+
+	// A push and its webhook.
+	git.push(t, map[string]string{"apps/web/cm.yaml": configMap("webhook")})
+	if code := p.webhook(t, git.url, "main", webhookSecret, 0); code != 200 {
+		t.Fatalf("webhook: status %d", code)
+	}
+	took := waitGreeting(t, k, ns, "webhook", 10*time.Second)
+	t.Logf("webhook to synced: %s", took)
+
+	// kubectl edit of a managed object is reverted.
+	patch := []byte(`{"spec":{"replicas":3}}`)
+	if _, err := k.AppsV1().Deployments(ns).Patch(context.Background(), "web", types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
+		t.Fatal(err)
+	}
+	took = eventually(t, 5*time.Second, "the edit reverted", func() error {
+		d, err := k.AppsV1().Deployments(ns).Get(context.Background(), "web", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if *d.Spec.Replicas != 1 {
+			return fmt.Errorf("replicas %d", *d.Spec.Replicas)
+		}
+		return nil
+	})
+	t.Logf("edit to reverted: %s", took)
+
+	// Refused webhooks trigger nothing: the next push stays unsynced, and
+	// the app is not even compared.
+	time.Sleep(2 * time.Second) // the sync's own events settle
+	reconciles := func() float64 {
+		return value(p.metrics(t), "kubectl_gitops_reconcile_total", map[string]string{"name": name, "result": "success"})
+	}
+	before := reconciles()
+	git.push(t, map[string]string{"apps/web/cm.yaml": configMap("refused")})
+	for _, tc := range []struct {
+		what           string
+		branch, secret string
+		pad, want      int
+	}{
+		{"bad signature", "main", "wrong-secret", 0, 401},
+		{"no signature", "main", "", 0, 401},
+		{"oversized body", "main", webhookSecret, 2 << 20, 413},
+		{"unwatched branch", "other", webhookSecret, 0, 200},
+	} {
+		if code := p.webhook(t, git.url, tc.branch, tc.secret, tc.pad); code != tc.want {
+			t.Errorf("%s: status %d, want %d", tc.what, code, tc.want)
+		}
+	}
+	time.Sleep(3 * time.Second)
+	if got := greeting(t, k, ns); got != "webhook" {
+		t.Fatalf("after refused webhooks the greeting is %q: one of them synced", got)
+	}
+	if after := reconciles(); after != before {
+		t.Errorf("refused webhooks made %v reconciles", after-before)
+	}
+
+	fams := p.metrics(t)
+	app := map[string]string{"name": name}
+	for _, tc := range []struct {
+		series string
+		labels map[string]string
+		min    float64
+	}{
+		{"argocd_app_info", map[string]string{"name": name, "sync_status": "Synced", "autosync_enabled": "true", "dest_namespace": ns, "project": "default"}, 1},
+		{"argocd_app_sync_total", map[string]string{"name": name, "phase": "Succeeded"}, 2},
+		{"argocd_app_reconcile", nil, 3},
+		{"argocd_app_k8s_request_total", map[string]string{"name": name, "verb": "List"}, 1},
+		{"argocd_git_request_total", map[string]string{"request_type": "fetch"}, 2},
+		{"kubectl_gitops_drift_corrections_total", app, 1},
+		{"kubectl_gitops_webhook_requests_total", map[string]string{"provider": "github", "result": "accepted"}, 2},
+		{"kubectl_gitops_webhook_requests_total", map[string]string{"provider": "github", "result": "bad_signature"}, 1},
+		{"kubectl_gitops_webhook_requests_total", map[string]string{"provider": "github", "result": "unsigned"}, 1},
+		{"kubectl_gitops_webhook_requests_total", map[string]string{"provider": "github", "result": "too_large"}, 1},
+		{"kubectl_gitops_render_cache_total", map[string]string{"result": "hit"}, 1},
+	} {
+		if got := value(fams, tc.series, tc.labels); got < tc.min {
+			t.Errorf("%s%v = %v, want at least %v", tc.series, tc.labels, got, tc.min)
+		}
+	}
+	if strings.Contains(p.Logs(), webhookSecret) {
+		t.Errorf("the webhook secret is in the agent's logs")
+	}
+}
+
+// Without a webhook a push is synced by the next poll; with selfHeal off an
+// edit is reported OutOfSync and left alone.
+func TestAgentPollsAndSelfHealOff(t *testing.T) {
+	ns := testcluster.Namespace(t, lc)
+	git := serve(t, map[string]string{"apps/web/cm.yaml": configMap("hello"), "apps/web/deploy.yaml": deployment})
+	appFile := filepath.Join(t.TempDir(), "web.yaml")
+	name := "poll-" + ns
+	if err := os.WriteFile(appFile, []byte(application(name, ns, git.url, false)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startAgent(t, "--app-file", appFile, "--app-namespace", "", "--reconcile-interval", "3s", "--inventory-namespace", ns)
+	k := kube(t)
+	waitGreeting(t, k, ns, "hello", 60*time.Second)
+	git.push(t, map[string]string{"apps/web/cm.yaml": configMap("polled")})
+	took := waitGreeting(t, k, ns, "polled", 15*time.Second)
+	t.Logf("push to synced by a poll of 3 s: %s", took)
+
+	patch := []byte(`{"spec":{"replicas":2}}`)
+	if _, err := k.AppsV1().Deployments(ns).Patch(context.Background(), "web", types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "OutOfSync reported", func() error {
+		if v := value(p.metrics(t), "argocd_app_info", map[string]string{"name": name, "sync_status": "OutOfSync"}); v != 1 {
+			return fmt.Errorf("argocd_app_info OutOfSync = %v", v)
+		}
+		return nil
+	})
+	time.Sleep(4 * time.Second) // a poll more
+	d, err := k.AppsV1().Deployments(ns).Get(context.Background(), "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *d.Spec.Replicas != 2 {
+		t.Errorf("selfHeal is off, yet replicas were set back to %d", *d.Spec.Replicas)
+	}
+	if v := value(p.metrics(t), "kubectl_gitops_drift_corrections_total", map[string]string{"name": name}); v > 0 {
+		t.Errorf("drift corrections %v with selfHeal off", v)
+	}
+}

@@ -1,0 +1,410 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"log/slog"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/agent"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/agent/metrics"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/app"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
+	gstatus "github.com/kubectl-gitops/kubectl-gitops/pkg/status"
+	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/appflags"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/source"
+	psync "github.com/kubectl-gitops/kubectl-gitops/plugins/sync"
+)
+
+// appState is what the agent remembers of an app between reconciles.
+type appState struct {
+	mu sync.Mutex
+	// attempt is the last automated sync: of which commit and source
+	// (params), how it ended; selfHeals counts the corrections of that
+	// commit since.
+	attempt   *attempt
+	selfHeals int
+	// op is the last sync's operation state, for .status.operationState.
+	op *operation
+	// written is the status last written (without reconciledAt), to write
+	// only what changed.
+	written []byte
+	// conditions are the app's current conditions (type → message).
+	conditions map[string]string
+}
+
+type attempt struct {
+	commit, params, phase, message string
+	finished                       time.Time
+}
+
+type operation struct {
+	phase, message, revision string
+	started, finished        time.Time
+	automated, selfHeal      bool
+	result                   *gsync.Result
+}
+
+// comparison is one compare of an app.
+type comparison struct {
+	c        *cluster.Client
+	target   *appflags.Target
+	flags    appflags.Flags
+	rendered *app.Rendered
+	state    *inventory.State
+	cs       *gsync.ChangeSet
+	status   *gstatus.App
+	params   string
+	children int
+	project  *appflags.Project
+}
+
+// Reconcile compares an app and, as its syncPolicy says, syncs it.
+func (a *runner) Reconcile(ctx context.Context, key string, why agent.Reasons) agent.Outcome {
+	a.mu.Lock()
+	e := a.apps[key]
+	st := a.states[key]
+	if st == nil {
+		st = &appState{conditions: map[string]string{}}
+		a.states[key] = st
+	}
+	shard := a.shards[agent.ShardOf(key, a.o.Shards)]
+	a.mu.Unlock()
+	if e == nil || shard == nil {
+		return agent.Outcome{}
+	}
+	// A shard lost stops its syncs at once; a shutdown lets them finish.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopLost := context.AfterFunc(shard, func() {
+		if !a.stopping() {
+			cancel()
+		}
+	})
+	defer stopLost()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+
+	labels := appLabels(e)
+	start := time.Now()
+	defer func() { a.metrics.ReconcileDone(labels, time.Since(start)) }()
+	ctx = cluster.WithRequestObserver(ctx, func(method string, u *url.URL, code int) {
+		a.metrics.K8sRequest(labels, labels.DestServer, method, u.Path, u.Query(), code)
+	})
+	log := a.log.With("app", key)
+	if e.err != nil {
+		st.conditions = map[string]string{"InvalidSpecError": e.err.Error()}
+		a.metrics.SetApp(labels, string(gstatus.Unknown), "Unknown", "", false)
+		a.metrics.SetConditions(labels, []string{"InvalidSpecError"})
+		a.metrics.ReconcileResult(labels, "error")
+		a.writeStatus(ctx, e, st, nil, log)
+		log.Error("the Application cannot run", "error", e.err)
+		return agent.Outcome{}
+	}
+	hard := e.obj != nil && e.obj.GetAnnotations()[annotationRefresh] == "hard"
+	cmp, err := a.compare(ctx, e, !hard)
+	if e.obj != nil && e.obj.GetAnnotations()[annotationRefresh] != "" {
+		a.clearRefresh(ctx, e, log)
+	}
+	if err != nil {
+		st.conditions = map[string]string{"ComparisonError": err.Error()}
+		a.metrics.SetApp(labels, string(gstatus.Unknown), "Unknown", "", e.target.Automated)
+		a.metrics.SetConditions(labels, []string{"ComparisonError"})
+		a.metrics.ReconcileResult(labels, "error")
+		a.writeStatus(ctx, e, st, nil, log)
+		log.Error("compare failed", "error", err)
+		return agent.Outcome{}
+	}
+	a.watch(cmp, key)
+	out := agent.Outcome{}
+	decision, wait := a.decide(cmp, st, e.target)
+	delete(st.conditions, "SyncError")
+	delete(st.conditions, "ComparisonError")
+	delete(st.conditions, "InvalidSpecError")
+	switch {
+	case decision.skip != "":
+		if decision.condition {
+			st.conditions["SyncError"] = decision.skip
+		}
+		if wait > 0 {
+			out.After = wait
+		}
+		log.Debug("no sync", "reason", decision.skip, "sync", cmp.status.Sync)
+	case decision.sync:
+		a.syncNow(ctx, e, st, cmp, decision, labels, why, log)
+		if again, err := a.compare(ctx, e, true); err == nil {
+			cmp = again
+			a.watch(cmp, key)
+		}
+	}
+	if cmp.status.Sync == gstatus.OutOfSync && e.target.Automated && e.target.Application.SyncPolicy.Automated != nil && e.target.Application.SyncPolicy.Automated.SelfHeal && out.After == 0 && st.attempt != nil && st.attempt.phase == gsync.PhaseSucceeded {
+		// Still drifting after a correction: look again when the
+		// backoff allows the next one.
+		out.After = a.o.SelfHealBackoff.Remaining(st.selfHeals, st.attempt.finished, time.Now())
+	}
+	a.metrics.SetApp(labels, string(cmp.status.Sync), string(cmp.status.Health), "", e.target.Automated)
+	var types []string
+	for t := range st.conditions {
+		types = append(types, t)
+	}
+	a.metrics.SetConditions(labels, types)
+	a.metrics.ReconcileResult(labels, "success")
+	a.writeStatus(ctx, e, st, cmp, log)
+	return out
+}
+
+// stopping says the agent is shutting down.
+func (a *runner) stopping() bool { return a.stopCtx != nil && a.stopCtx.Err() != nil }
+
+// compare renders the app (from the cache unless hard) and compares it
+// with the cluster, as status -f does.
+func (a *runner) compare(ctx context.Context, e *appEntry, useCache bool) (*comparison, error) {
+	t := e.target
+	project, err := e.loaded.Projects.For(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.CheckSource(project); err != nil {
+		return nil, err
+	}
+	c, err := t.Connect(ctx, a.o.kubeFlags)
+	if err != nil {
+		return nil, err
+	}
+	flags := t.Onto(a.sync.App)
+	flags.Source.Cache = nil
+	if useCache {
+		flags.Source.Cache = a.cache
+	}
+	flags.Source.OnFetch = func(repo string, d time.Duration, err error) {
+		a.metrics.GitRequest(repo, "fetch", d, err != nil)
+	}
+	r, err := flags.Source.Render(ctx, nil, c.Kube, logWriter{a.log.With("app", e.key)})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.RefuseEncrypted(); err != nil {
+		return nil, source.Hint(err)
+	}
+	objects, children, err := psync.SplitRender(c, r.Objects, false)
+	if err != nil {
+		return nil, err
+	}
+	st, err := inventory.Load(ctx, c, inventory.Inventory{App: t.Application.Name, Namespace: flags.InventoryNamespace})
+	if err != nil {
+		return nil, err
+	}
+	opts := gsync.DefaultOptions()
+	flags.Options(&opts)
+	opts.Prune, opts.DryRun, opts.Timeout, opts.Hints = t.Prune, true, a.o.SyncTimeout, psync.Hints
+	opts.AllowEmpty = t.AllowEmpty || len(children) > 0
+	in := flags.InputWithCommit(r)
+	in.Objects, in.State = objects, st
+	cs, err := gsync.New(c, opts).Compare(ctx, in)
+	if cs == nil {
+		return nil, err
+	}
+	s := gstatus.Of(t.Application.Name, st, cs, err)
+	s.InventoryNamespace = flags.InventoryNamespace
+	return &comparison{c: c, target: t, flags: flags, rendered: r, state: st, cs: cs, status: s, params: params(in), children: len(children), project: project}, nil
+}
+
+// params identifies a sync's source beside its commit, as Argo CD's
+// "application parameters": a change of them is a new sync to attempt.
+func params(in gsync.Input) string {
+	b, _ := json.Marshal(struct {
+		Repo, Path, Revision string
+		Directory, Kustomize any
+	}{in.Repo, in.Path, in.Revision, in.Directory, in.Kustomize})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// recordParams is params of a recorded sync.
+func recordParams(r inventory.Record) string {
+	return params(gsync.Input{Repo: r.Repo, Path: r.Path, Revision: r.Revision, Directory: r.Directory, Kustomize: r.Kustomize})
+}
+
+// decision is what the automated sync policy says.
+type decision struct {
+	sync, selfHeal bool
+	// skip says why not; condition makes it a SyncError condition.
+	skip      string
+	condition bool
+}
+
+// decide applies Argo CD's automated sync semantics: only OutOfSync apps;
+// one attempt per commit and source; a failed attempt is not repeated; a
+// repeat of a successful one is a self-heal, with its backoff; prune-only
+// changes need automated prune; an automated prune never empties the app
+// unless allowEmpty; sync windows may block.
+func (a *runner) decide(cmp *comparison, st *appState, t *appflags.Target) (decision, time.Duration) {
+	if !t.Automated {
+		return decision{skip: "automated sync is off"}, 0
+	}
+	if cmp.status.Sync != gstatus.OutOfSync {
+		return decision{skip: "app is " + string(cmp.status.Sync)}, 0
+	}
+	pruneOnly, allPrune := true, true
+	for _, c := range cmp.cs.Changes {
+		switch c.Action {
+		case gsync.ChangePrune, gsync.ChangeOrphan:
+		case gsync.ChangeUnchanged, gsync.ChangeSkip, gsync.ChangeRun:
+			allPrune = false
+		default:
+			pruneOnly, allPrune = false, false
+		}
+	}
+	if pruneOnly && !t.Prune {
+		return decision{skip: "only extra resources need pruning, and automated prune is off"}, 0
+	}
+	commit := cmp.cs.Source.Commit
+	if t.Prune && !t.AllowEmpty && allPrune && cmp.children == 0 {
+		return decision{skip: fmt.Sprintf("Skipping sync attempt to %s: auto-sync will wipe out all resources", short(commit)), condition: true}, 0
+	}
+	if st.attempt == nil {
+		// After a restart (or on another replica) the inventory's newest
+		// record is the last attempt.
+		if n := len(cmp.state.History); n > 0 {
+			r := cmp.state.History[n-1]
+			st.attempt = &attempt{commit: r.Commit, params: recordParams(r), phase: r.Phase, message: r.Message, finished: r.FinishedAt}
+		}
+	}
+	d := decision{sync: true}
+	if at := st.attempt; at != nil && at.commit == commit && at.params == cmp.params {
+		if at.phase != gsync.PhaseSucceeded {
+			return decision{skip: fmt.Sprintf("Failed last sync attempt to %s: %s", short(commit), at.message), condition: true}, 0
+		}
+		if !selfHeal(t) {
+			return decision{skip: "most recent sync already to " + short(commit) + " (selfHeal is off)"}, 0
+		}
+		if wait := a.o.SelfHealBackoff.Remaining(st.selfHeals, at.finished, time.Now()); wait > 0 {
+			return decision{skip: fmt.Sprintf("self-heal backoff: next correction in %s", wait.Round(time.Millisecond))}, wait
+		}
+		d.selfHeal = true
+	}
+	if _, err := t.CheckWindows(cmp.project, false, time.Now()); err != nil {
+		return decision{skip: err.Error()}, 0
+	}
+	return d, 0
+}
+
+func selfHeal(t *appflags.Target) bool {
+	au := t.Application.SyncPolicy.Automated
+	return au != nil && au.SelfHeal
+}
+
+// syncNow runs an automated sync of the app and remembers how it went.
+func (a *runner) syncNow(ctx context.Context, e *appEntry, st *appState, cmp *comparison, d decision, labels metrics.App, why agent.Reasons, log *slog.Logger) {
+	commit := cmp.cs.Source.Commit
+	msg := fmt.Sprintf("Initiated automated sync to '%s'", commit)
+	if d.selfHeal {
+		msg = fmt.Sprintf("Initiated automated sync to '%s' to correct drift (self-heal attempt %d)", commit, st.selfHeals+1)
+	}
+	log.Info(msg, "why", strings.Join(why.List(), ","))
+	a.events.normal(ctx, e.obj, "OperationStarted", msg)
+	op := &operation{phase: "Running", revision: commit, started: time.Now().UTC(), automated: true, selfHeal: d.selfHeal}
+	st.op = op
+	a.writeStatus(ctx, e, st, cmp, log)
+
+	var out bytes.Buffer
+	res, err := a.sync.SyncTarget(ctx, e.target, e.loaded.Mapper, e.loaded.Projects, &out)
+	op.finished = time.Now().UTC()
+	if res != nil {
+		op.result = res.Result
+	}
+	phase := gsync.PhaseSucceeded
+	if err != nil {
+		phase = gsync.PhaseFailed
+		op.phase, op.message = "Failed", err.Error()
+	} else {
+		op.phase, op.message = "Succeeded", "successfully synced (all tasks run)"
+	}
+	if d.selfHeal {
+		st.selfHeals++
+		if err == nil {
+			a.metrics.DriftCorrected(labels)
+			a.events.normal(ctx, e.obj, "DriftCorrected", fmt.Sprintf("drift corrected at '%s' (attempt %d)", short(commit), st.selfHeals))
+		}
+	} else {
+		st.selfHeals = 0
+	}
+	st.attempt = &attempt{commit: commit, params: cmp.params, phase: phase, message: op.message, finished: op.finished}
+	a.metrics.SyncDone(labels, phase)
+	a.metrics.SyncDuration(labels, op.finished.Sub(op.started))
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if line != "" {
+			log.Debug(line)
+		}
+	}
+	if err != nil {
+		log.Error("sync failed", "commit", short(commit), "error", err)
+		a.events.warning(ctx, e.obj, "OperationCompleted", fmt.Sprintf("Sync operation to %s failed: %s", commit, err.Error()))
+		return
+	}
+	log.Info("synced", "commit", short(commit))
+	a.events.normal(ctx, e.obj, "OperationCompleted", fmt.Sprintf("Sync operation to %s succeeded", commit))
+}
+
+// watch makes sure the kinds of the app's members are watched in its
+// cluster, and that their changes reach the app.
+func (a *runner) watch(cmp *comparison, key string) {
+	seen := map[schema.GroupKind]bool{}
+	var gvrs []schema.GroupVersionResource
+	add := func(gk schema.GroupKind) {
+		if seen[gk] {
+			return
+		}
+		seen[gk] = true
+		if m, err := cmp.c.Mapping(gk); err == nil {
+			gvrs = append(gvrs, m.Resource)
+		}
+	}
+	for _, gk := range cmp.state.GroupKinds {
+		add(gk)
+	}
+	for _, o := range cmp.cs.Changes {
+		add(schema.GroupKind{Group: o.Group, Kind: o.Kind})
+	}
+	inv := inventory.Inventory{App: cmp.target.Application.Name, Namespace: cmp.flags.InventoryNamespace}
+	a.mu.Lock()
+	a.owners[inv.ID()] = key
+	w := a.watchers[cmp.target.Context]
+	if w == nil {
+		w = agent.NewWatcher(cmp.c.Metadata)
+		w.OnChange = func(id string, gvr schema.GroupVersionResource, namespace, name string) {
+			a.mu.Lock()
+			k, ok := a.owners[id]
+			a.mu.Unlock()
+			if ok {
+				a.drift.Call(k)
+			}
+		}
+		w.OnError = func(gvr schema.GroupVersionResource, err error) {
+			a.log.Warn("watch failed; retrying", "resource", gvr.String(), "error", err)
+		}
+		w.Start(a.stopCtx)
+		a.watchers[cmp.target.Context] = w
+	}
+	a.mu.Unlock()
+	w.Watch(gvrs...)
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
