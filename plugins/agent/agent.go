@@ -13,10 +13,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -190,16 +192,19 @@ func (o *Options) Validate() error {
 	if o.InventoryNamespace() == "" {
 		return fmt.Errorf("--inventory-namespace must not be empty")
 	}
-	o.identity, _ = os.Hostname()
-	if o.identity == "" {
-		o.identity = fmt.Sprintf("agent-%d", os.Getpid())
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "agent"
 	}
+	// Unique per process, as client-go's leader election wants: two
+	// replicas on one host (or a restart) never share an identity.
+	o.identity = host + "_" + uuid.NewString()
 	o.preferred = -1
 	if o.ShardOrdinalFromHostname {
-		i := strings.LastIndex(o.identity, "-")
-		var n int
-		if _, err := fmt.Sscanf(o.identity[i+1:], "%d", &n); i < 0 || err != nil {
-			return fmt.Errorf("--shard-ordinal-from-hostname: host name %q does not end in -ORDINAL (run the agent as a StatefulSet)", o.identity)
+		i := strings.LastIndex(host, "-")
+		n, err := strconv.Atoi(host[i+1:])
+		if i < 0 || err != nil || n < 0 {
+			return fmt.Errorf("--shard-ordinal-from-hostname: host name %q does not end in -ORDINAL (run the agent as a StatefulSet)", host)
 		}
 		o.preferred = n % o.Shards
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/kubectl-gitops/kubectl-gitops/internal/localcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testrepo"
+	"github.com/kubectl-gitops/kubectl-gitops/internal/tools"
 )
 
 var (
@@ -471,5 +472,179 @@ func TestAgentPollsAndSelfHealOff(t *testing.T) {
 	}
 	if v := value(p.metrics(t), "kubectl_gitops_drift_corrections_total", map[string]string{"name": name}); v > 0 {
 		t.Errorf("drift corrections %v with selfHeal off", v)
+	}
+}
+
+// kubectlRun runs the real kubectl on the test cluster, stdin on its input.
+func kubectlRun(t *testing.T, stdin string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(testcluster.ToolsDir(t), tools.Kubectl), append([]string{"--kubeconfig", lc.Kubeconfig}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func mustKubectl(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	out, err := kubectlRun(t, stdin, args...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// deployRBAC applies what deploy/ installs except the workload: its
+// namespaces, CRDs, ServiceAccount and RBAC.
+func deployRBAC(t *testing.T) {
+	t.Helper()
+	rendered := mustKubectl(t, "", "kustomize", "../../deploy")
+	var keep []string
+	for _, doc := range strings.Split(rendered, "\n---\n") {
+		for _, kind := range []string{"Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"} {
+			if strings.Contains("\n"+doc, "\nkind: "+kind+"\n") {
+				keep = append(keep, doc)
+				break
+			}
+		}
+	}
+	mustKubectl(t, strings.Join(keep, "\n---\n"), "apply", "--server-side", "-f", "-")
+	mustKubectl(t, "", "wait", "--for", "condition=Established", "crd/applications.argoproj.io")
+}
+
+const agentSA = "system:serviceaccount:gitops-system:kubectl-gitops-agent"
+
+// The agent, with exactly the RBAC of deploy/ (impersonating its
+// ServiceAccount), runs an Application applied with kubectl: it syncs it,
+// and kubectl get applications shows it Synced and Healthy, as status
+// does; the refresh annotation is honoured and removed. With less RBAC it
+// refuses to start, naming what is missing.
+func TestAgentApplicationObjectsWithDeployRBAC(t *testing.T) {
+	deployRBAC(t)
+	ns := testcluster.Namespace(t, lc)
+	git := serve(t, map[string]string{"apps/web/cm.yaml": configMap("hello"), "apps/web/deploy.yaml": deployment})
+	name := "obj-" + ns
+	t.Cleanup(func() { _, _ = kubectlRun(t, "", "-n", "argocd", "delete", "application", name, "--ignore-not-found") })
+	mustKubectl(t, application(name, ns, git.url, true), "apply", "-f", "-")
+
+	p := startAgent(t, "--as", agentSA, "--leader-elect", "--leader-election-namespace", "gitops-system", "--reconcile-interval", "1h", "--lease-duration", "3s")
+	k := kube(t)
+	waitGreeting(t, k, ns, "hello", 60*time.Second)
+	eventually(t, 30*time.Second, "kubectl get applications shows Synced Healthy", func() error {
+		out, err := kubectlRun(t, "", "-n", "argocd", "get", "applications", name)
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		if !strings.Contains(out, "Synced") || !strings.Contains(out, "Healthy") || !strings.Contains(out, "SYNC STATUS") {
+			return fmt.Errorf("%s", out)
+		}
+		return nil
+	})
+	status := mustKubectl(t, "", "-n", "argocd", "get", "application", name, "-o", "jsonpath={.status.operationState.phase} {.status.sync.revision} {.status.history[0].revision} {.status.resources[*].kind} {.status.reconciledAt}")
+	fields := strings.Fields(status)
+	if len(fields) < 5 || fields[0] != "Succeeded" || fields[1] != fields[2] || len(fields[1]) != 40 || !strings.Contains(status, "Deployment") {
+		t.Errorf("Application status: %q; want a Succeeded operation, the synced commit in sync and history, the resources", status)
+	}
+	events := mustKubectl(t, "", "-n", "argocd", "get", "events", "--field-selector", "involvedObject.name="+name, "-o", "jsonpath={.items[*].reason}")
+	for _, want := range []string{"OperationStarted", "OperationCompleted"} {
+		if !strings.Contains(events, want) {
+			t.Errorf("events of the Application: %q; want %s", events, want)
+		}
+	}
+	// status agrees.
+	out, errOut, err := runGitops(t, "status", name, "--inventory-namespace", "kubectl-gitops", "-o", "json")
+	if err != nil || !strings.Contains(out, `"sync": "Synced"`) || !strings.Contains(out, `"health": "Healthy"`) {
+		t.Errorf("kubectl gitops status %s: %v\n%s%s", name, err, out, errOut)
+	}
+
+	// A refresh: a push, then Argo CD's refresh annotation instead of a
+	// webhook; the agent syncs and removes the annotation.
+	git.push(t, map[string]string{"apps/web/cm.yaml": configMap("refreshed")})
+	mustKubectl(t, "", "-n", "argocd", "annotate", "application", name, "argocd.argoproj.io/refresh=normal")
+	waitGreeting(t, k, ns, "refreshed", 20*time.Second)
+	eventually(t, 10*time.Second, "the refresh annotation removed", func() error {
+		out := mustKubectl(t, "", "-n", "argocd", "get", "application", name, "-o", `jsonpath={.metadata.annotations.argocd\.argoproj\.io/refresh}`)
+		if out != "" {
+			return fmt.Errorf("annotation %q", out)
+		}
+		return nil
+	})
+	p.stop()
+
+	// Less RBAC: without the leader election Role and the cluster-wide
+	// one, the agent refuses to start and names what it lacks.
+	mustKubectl(t, "", "-n", "gitops-system", "delete", "rolebinding", "kubectl-gitops-agent")
+	mustKubectl(t, "", "delete", "clusterrolebinding", "kubectl-gitops-agent")
+	t.Cleanup(func() { deployRBAC(t) })
+	_, errOut, err = runGitops(t, "agent", "--as", agentSA, "--leader-elect", "--leader-election-namespace", "gitops-system", "--listen", "127.0.0.1:0")
+	if err == nil || !strings.Contains(errOut, "the agent lacks permissions") || !strings.Contains(errOut, "create leases.coordination.k8s.io in namespace gitops-system (leader election)") {
+		t.Errorf("agent with less RBAC: %v\n%s", err, errOut)
+	}
+}
+
+// runGitops runs the binary once on the test cluster.
+func runGitops(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"--kubeconfig", lc.Kubeconfig}, args...)...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	cmd.Env = append(os.Environ(), "GIT_TOKEN=")
+	err := cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
+// Two replicas with leader election: one reconciles; when it is killed,
+// the standby takes over within the lease and keeps reconciling; no
+// commit is synced twice.
+func TestAgentLeaderFailover(t *testing.T) {
+	ns := testcluster.Namespace(t, lc)
+	git := serve(t, map[string]string{"apps/web/cm.yaml": configMap("hello"), "apps/web/deploy.yaml": deployment})
+	appFile := filepath.Join(t.TempDir(), "web.yaml")
+	name := "ha-" + ns
+	if err := os.WriteFile(appFile, []byte(application(name, ns, git.url, true)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--app-file", appFile, "--app-namespace", "", "--reconcile-interval", "2s", "--inventory-namespace", ns,
+		"--leader-elect", "--leader-election-namespace", ns, "--lease-duration", "3s"}
+	first := startAgent(t, args...)
+	k := kube(t)
+	waitGreeting(t, k, ns, "hello", 60*time.Second)
+	second := startAgent(t, args...)
+	leader, standby := first, second
+	if !strings.Contains(first.Logs(), `"msg":"leading"`) {
+		leader, standby = second, first
+	}
+	time.Sleep(2 * time.Second)
+	if strings.Contains(standby.Logs(), `"msg":"leading"`) {
+		t.Fatalf("both replicas lead:\n%s\n%s", leader.Logs(), standby.Logs())
+	}
+	leader.kill()
+	git.push(t, map[string]string{"apps/web/cm.yaml": configMap("after-failover")})
+	took := waitGreeting(t, k, ns, "after-failover", 30*time.Second)
+	t.Logf("leader killed to synced by the standby: %s", took)
+	if !strings.Contains(standby.Logs(), `"msg":"leading"`) {
+		t.Errorf("the standby did not take the lease")
+	}
+	// One sync record per commit: nothing was synced twice.
+	hist := mustKubectl(t, "", "-n", ns, "get", "configmap", "gitops-"+name, "-o", "jsonpath={.data.history}")
+	var records []struct {
+		Commit string
+		NoOp   bool
+	}
+	if err := json.Unmarshal([]byte(hist), &records); err != nil {
+		t.Fatalf("history: %v\n%s", err, hist)
+	}
+	seen := map[string]int{}
+	for _, r := range records {
+		if !r.NoOp {
+			seen[r.Commit]++
+		}
+	}
+	for commit, n := range seen {
+		if n > 1 {
+			t.Errorf("commit %s synced %d times", commit, n)
+		}
+	}
+	if len(seen) != 2 {
+		t.Errorf("history %s: want the two commits synced once each", hist)
 	}
 }

@@ -93,6 +93,9 @@ func (a *runner) start(ctx context.Context) error {
 	a.reloadReq = make(chan struct{}, 1)
 	a.drift = &agent.Debouncer{Wait: a.o.DriftDebounce, Fn: func(key string) { a.controller.Refresh(key, agent.ReasonDrift) }}
 	a.events = newEventSink(a.current, a.log)
+	if err := a.preflight(ctx); err != nil {
+		return err
+	}
 	if a.o.AppNamespace != "" {
 		if err := a.startApplications(ctx); err != nil {
 			return err

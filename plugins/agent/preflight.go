@@ -1,0 +1,74 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	authv1 "k8s.io/api/authorization/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// permission is one thing the agent does in the cluster, and why.
+type permission struct {
+	verb, group, resource, subresource, namespace string
+	why                                           string
+}
+
+// permissions are what the agent needs beyond the apps' own resources
+// (which Git decides): its inventories and locks, the Application objects
+// and their status, Events, and the Leases of leader election.
+func (o *Options) permissions() []permission {
+	var out []permission
+	inv := o.InventoryNamespace()
+	for _, v := range []string{"get", "list", "create", "update", "patch"} {
+		out = append(out, permission{verb: v, resource: "configmaps", namespace: inv, why: "the apps' inventories"})
+	}
+	for _, v := range []string{"get", "create", "update", "delete"} {
+		out = append(out, permission{verb: v, group: "coordination.k8s.io", resource: "leases", namespace: inv, why: "the apps' sync locks"})
+	}
+	if o.AppNamespace != "" {
+		for _, v := range []string{"get", "list", "watch", "patch"} {
+			out = append(out, permission{verb: v, group: "argoproj.io", resource: "applications", namespace: o.AppNamespace, why: "the Application objects it runs"})
+		}
+		out = append(out, permission{verb: "patch", group: "argoproj.io", resource: "applications", subresource: "status", namespace: o.AppNamespace, why: "the Applications' status"},
+			permission{verb: "create", resource: "events", namespace: o.AppNamespace, why: "Events on the Applications"})
+	}
+	if o.LeaderElect {
+		for _, v := range []string{"get", "create", "update"} {
+			out = append(out, permission{verb: v, group: "coordination.k8s.io", resource: "leases", namespace: o.LeaderElectionNamespace, why: "leader election"})
+		}
+	}
+	return out
+}
+
+// preflight asks the API server whether the agent may do what it needs
+// (SelfSubjectAccessReviews, so impersonation is honoured) and fails
+// naming every permission missing, rather than failing later, quietly, in
+// a retry loop.
+func (a *runner) preflight(ctx context.Context) error {
+	var missing []string
+	for _, p := range a.o.permissions() {
+		review := &authv1.SelfSubjectAccessReview{Spec: authv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authv1.ResourceAttributes{
+			Verb: p.verb, Group: p.group, Resource: p.resource, Subresource: p.subresource, Namespace: p.namespace,
+		}}}
+		res, err := a.current.Kube.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+		if err != nil {
+			return fmt.Errorf("check the agent's permissions: %w", err)
+		}
+		if !res.Status.Allowed {
+			r := p.resource
+			if p.group != "" {
+				r += "." + p.group
+			}
+			if p.subresource != "" {
+				r += "/" + p.subresource
+			}
+			missing = append(missing, fmt.Sprintf("%s %s in namespace %s (%s)", p.verb, r, p.namespace, p.why))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("the agent lacks permissions:\n  %s\ngrant them to its identity (deploy/base holds the Roles it needs; see docs/agent-deploy.md)", strings.Join(missing, "\n  "))
+	}
+	return nil
+}
