@@ -78,6 +78,14 @@ func ParseAppSets(file string, data []byte) ([]*ApplicationSet, error) {
 	return out, errors.Join(errs...)
 }
 
+// AppSetFromObject reads an ApplicationSet object (one in a cluster);
+// file names it in errors. Its status is the controller's and is not read.
+func AppSetFromObject(file string, o *unstructured.Unstructured) (*ApplicationSet, error) {
+	o = o.DeepCopy()
+	unstructured.RemoveNestedField(o.Object, "status")
+	return appSetOf(file, o)
+}
+
 // LoadAppSets reads the ApplicationSets of path (see Load).
 func LoadAppSets(path string, stdin io.Reader) ([]*ApplicationSet, error) {
 	var out []*ApplicationSet

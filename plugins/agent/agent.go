@@ -84,7 +84,8 @@ does, for the Argo CD Applications it is given:
   - Application objects in --app-namespace of the current cluster (default
     argocd): kubectl apply -f application.yaml works as with Argo CD, and the
     agent writes their .status (sync, health, operationState, history,
-    resources, conditions) and Events.
+    resources, conditions) and Events; and the apps its ApplicationSet
+    objects generate.
 
 Each app is compared every --reconcile-interval (plus up to --reconcile-jitter),
 at once on a webhook push to its repository and revision, and within seconds

@@ -648,3 +648,40 @@ func TestAgentLeaderFailover(t *testing.T) {
 		t.Errorf("history %s: want the two commits synced once each", hist)
 	}
 }
+
+// An ApplicationSet object applied with kubectl: the agent runs the apps it
+// generates.
+func TestAgentApplicationSetObject(t *testing.T) {
+	deployRBAC(t)
+	ns := testcluster.Namespace(t, lc)
+	git := serve(t, map[string]string{
+		"apps/web/cm.yaml": configMap("web"), "apps/api/cm.yaml": strings.Replace(configMap("api"), "web-config", "api-config", 1),
+	})
+	set := fmt.Sprintf(`apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata: {name: set-%[1]s, namespace: argocd}
+spec:
+  goTemplate: true
+  generators:
+  - list: {elements: [{svc: web}, {svc: api}]}
+  template:
+    metadata: {name: '{{.svc}}-%[1]s'}
+    spec:
+      project: default
+      source: {repoURL: %[2]s, targetRevision: HEAD, path: 'apps/{{.svc}}'}
+      destination: {server: https://kubernetes.default.svc, namespace: %[1]s}
+      syncPolicy: {automated: {prune: true}}
+`, ns, git.url)
+	t.Cleanup(func() {
+		_, _ = kubectlRun(t, "", "-n", "argocd", "delete", "applicationset", "set-"+ns, "--ignore-not-found")
+	})
+	mustKubectl(t, set, "apply", "-f", "-")
+	startAgent(t, "--reconcile-interval", "1h", "--inventory-namespace", ns)
+	k := kube(t)
+	for _, cm := range []string{"web-config", "api-config"} {
+		eventually(t, 60*time.Second, "ConfigMap "+cm, func() error {
+			_, err := k.CoreV1().ConfigMaps(ns).Get(context.Background(), cm, metav1.GetOptions{})
+			return err
+		})
+	}
+}

@@ -31,6 +31,9 @@ func (o *Options) permissions() []permission {
 		for _, v := range []string{"get", "list", "watch", "patch"} {
 			out = append(out, permission{verb: v, group: "argoproj.io", resource: "applications", namespace: o.AppNamespace, why: "the Application objects it runs"})
 		}
+		for _, v := range []string{"list", "watch"} {
+			out = append(out, permission{verb: v, group: "argoproj.io", resource: "applicationsets", namespace: o.AppNamespace, why: "the ApplicationSet objects it generates apps of"})
+		}
 		out = append(out, permission{verb: "patch", group: "argoproj.io", resource: "applications", subresource: "status", namespace: o.AppNamespace, why: "the Applications' status"},
 			permission{verb: "create", resource: "events", namespace: o.AppNamespace, why: "Events on the Applications"})
 	}
