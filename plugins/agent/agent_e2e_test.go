@@ -685,3 +685,52 @@ spec:
 		})
 	}
 }
+
+// SIGTERM during a sync: no new work, the running sync may go on for
+// --shutdown-timeout, then it is stopped safely (recorded, nothing of the
+// later waves applied), the app's lock is released and the agent exits.
+func TestAgentGracefulShutdown(t *testing.T) {
+	ns := testcluster.Namespace(t, lc)
+	stuck := strings.Replace(deployment, "spec: {containers:", "spec: {nodeSelector: {no-such-node: \"true\"}, containers:", 1)
+	later := strings.Replace(configMap("later"), "metadata: {name: web-config}", "metadata: {name: web-config, annotations: {argocd.argoproj.io/sync-wave: \"1\"}}", 1)
+	git := serve(t, map[string]string{"apps/web/deploy.yaml": stuck, "apps/web/cm.yaml": later})
+	appFile := filepath.Join(t.TempDir(), "web.yaml")
+	name := "stop-" + ns
+	if err := os.WriteFile(appFile, []byte(application(name, ns, git.url, true)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startAgent(t, "--app-file", appFile, "--app-namespace", "", "--reconcile-interval", "1h", "--inventory-namespace", ns, "--shutdown-timeout", "2s")
+	k := kube(t)
+	eventually(t, 60*time.Second, "wave 0 applied", func() error {
+		_, err := k.AppsV1().Deployments(ns).Get(context.Background(), "web", metav1.GetOptions{})
+		return err
+	})
+	time.Sleep(500 * time.Millisecond)
+	start := time.Now()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the agent did not exit 30 s after SIGTERM with --shutdown-timeout 2s")
+	}
+	t.Logf("SIGTERM to exit: %s", time.Since(start))
+	if time.Since(start) < 2*time.Second {
+		t.Errorf("the agent exited %s after SIGTERM: the running sync was not given --shutdown-timeout", time.Since(start))
+	}
+	if _, err := k.CoreV1().ConfigMaps(ns).Get(context.Background(), "web-config", metav1.GetOptions{}); err == nil {
+		t.Errorf("wave 1 was applied after the stop")
+	}
+	leases, err := k.CoordinationV1().Leases(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range leases.Items {
+		if l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != "" {
+			t.Errorf("Lease %s still held by %s after the agent exited", l.Name, *l.Spec.HolderIdentity)
+		}
+	}
+	hist := mustKubectl(t, "", "-n", ns, "get", "configmap", "gitops-"+name, "-o", "jsonpath={.data.history}")
+	if !strings.Contains(hist, `"phase":"Failed"`) {
+		t.Errorf("the stopped sync is not recorded as failed: %s", hist)
+	}
+}
