@@ -71,7 +71,7 @@ func (w *Watcher) Watch(gvrs ...schema.GroupVersionResource) {
 		// wrote last is kept, to tell the agent's own writes.
 		_ = inf.SetTransform(func(obj any) (any, error) {
 			if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
-				m.ManagedFields = lastWriter(m.ManagedFields)
+				m.ManagedFields = keptWriters(m.ManagedFields)
 			}
 			return obj, nil
 		})
@@ -169,10 +169,46 @@ func lastWriter(fields []metav1.ManagedFieldsEntry) []metav1.ManagedFieldsEntry 
 	return []metav1.ManagedFieldsEntry{e}
 }
 
-// ownWrite says the update is the engine's own server-side apply (its
-// field manager wrote last): a sync's writes do not call for a compare.
-func ownWrite(cur *metav1.PartialObjectMetadata) bool {
-	return len(cur.ManagedFields) == 1 && cur.ManagedFields[0].Manager == inventory.FieldManager && cur.ManagedFields[0].Operation == metav1.ManagedFieldsOperationApply
+// keptWriters are what a watch keeps of managed fields: the newest entry,
+// and the engine's own apply entry when it is not that one, both without
+// their fields.
+func keptWriters(fields []metav1.ManagedFieldsEntry) []metav1.ManagedFieldsEntry {
+	out := lastWriter(fields)
+	for _, f := range fields {
+		if isOwnApply(f) && (len(out) == 0 || !isOwnApply(out[0])) {
+			f.FieldsV1 = nil
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func isOwnApply(f metav1.ManagedFieldsEntry) bool {
+	return f.Manager == inventory.FieldManager && f.Operation == metav1.ManagedFieldsOperationApply && f.Subresource == ""
+}
+
+// ownApplyTime is when the engine's apply entry last changed, nil without
+// one.
+func ownApplyTime(m *metav1.PartialObjectMetadata) *metav1.Time {
+	for _, f := range m.ManagedFields {
+		if isOwnApply(f) {
+			return f.Time
+		}
+	}
+	return nil
+}
+
+// ownWrite says the update is the engine's own server-side apply: its
+// field manager wrote last, and its entry is newer than before. A write
+// that only removes fields (kubectl label NAME key-, an edit that deletes
+// a key) gives the remover no entry, so the engine's stays the newest;
+// its time did not move, and the update counts.
+func ownWrite(old, cur *metav1.PartialObjectMetadata) bool {
+	if len(cur.ManagedFields) == 0 || !isOwnApply(cur.ManagedFields[0]) {
+		return false
+	}
+	now, before := ownApplyTime(cur), ownApplyTime(old)
+	return now != nil && (before == nil || now.After(before.Time))
 }
 
 // changed says whether an update is one an app must look at: for an object
@@ -180,13 +216,18 @@ func ownWrite(cur *metav1.PartialObjectMetadata) bool {
 // or the metadata did; for others any write, since their content is not
 // in the metadata. Status updates of workloads, the bulk of all updates,
 // are not changes; nor is a resync (same resourceVersion), nor a write of
-// the engine's own.
+// the engine's own. A deletion that begins is a change whoever wrote last:
+// setting deletionTimestamp leaves managed fields as they were, so an
+// object the engine applied last still names the engine.
 func changed(old, cur *metav1.PartialObjectMetadata) bool {
-	if old.ResourceVersion == cur.ResourceVersion || ownWrite(cur) {
+	if old.ResourceVersion == cur.ResourceVersion {
 		return false
 	}
 	if cur.DeletionTimestamp != nil && old.DeletionTimestamp == nil {
 		return true
+	}
+	if ownWrite(old, cur) {
+		return false
 	}
 	if cur.Generation == 0 {
 		return true

@@ -87,6 +87,9 @@ type Options struct {
 	// commit rendered before is fetched (to learn it is the same) but not
 	// written out or rendered again.
 	Cache *RenderCache
+	// RefreshCache renders even a commit the cache holds, and replaces
+	// what it holds (a hard refresh).
+	RefreshCache bool
 	// OnFetch is told of each fetch from a remote repository (see
 	// source.Options).
 	OnFetch func(repo string, d time.Duration, err error)
@@ -242,7 +245,7 @@ func Render(ctx context.Context, src Source, opts Options) (*Rendered, error) {
 	var key string
 	if opts.Cache != nil {
 		key = cacheKey(co.Commit, co.Subdir, p, src, opts)
-		if cached, ok := opts.Cache.get(key); ok {
+		if cached, ok := opts.Cache.lookup(key, opts.RefreshCache); ok {
 			for _, msg := range cached.Warnings {
 				warn(msg)
 			}

@@ -64,6 +64,14 @@ func cacheKey(commit, subdir, path string, src Source, opts Options) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// lookup is get, or for a refresh nothing (and no lookup counted).
+func (c *RenderCache) lookup(key string, refresh bool) (*Rendered, bool) {
+	if refresh {
+		return nil, false
+	}
+	return c.get(key)
+}
+
 func (c *RenderCache) get(key string) (*Rendered, bool) {
 	c.mu.Lock()
 	e, ok := c.m[key]

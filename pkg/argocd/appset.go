@@ -25,6 +25,10 @@ import (
 // ApplicationSet is what this tool reads of an Argo CD ApplicationSet.
 type ApplicationSet struct {
 	Name, File string
+	// Untrusted says the set is not the caller's own file (an object any
+	// user allowed to create one wrote): the repositories it names are
+	// not given the caller's credentials.
+	Untrusted  bool
 	Generators []map[string]any
 	// Template is spec.template, an Application's metadata and spec.
 	Template map[string]any

@@ -94,6 +94,10 @@ type Record struct {
 	// Phase is Succeeded or Failed; Message says why it failed.
 	Phase   string `json:"phase"`
 	Message string `json:"message,omitempty"`
+	// Interrupted says the sync failed because its caller stopped it (a
+	// signal, an agent shutting down or losing its shard), not because of
+	// what it applied: an automated sync attempts the commit again.
+	Interrupted bool `json:"interrupted,omitempty"`
 	// Counts are the number of objects per action (created, configured,
 	// unchanged, pruned, ...).
 	Counts map[string]int `json:"counts,omitempty"`

@@ -68,6 +68,13 @@ func (s *Syncer) applyHeld(ctx context.Context, cs *ChangeSet, inv inventory.Inv
 	if err != nil {
 		return s.result(cs, err, false), r.redactError(err)
 	}
+	if pre, ok := ctx.Value(preconditionKey{}).(Precondition); ok {
+		if err := pre(cs.App, state); err != nil {
+			// Not a sync that failed: one that is not wanted any more
+			// (another replica did it). Nothing is written or recorded.
+			return s.result(cs, err, false), err
+		}
+	}
 	if state.ResourceVersion != cs.state.ResourceVersion {
 		// Another sync wrote: the run's shared lists may predate it.
 		s.forgetAll(cs)

@@ -47,6 +47,7 @@ func (s *Syncer) record(ctx context.Context, cs *ChangeSet, inv inventory.Invent
 			Phase: string(o.Phase), Status: string(o.Hook.Status), Action: string(o.Action), Message: o.Message, Deleted: o.Hook.Deleted})
 	}
 	rec.NoOp = noop
+	rec.Interrupted = syncErr != nil && r.caller != nil && r.caller.Err() != nil
 	err := syncErr
 	if lost := r.lostLock(); lost != nil {
 		// Another sync holds the app now: our record would overwrite its

@@ -223,6 +223,22 @@ func (s *Syncer) Apply(ctx context.Context, cs *ChangeSet) (*Result, error) {
 	return s.apply(ctx, cs)
 }
 
+// Precondition is asked, under the app's lock and before any write, with
+// the inventory as read there, whether the sync of app is still wanted; an
+// error stops it unrecorded and is returned as it is. An agent uses it so
+// that a commit another replica synced while this one waited for the lock
+// is not synced twice (nor its hooks run twice).
+type Precondition func(app string, st *inventory.State) error
+
+type preconditionKey struct{}
+
+// WithPrecondition returns a context whose syncs check pre under the lock
+// (see Precondition). The syncs of child apps see it too: it is told the
+// app.
+func WithPrecondition(ctx context.Context, pre Precondition) context.Context {
+	return context.WithValue(ctx, preconditionKey{}, pre)
+}
+
 func uniqueGKs(in []schema.GroupKind) []schema.GroupKind { return inventory.SortedGroupKinds(in) }
 
 func uniqueStrings(in []string) []string { return inventory.SortedNamespaces(in) }

@@ -43,6 +43,9 @@ type Options struct {
 	// AllowWithArgoCD manages Application objects even though an Argo CD
 	// application controller runs.
 	AllowWithArgoCD bool
+	// CredentialHosts get the agent's Git credentials for Application
+	// objects (those of --app-file get them for their own hosts).
+	CredentialHosts []string
 
 	Listen                    string
 	ReconcileInterval, Jitter time.Duration
@@ -137,6 +140,7 @@ SIGTERM stops starting syncs, lets running ones finish for --shutdown-timeout
 	o.AppFile.AddProjectFlags(f)
 	o.AppFile.AddClusterFlags(f)
 	f.StringVar(&o.AppNamespace, "app-namespace", "argocd", "Namespace whose Application objects the agent runs and writes the status of (\"\" reads none)")
+	f.StringSliceVar(&o.CredentialHosts, "git-credential-hosts", nil, "Hosts (as in repository URLs) that get the agent's Git credentials for Application and ApplicationSet objects; --app-file's Applications get them for their own hosts; others fetch anonymously")
 	f.BoolVar(&o.AllowWithArgoCD, "allow-with-argocd", false, "Manage the Application objects even though an Argo CD application controller runs in the cluster")
 	f.StringVar(&o.Listen, "listen", ":8080", "Address of /api/webhook, /metrics, /healthz and /readyz")
 	f.DurationVar(&o.ReconcileInterval, "reconcile-interval", 120*time.Second, "Time between two polls of an app (Argo CD's timeout.reconciliation)")
@@ -237,12 +241,16 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if o.AppFile.Auth, err = o.App.Source.Auth(); err != nil { // the git generators'
+		return err
+	}
 	syncOpts := psync.NewOptions(o.kubeFlags, genericiooptions.IOStreams{In: nil, Out: io.Discard, ErrOut: io.Discard})
 	syncOpts.Automated = true
 	syncOpts.Sync.Timeout = o.SyncTimeout
 	syncOpts.Sync.WaitForLock = true // another replica's sync ends before ours starts
 	syncOpts.App = o.App
 	syncOpts.App.Source.Cache = cache
+	syncOpts.App.Source.OnPrivateDir = func(string) func() { return func() {} } // see compare
 
 	a := &runner{o: o, log: log, metrics: m, cache: cache, current: c, sync: syncOpts, states: map[string]*appState{}, owners: map[string]string{}}
 	a.controller = agent.NewController(a, agent.Options{Interval: o.ReconcileInterval, Jitter: o.Jitter, Concurrency: o.Concurrency})
@@ -282,6 +290,10 @@ func (o *Options) Run(ctx context.Context) error {
 	go func() { _ = srv.Serve(ln) }()
 	log.Info("agent started", "listen", ln.Addr().String(), "appNamespace", o.AppNamespace, "appFile", o.AppFile.File, "shards", o.Shards, "identity", o.identity)
 
+	// The Leases are held until the syncs under way are done: released at
+	// SIGTERM, a standby would start the same syncs while ours run.
+	electCtx, cancelElect := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelElect()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -289,7 +301,7 @@ func (o *Options) Run(ctx context.Context) error {
 			a.own(ctx, 0)
 			return
 		}
-		err := agent.Elect(ctx, c.Kube, agent.ElectOptions{
+		err := agent.Elect(electCtx, c.Kube, agent.ElectOptions{
 			Namespace: o.LeaderElectionNamespace, Name: o.LeaderElectionID, Identity: o.identity,
 			Shards: o.Shards, Preferred: o.preferred, LeaseDuration: o.LeaseDuration,
 			RenewDeadline: o.LeaseDuration * 2 / 3, RetryPeriod: o.LeaseDuration / 7,
@@ -313,6 +325,7 @@ func (o *Options) Run(ctx context.Context) error {
 	defer timer.Stop()
 	<-controllerDone // the syncs under way are done or stopped
 	cancelWork()
+	cancelElect()
 	<-done // the Leases are released
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

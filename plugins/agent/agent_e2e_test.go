@@ -575,7 +575,7 @@ func TestAgentApplicationObjectsWithDeployRBAC(t *testing.T) {
 	mustKubectl(t, "", "-n", "gitops-system", "delete", "rolebinding", "kubectl-gitops-agent")
 	mustKubectl(t, "", "delete", "clusterrolebinding", "kubectl-gitops-agent")
 	t.Cleanup(func() { deployRBAC(t) })
-	_, errOut, err = runGitops(t, "agent", "--as", agentSA, "--leader-elect", "--leader-election-namespace", "gitops-system", "--listen", "127.0.0.1:0")
+	_, errOut, err = runGitopsFor(t, 60*time.Second, "agent", "--as", agentSA, "--leader-elect", "--leader-election-namespace", "gitops-system", "--listen", "127.0.0.1:0")
 	if err == nil || !strings.Contains(errOut, "the agent lacks permissions") || !strings.Contains(errOut, "create leases.coordination.k8s.io in namespace gitops-system (leader election)") {
 		t.Errorf("agent with less RBAC: %v\n%s", err, errOut)
 	}
@@ -584,7 +584,15 @@ func TestAgentApplicationObjectsWithDeployRBAC(t *testing.T) {
 // runGitops runs the binary once on the test cluster.
 func runGitops(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"--kubeconfig", lc.Kubeconfig}, args...)...)
+	return runGitopsFor(t, 5*time.Minute, args...)
+}
+
+// runGitopsFor runs the binary, killed after timeout.
+func runGitopsFor(t *testing.T, timeout time.Duration, args ...string) (string, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig", lc.Kubeconfig}, args...)...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	cmd.Env = append(os.Environ(), "GIT_TOKEN=")
@@ -627,17 +635,17 @@ func TestAgentLeaderFailover(t *testing.T) {
 	// One sync record per commit: nothing was synced twice.
 	hist := mustKubectl(t, "", "-n", ns, "get", "configmap", "gitops-"+name, "-o", "jsonpath={.data.history}")
 	var records []struct {
-		Commit string
-		NoOp   bool
+		Commit  string
+		Repeats int
 	}
 	if err := json.Unmarshal([]byte(hist), &records); err != nil {
 		t.Fatalf("history: %v\n%s", err, hist)
 	}
+	// A second sync of a commit would be a record, or a repeat folded
+	// into one: count both.
 	seen := map[string]int{}
 	for _, r := range records {
-		if !r.NoOp {
-			seen[r.Commit]++
-		}
+		seen[r.Commit] += 1 + r.Repeats
 	}
 	for commit, n := range seen {
 		if n > 1 {
@@ -717,9 +725,6 @@ func TestAgentGracefulShutdown(t *testing.T) {
 	if time.Since(start) < 2*time.Second {
 		t.Errorf("the agent exited %s after SIGTERM: the running sync was not given --shutdown-timeout", time.Since(start))
 	}
-	if _, err := k.CoreV1().ConfigMaps(ns).Get(context.Background(), "web-config", metav1.GetOptions{}); err == nil {
-		t.Errorf("wave 1 was applied after the stop")
-	}
 	leases, err := k.CoordinationV1().Leases(ns).List(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -730,7 +735,63 @@ func TestAgentGracefulShutdown(t *testing.T) {
 		}
 	}
 	hist := mustKubectl(t, "", "-n", ns, "get", "configmap", "gitops-"+name, "-o", "jsonpath={.data.history}")
-	if !strings.Contains(hist, `"phase":"Failed"`) {
-		t.Errorf("the stopped sync is not recorded as failed: %s", hist)
+	if !strings.Contains(hist, `"phase":"Failed"`) || !strings.Contains(hist, `"interrupted":true`) {
+		t.Errorf("the stopped sync is not recorded as failed and interrupted: %s", hist)
 	}
+	// An interrupted sync does not block its commit: the next agent
+	// attempts it again (a commit whose sync failed would be skipped).
+	again := startAgent(t, "--app-file", appFile, "--app-namespace", "", "--reconcile-interval", "1h", "--inventory-namespace", ns, "--shutdown-timeout", "1s")
+	eventually(t, 30*time.Second, "the interrupted commit attempted again", func() error {
+		if !strings.Contains(again.Logs(), "Initiated automated sync") {
+			return fmt.Errorf("no sync started")
+		}
+		return nil
+	})
+}
+
+// Drift that only removes (a label taken off with kubectl label KEY-) is
+// corrected too; deleting an Application with the resources finalizer
+// prunes its resources and lets the delete complete.
+func TestAgentRemovalDriftAndDelete(t *testing.T) {
+	deployRBAC(t)
+	ns := testcluster.Namespace(t, lc)
+	labelled := strings.Replace(configMap("hello"), "metadata: {name: web-config}", "metadata: {name: web-config, labels: {tier: front}}", 1)
+	git := serve(t, map[string]string{"apps/web/cm.yaml": labelled, "apps/web/deploy.yaml": deployment})
+	name := "del-" + ns
+	app := strings.Replace(application(name, ns, git.url, true), "metadata: {name: "+name+", namespace: argocd}",
+		"metadata: {name: "+name+", namespace: argocd, finalizers: [resources-finalizer.argocd.argoproj.io]}", 1)
+	t.Cleanup(func() {
+		_, _ = kubectlRun(t, "", "-n", "argocd", "patch", "application", name, "--type", "merge", "-p", `{"metadata":{"finalizers":null}}`)
+		_, _ = kubectlRun(t, "", "-n", "argocd", "delete", "application", name, "--ignore-not-found", "--wait=false")
+	})
+	mustKubectl(t, app, "apply", "-f", "-")
+	startAgent(t, "--reconcile-interval", "1h", "--inventory-namespace", ns)
+	k := kube(t)
+	waitGreeting(t, k, ns, "hello", 60*time.Second)
+
+	mustKubectl(t, "", "-n", ns, "label", "configmap", "web-config", "tier-")
+	eventually(t, 10*time.Second, "the removed label restored", func() error {
+		cm, err := k.CoreV1().ConfigMaps(ns).Get(context.Background(), "web-config", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if cm.Labels["tier"] != "front" {
+			return fmt.Errorf("labels %v", cm.Labels)
+		}
+		return nil
+	})
+
+	mustKubectl(t, "", "-n", "argocd", "delete", "application", name, "--wait=false")
+	eventually(t, 30*time.Second, "the Application's resources pruned and the Application gone", func() error {
+		if _, err := k.CoreV1().ConfigMaps(ns).Get(context.Background(), "web-config", metav1.GetOptions{}); err == nil {
+			return fmt.Errorf("ConfigMap still there")
+		}
+		if _, err := k.AppsV1().Deployments(ns).Get(context.Background(), "web", metav1.GetOptions{}); err == nil {
+			return fmt.Errorf("Deployment still there")
+		}
+		if out, err := kubectlRun(t, "", "-n", "argocd", "get", "application", name); err == nil {
+			return fmt.Errorf("Application still there: %s", out)
+		}
+		return nil
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -74,6 +75,9 @@ type runner struct {
 	drift     *agent.Debouncer
 	// stopCtx ends when the agent is told to stop.
 	stopCtx context.Context
+	setMu   sync.Mutex
+	// everLoaded says a load succeeded once (readiness).
+	everLoaded bool
 }
 
 // appEntry is one app as the last reload mapped it.
@@ -178,8 +182,10 @@ func (a *runner) startApplications(ctx context.Context) error {
 			if !ok1 || !ok2 {
 				return
 			}
-			// Our own status writes change nothing to run.
-			if o.GetGeneration() == n.GetGeneration() && n.GetAnnotations()[annotationRefresh] == "" && equalMeta(o, n) {
+			// Our own status writes change nothing to run (with Argo CD's
+			// CRD, which has no status subresource, they bump the
+			// generation: the spec is compared).
+			if !definitionChanged(o, n) {
 				return
 			}
 			a.reloadSoon()
@@ -194,10 +200,18 @@ func (a *runner) startApplications(ctx context.Context) error {
 	return nil
 }
 
-// equalMeta says two versions of an Application have the same labels and
-// annotations.
-func equalMeta(a, b *unstructured.Unstructured) bool {
-	return fmt.Sprint(a.GetLabels()) == fmt.Sprint(b.GetLabels()) && fmt.Sprint(a.GetAnnotations()) == fmt.Sprint(b.GetAnnotations())
+// definitionChanged says a new version of an Application calls for a
+// reconcile: its spec changed, a refresh was asked for, its deletion began.
+// The agent's own writes (the status, the refresh annotation removed) do
+// not.
+func definitionChanged(o, n *unstructured.Unstructured) bool {
+	if !equality.Semantic.DeepEqual(o.Object["spec"], n.Object["spec"]) {
+		return true
+	}
+	if r := n.GetAnnotations()[annotationRefresh]; r != "" && r != o.GetAnnotations()[annotationRefresh] {
+		return true
+	}
+	return (n.GetDeletionTimestamp() != nil) != (o.GetDeletionTimestamp() != nil) || !slices.Equal(o.GetFinalizers(), n.GetFinalizers())
 }
 
 // reload reads every app again: --app-file's manifests (ApplicationSets
@@ -207,6 +221,7 @@ func (a *runner) reload(ctx context.Context) {
 	entries, err := a.load()
 	a.mu.Lock()
 	a.loaded, a.loadErr = true, err
+	a.everLoaded = a.everLoaded || err == nil
 	if err != nil {
 		a.mu.Unlock()
 		a.log.Error("reading the apps failed; the apps read before run on", "error", err)
@@ -219,9 +234,14 @@ func (a *runner) reload(ctx context.Context) {
 		}
 	}
 	for key, old := range a.apps {
-		if _, ok := entries[key]; !ok && old.target != nil {
+		if _, ok := entries[key]; !ok {
 			a.metrics.DeleteApp(appLabels(old).Namespace, appLabels(old).Name)
 			delete(a.states, key)
+			for id, k := range a.owners {
+				if k == key {
+					delete(a.owners, id)
+				}
+			}
 		}
 	}
 	a.apps = entries
@@ -238,7 +258,7 @@ func sameDefinition(a, b *appEntry) bool {
 	if (a.err == nil) != (b.err == nil) || (a.obj == nil) != (b.obj == nil) {
 		return false
 	}
-	if a.obj != nil && (a.obj.GetGeneration() != b.obj.GetGeneration() || a.obj.GetAnnotations()[annotationRefresh] != b.obj.GetAnnotations()[annotationRefresh]) {
+	if a.obj != nil && definitionChanged(a.obj, b.obj) {
 		return false
 	}
 	if a.target == nil || b.target == nil {
@@ -273,22 +293,53 @@ func (a *runner) load() (map[string]*appEntry, error) {
 					errs = append(errs, err)
 					continue
 				}
+				set.Untrusted = true
 				sets = append(sets, set)
 			}
 		}
-		if err := errors.Join(errs...); err != nil {
-			return nil, err
+		for _, err := range errs {
+			a.log.Error("an ApplicationSet cannot be read; its apps are not run", "error", err)
 		}
 	}
-	loaded, err := a.o.AppFile.LoadManifests(a.o.kubeFlags, a.o.InventoryNamespace(), &argocd.Manifests{Sets: sets, Projects: manifests.Projects}, logWriter{a.log})
+	loaded, err := a.o.AppFile.LoadManifests(a.o.kubeFlags, a.o.InventoryNamespace(), &argocd.Manifests{Projects: manifests.Projects}, logWriter{a.log})
 	if err != nil {
 		return nil, err
 	}
+	// Each set on its own: one that fails to generate (a generator's
+	// repository down) does not hold the others back.
+	for _, set := range sets {
+		apps, err := loaded.Mapper.Generate([]*argocd.ApplicationSet{set}, a.o.AppFile.Auth)
+		if err == nil {
+			var targets []*appflags.Target
+			for _, app := range apps {
+				t, terr := loaded.Mapper.Target(app)
+				if terr != nil {
+					err = errors.Join(err, terr)
+					continue
+				}
+				targets = append(targets, t)
+			}
+			loaded.Targets = append(loaded.Targets, targets...)
+		}
+		if err != nil {
+			a.log.Error("an ApplicationSet did not generate all its apps", "set", set.Name, "error", err)
+		}
+		loaded.Sets = append(loaded.Sets, set)
+	}
 	entries := map[string]*appEntry{}
+	// The agent's Git credentials go to the hosts of --app-file's
+	// Applications (the operator's own files) and of
+	// --git-credential-hosts; an Application object, which anyone allowed
+	// to create one can point anywhere, gets them only for those.
+	for _, app := range fileApps {
+		loaded.Mapper.Trust(app.Source.RepoURL)
+	}
+	for _, h := range a.o.CredentialHosts {
+		loaded.Mapper.TrustHost(h)
+	}
 	add := func(key string, app *argocd.Application, obj *unstructured.Unstructured, err error) {
 		e := &appEntry{key: key, obj: obj, loaded: loaded, err: err}
 		if err == nil {
-			loaded.Mapper.Trust(app.Source.RepoURL)
 			e.target, e.err = loaded.Mapper.Target(app)
 		}
 		entries[key] = e
@@ -338,13 +389,18 @@ func (a *runner) own(ctx context.Context, shard int) {
 	a.setKeys()
 	<-ctx.Done()
 	a.mu.Lock()
-	delete(a.shards, shard)
+	if a.shards[shard] == ctx { // not a later term of the same shard
+		delete(a.shards, shard)
+	}
 	a.mu.Unlock()
 	a.setKeys()
 }
 
 // setKeys gives the controller the keys of the shards held.
 func (a *runner) setKeys() {
+	// One at a time, so that the last keys computed are the last set.
+	a.setMu.Lock()
+	defer a.setMu.Unlock()
 	a.mu.Lock()
 	var keys []string
 	for key := range a.apps {
@@ -368,8 +424,11 @@ func (a *runner) shardContext(key string) context.Context {
 func (a *runner) ready() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if !a.loaded {
+	switch {
+	case !a.loaded:
 		return errors.New("the apps are not read yet")
+	case !a.everLoaded:
+		return fmt.Errorf("the apps cannot be read: %v", a.loadErr)
 	}
 	return nil
 }
@@ -401,9 +460,20 @@ func (a *runner) push(p webhook.Push) {
 		a.log.Info("webhook push: refreshing", "app", e.key, "provider", p.Provider)
 		a.controller.Refresh(e.key, agent.ReasonWebhook)
 	}
-	for _, e := range others {
-		a.annotateRefresh(e.obj)
-	}
+	// The refresh annotations are written after the answer, a few at a
+	// time: a provider gives a webhook ten seconds.
+	go func() {
+		sem := make(chan struct{}, 4)
+		var wg sync.WaitGroup
+		for _, e := range others {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				a.annotateRefresh(e.obj)
+			})
+		}
+		wg.Wait()
+	}()
 	if sets {
 		a.reloadSoon() // a git generator may make new apps of the push
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -14,13 +15,18 @@ import (
 
 	"log/slog"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/agent"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/agent/metrics"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/app"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/argocd"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
+	"github.com/kubectl-gitops/kubectl-gitops/pkg/redact"
 	gstatus "github.com/kubectl-gitops/kubectl-gitops/pkg/status"
 	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/appflags"
@@ -48,6 +54,9 @@ type appState struct {
 type attempt struct {
 	commit, params, phase, message string
 	finished                       time.Time
+	// interrupted: the agent stopped it (a shutdown, a shard lost); the
+	// commit is attempted again.
+	interrupted bool
 }
 
 type operation struct {
@@ -113,8 +122,12 @@ func (a *runner) Reconcile(ctx context.Context, key string, why agent.Reasons) a
 		log.Error("the Application cannot run", "error", e.err)
 		return agent.Outcome{}
 	}
+	if e.obj != nil && e.obj.GetDeletionTimestamp() != nil {
+		a.deleteApp(ctx, e, labels, log)
+		return agent.Outcome{}
+	}
 	hard := e.obj != nil && e.obj.GetAnnotations()[annotationRefresh] == "hard"
-	cmp, err := a.compare(ctx, e, !hard)
+	cmp, err := a.compare(ctx, e, hard)
 	if e.obj != nil && e.obj.GetAnnotations()[annotationRefresh] != "" {
 		a.clearRefresh(ctx, e, log)
 	}
@@ -144,7 +157,7 @@ func (a *runner) Reconcile(ctx context.Context, key string, why agent.Reasons) a
 		log.Debug("no sync", "reason", decision.skip, "sync", cmp.status.Sync)
 	case decision.sync:
 		a.syncNow(ctx, e, st, cmp, decision, labels, why, log)
-		if again, err := a.compare(ctx, e, true); err == nil {
+		if again, err := a.compare(ctx, e, false); err == nil {
 			cmp = again
 			a.watch(cmp, key)
 		}
@@ -165,12 +178,59 @@ func (a *runner) Reconcile(ctx context.Context, key string, why agent.Reasons) a
 	return out
 }
 
+// deleteApp handles an Application being deleted, as Argo CD does: no
+// more syncs; with the resources finalizer its resources are pruned, then
+// the finalizer removed (so the delete completes); without, they stay.
+func (a *runner) deleteApp(ctx context.Context, e *appEntry, labels metrics.App, log *slog.Logger) {
+	a.metrics.DeleteApp(labels.Namespace, labels.Name)
+	if !e.target.Application.HasResourcesFinalizer() {
+		return
+	}
+	log.Info("the Application is being deleted: pruning its resources (resources finalizer)")
+	if err := a.sync.PruneTarget(ctx, e.target, e.target.Flags.InventoryNamespace); err != nil {
+		log.Error("pruning the deleted Application's resources failed; tried again at the next reconcile", "error", err)
+		a.events.warning(ctx, e.obj, "ResourceDeletionFailed", "pruning the Application's resources failed: "+err.Error())
+		return
+	}
+	var keep []any
+	for _, f := range e.obj.GetFinalizers() {
+		if f != argocd.ResourcesFinalizer && !strings.HasPrefix(f, argocd.ResourcesFinalizer+"/") {
+			keep = append(keep, f)
+		}
+	}
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"finalizers": keep, "resourceVersion": e.obj.GetResourceVersion()}})
+	if _, err := a.current.Dynamic.Resource(applicationGVR).Namespace(e.obj.GetNamespace()).Patch(ctx, e.obj.GetName(), types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		log.Warn("cannot remove the resources finalizer; tried again at the next reconcile", "error", err)
+		return
+	}
+	log.Info("the deleted Application's resources are pruned")
+}
+
+// errSuperseded stops a sync that another replica made moot.
+var errSuperseded = errors.New("superseded: the app's newest sync record is this commit, synced while waiting for the lock")
+
+// redactor masks the Secret values of the comparison's objects and of the
+// decrypted files in any message.
+func (cmp *comparison) redactor() *redact.Redactor {
+	var objs []*unstructured.Unstructured
+	for _, c := range cmp.cs.Changes {
+		for _, o := range []*unstructured.Unstructured{c.Desired, c.Live} {
+			if o != nil {
+				objs = append(objs, o)
+			}
+		}
+	}
+	red := redact.NewFromObjects(objs)
+	red.Add(cmp.rendered.Decrypted...)
+	return red
+}
+
 // stopping says the agent is shutting down.
 func (a *runner) stopping() bool { return a.stopCtx != nil && a.stopCtx.Err() != nil }
 
-// compare renders the app (from the cache unless hard) and compares it
+// compare renders the app (from the cache, unless hard) and compares it
 // with the cluster, as status -f does.
-func (a *runner) compare(ctx context.Context, e *appEntry, useCache bool) (*comparison, error) {
+func (a *runner) compare(ctx context.Context, e *appEntry, hard bool) (*comparison, error) {
 	t := e.target
 	project, err := e.loaded.Projects.For(ctx, t)
 	if err != nil {
@@ -184,10 +244,12 @@ func (a *runner) compare(ctx context.Context, e *appEntry, useCache bool) (*comp
 		return nil, err
 	}
 	flags := t.Onto(a.sync.App)
-	flags.Source.Cache = nil
-	if useCache {
-		flags.Source.Cache = a.cache
-	}
+	// A hard refresh renders anew and leaves its render in the cache, for
+	// the sync that may follow.
+	flags.Source.Cache, flags.Source.RefreshCache = a.cache, hard
+	// Render removes the key directory when it returns; the agent's own
+	// shutdown lets it (no signal handler of the command's).
+	flags.Source.OnPrivateDir = func(string) func() { return func() {} }
 	flags.Source.OnFetch = func(repo string, d time.Duration, err error) {
 		a.metrics.GitRequest(repo, "fetch", d, err != nil)
 	}
@@ -261,7 +323,9 @@ func (a *runner) decide(cmp *comparison, st *appState, t *appflags.Target) (deci
 	for _, c := range cmp.cs.Changes {
 		switch c.Action {
 		case gsync.ChangePrune, gsync.ChangeOrphan:
-		case gsync.ChangeUnchanged, gsync.ChangeSkip, gsync.ChangeRun:
+		case gsync.ChangeRun:
+			// Hooks are not the app's resources (Argo CD's list has none).
+		case gsync.ChangeUnchanged, gsync.ChangeSkip:
 			allPrune = false
 		default:
 			pruneOnly, allPrune = false, false
@@ -274,16 +338,20 @@ func (a *runner) decide(cmp *comparison, st *appState, t *appflags.Target) (deci
 	if t.Prune && !t.AllowEmpty && allPrune && cmp.children == 0 {
 		return decision{skip: fmt.Sprintf("Skipping sync attempt to %s: auto-sync will wipe out all resources", short(commit)), condition: true}, 0
 	}
-	if st.attempt == nil {
-		// After a restart (or on another replica) the inventory's newest
-		// record is the last attempt.
-		if n := len(cmp.state.History); n > 0 {
-			r := cmp.state.History[n-1]
-			st.attempt = &attempt{commit: r.Commit, params: recordParams(r), phase: r.Phase, message: r.Message, finished: r.FinishedAt}
+	// The inventory's newest record is the last attempt when it is newer
+	// than what this replica remembers: after a restart, a shard that
+	// moved, another replica's sync, a sync by hand.
+	if n := len(cmp.state.History); n > 0 {
+		r := cmp.state.History[n-1]
+		if st.attempt == nil || r.FinishedAt.After(st.attempt.finished) {
+			if st.attempt == nil || st.attempt.commit != r.Commit {
+				st.selfHeals = 0
+			}
+			st.attempt = &attempt{commit: r.Commit, params: recordParams(r), phase: r.Phase, message: r.Message, finished: r.FinishedAt, interrupted: r.Interrupted}
 		}
 	}
 	d := decision{sync: true}
-	if at := st.attempt; at != nil && at.commit == commit && at.params == cmp.params {
+	if at := st.attempt; at != nil && at.commit == commit && at.params == cmp.params && !at.interrupted {
 		if at.phase != gsync.PhaseSucceeded {
 			return decision{skip: fmt.Sprintf("Failed last sync attempt to %s: %s", short(commit), at.message), condition: true}, 0
 		}
@@ -320,8 +388,28 @@ func (a *runner) syncNow(ctx context.Context, e *appEntry, st *appState, cmp *co
 	a.writeStatus(ctx, e, st, cmp, log)
 
 	var out bytes.Buffer
-	res, err := a.sync.SyncTarget(ctx, e.target, e.loaded.Mapper, e.loaded.Projects, &out)
+	// Under the lock: if another replica synced this commit while this
+	// one waited for it, there is nothing left to do.
+	name := e.target.Application.Name
+	compared := cmp.state.ResourceVersion
+	sctx := gsync.WithPrecondition(ctx, func(app string, inv *inventory.State) error {
+		if app != name || inv.ResourceVersion == compared {
+			return nil
+		}
+		if n := len(inv.History); n > 0 {
+			if r := inv.History[n-1]; r.Commit == commit && recordParams(r) == cmp.params && !r.Interrupted && r.FinishedAt.After(op.started) {
+				return errSuperseded
+			}
+		}
+		return nil
+	})
+	res, err := a.sync.SyncTarget(sctx, e.target, e.loaded.Mapper, e.loaded.Projects, &out)
 	op.finished = time.Now().UTC()
+	if errors.Is(err, errSuperseded) {
+		log.Info("another sync did it while this one waited for the app's lock", "commit", short(commit))
+		st.op = nil
+		return
+	}
 	if res != nil {
 		op.result = res.Result
 	}
@@ -341,7 +429,7 @@ func (a *runner) syncNow(ctx context.Context, e *appEntry, st *appState, cmp *co
 	} else {
 		st.selfHeals = 0
 	}
-	st.attempt = &attempt{commit: commit, params: cmp.params, phase: phase, message: op.message, finished: op.finished}
+	st.attempt = &attempt{commit: commit, params: cmp.params, phase: phase, message: op.message, finished: op.finished, interrupted: err != nil && ctx.Err() != nil}
 	a.metrics.SyncDone(labels, phase)
 	a.metrics.SyncDuration(labels, op.finished.Sub(op.started))
 	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
@@ -350,8 +438,9 @@ func (a *runner) syncNow(ctx context.Context, e *appEntry, st *appState, cmp *co
 		}
 	}
 	if err != nil {
-		log.Error("sync failed", "commit", short(commit), "error", err)
-		a.events.warning(ctx, e.obj, "OperationCompleted", fmt.Sprintf("Sync operation to %s failed: %s", commit, err.Error()))
+		msg := cmp.redactor().String(err.Error())
+		log.Error("sync failed", "commit", short(commit), "error", msg)
+		a.events.warning(ctx, e.obj, "OperationCompleted", fmt.Sprintf("Sync operation to %s failed: %s", commit, msg))
 		return
 	}
 	log.Info("synced", "commit", short(commit))

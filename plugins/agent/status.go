@@ -90,16 +90,7 @@ func (a *runner) statusOf(e *appEntry, st *appState, cmp *comparison) map[string
 	}
 	red := redact.NewFromObjects(nil)
 	if cmp != nil {
-		var objs []*unstructured.Unstructured
-		for _, c := range cmp.cs.Changes {
-			for _, o := range []*unstructured.Unstructured{c.Desired, c.Live} {
-				if o != nil {
-					objs = append(objs, o)
-				}
-			}
-		}
-		red = redact.NewFromObjects(objs)
-		red.Add(cmp.rendered.Decrypted...)
+		red = cmp.redactor()
 		src := app.Application.Source
 		dest := app.Application.Destination
 		sync := map[string]any{"status": string(cmp.status.Sync), "revision": cmp.cs.Source.Commit,
@@ -199,9 +190,19 @@ func (a *runner) clearRefresh(ctx context.Context, e *appEntry, log *slog.Logger
 		log.Warn("cannot remove the refresh annotation", "error", err)
 		return
 	}
-	ann := e.obj.GetAnnotations()
+	// The entry is shared (reload, webhooks read it): a copy without the
+	// annotation replaces it, until the informer brings the object.
+	obj := e.obj.DeepCopy()
+	ann := obj.GetAnnotations()
 	delete(ann, annotationRefresh)
-	e.obj.SetAnnotations(ann)
+	obj.SetAnnotations(ann)
+	next := *e
+	next.obj = obj
+	a.mu.Lock()
+	if a.apps[e.key] == e {
+		a.apps[e.key] = &next
+	}
+	a.mu.Unlock()
 }
 
 // eventSink records Kubernetes Events on Application objects, and logs

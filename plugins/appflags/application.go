@@ -328,6 +328,10 @@ func (m *Mapper) registeredCluster(d argocd.Destination) (*argocd.Cluster, bool)
 // brings in).
 func (m *Mapper) Trust(repoURL string) { m.trusted[hostOf(repoURL)] = true }
 
+// TrustHost gives the command's Git credentials to host (as Trust does
+// for a repository's host).
+func (m *Mapper) TrustHost(host string) { m.trusted[strings.ToLower(host)] = true }
+
 // Clusters are the registered clusters (the clusters generator's).
 func (m *Mapper) Clusters() []argocd.Cluster { return m.registered }
 
@@ -339,6 +343,9 @@ func (m *Mapper) Generate(sets []*argocd.ApplicationSet, auth gsource.Auth) ([]*
 	defer git.close()
 	var out []*argocd.Application
 	for _, s := range sets {
+		if s.Untrusted {
+			continue
+		}
 		// The repositories the set writes are the command's own: their
 		// hosts get its credentials (for the generators and the apps).
 		for _, u := range s.WrittenRepoURLs() {

@@ -52,6 +52,14 @@ type Flags struct {
 	Cache *app.RenderCache
 	// OnFetch is told of each remote fetch (the agent's metrics; no flag).
 	OnFetch func(repo string, d time.Duration, err error)
+	// OnPrivateDir, when set, replaces the default, which removes the
+	// decrypt function's key directory on SIGINT/SIGTERM and then lets the
+	// signal end the process: a long-running caller (the agent) handles
+	// its signals itself (no flag).
+	OnPrivateDir func(dir string) (removed func())
+	// RefreshCache renders anew and replaces the cached render (a hard
+	// refresh; no flag).
+	RefreshCache bool
 	// Anonymous sends no credentials (a repository named by Git content,
 	// on a host the command line did not name).
 	Anonymous bool
@@ -126,7 +134,10 @@ func (f *Flags) Render(ctx context.Context, progress io.Writer, kube kubernetes.
 		return nil, err
 	}
 	var cleaner interrupt.Cleaner
-	opts := app.Options{Progress: progress, OnPrivateDir: cleaner.Track, Checkouts: f.Checkouts, Cache: f.Cache, OnFetch: f.OnFetch}
+	opts := app.Options{Progress: progress, OnPrivateDir: cleaner.Track, Checkouts: f.Checkouts, Cache: f.Cache, OnFetch: f.OnFetch, RefreshCache: f.RefreshCache}
+	if f.OnPrivateDir != nil {
+		opts.OnPrivateDir = f.OnPrivateDir
+	}
 	if warnings != nil {
 		opts.Warn = func(msg string) { fmt.Fprintf(warnings, "warning: %s\n", msg) }
 	}

@@ -420,6 +420,13 @@ func SplitRender(c *cluster.Client, objs []*unstructured.Unstructured, expand bo
 
 var appProjectGVK = schema.GroupVersionKind{Group: "argoproj.io", Version: "v1alpha1", Kind: "AppProject"}
 
+// PruneTarget prunes every member of the app t names, as deleting its
+// Application with the resources finalizer does (the agent's cascading
+// delete): a sync of no objects that may prune everything.
+func (o *Options) PruneTarget(ctx context.Context, t *appflags.Target, inventoryNamespace string) error {
+	return o.pruneChild(ctx, t, inventoryNamespace)
+}
+
 // pruneChild prunes every member of a child app that left Git: a sync of
 // no objects that may prune everything.
 func (o *Options) pruneChild(ctx context.Context, t *appflags.Target, inventoryNamespace string) error {
