@@ -101,13 +101,7 @@ func TestCRDsAsArgoCD(t *testing.T) {
 func TestArgoCDManifestsApply(t *testing.T) {
 	a := newApplier(t)
 	objs := build(t, entries[0])
-	var crds []*unstructured.Unstructured
-	for _, u := range objs {
-		if u.GetKind() == "CustomResourceDefinition" {
-			crds = append(crds, u)
-		}
-	}
-	a.establish(t, crds...)
+	a.establish(t, ofKind(objs, "CustomResourceDefinition")...)
 	ctx := context.Background()
 	if _, err := a.apply(ctx, find(t, objs, "Namespace", "argocd"), false); err != nil {
 		t.Fatal(err)

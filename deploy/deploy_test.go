@@ -323,13 +323,7 @@ func TestServerDryRun(t *testing.T) {
 func TestServerWarnsAboutInsecureTemplate(t *testing.T) {
 	a := newApplier(t)
 	objs := build(t, entries[0])
-	var crds []*unstructured.Unstructured
-	for _, u := range objs {
-		if u.GetKind() == "CustomResourceDefinition" {
-			crds = append(crds, u)
-		}
-	}
-	a.establish(t, crds...)
+	a.establish(t, ofKind(objs, "CustomResourceDefinition")...)
 	ctx := context.Background()
 	for _, u := range objs {
 		if u.GetKind() == "Namespace" {
@@ -365,6 +359,17 @@ func placeholderImages(t *testing.T, u *unstructured.Unstructured) *unstructured
 	out := &unstructured.Unstructured{}
 	if err := out.UnmarshalJSON(b); err != nil {
 		t.Fatal(err)
+	}
+	return out
+}
+
+// ofKind are the objects of kind.
+func ofKind(objs []*unstructured.Unstructured, kind string) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, u := range objs {
+		if u.GetKind() == kind {
+			out = append(out, u)
+		}
 	}
 	return out
 }

@@ -21,9 +21,6 @@ import (
 	"time"
 
 	"github.com/fluxcd/pkg/gittestserver"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -65,7 +62,7 @@ type gitServer struct {
 	url  string
 }
 
-func serve(t *testing.T, files map[string]string) *gitServer {
+func serve(t testing.TB, files map[string]string) *gitServer {
 	t.Helper()
 	r := testrepo.New(t)
 	r.Commit("first", files)
@@ -86,7 +83,7 @@ func serve(t *testing.T, files map[string]string) *gitServer {
 }
 
 // push commits files and pushes them to the server; it returns the commit.
-func (g *gitServer) push(t *testing.T, files map[string]string) string {
+func (g *gitServer) push(t testing.TB, files map[string]string) string {
 	t.Helper()
 	sha := g.repo.Commit("change", files)
 	if out, err := exec.Command("git", "-C", g.repo.Dir, "push", "-q", "-f", g.bare, "HEAD:refs/heads/main").CombinedOutput(); err != nil {
@@ -112,7 +109,7 @@ func (p *agentProc) Logs() string {
 
 // startAgent runs the agent with args (JSON logs, a free port, the test
 // cluster) and waits until it serves /readyz.
-func startAgent(t *testing.T, args ...string) *agentProc {
+func startAgent(t testing.TB, args ...string) *agentProc {
 	t.Helper()
 	secrets := t.TempDir()
 	if err := os.WriteFile(filepath.Join(secrets, "github"), []byte(webhookSecret+"\n"), 0o600); err != nil {
@@ -149,7 +146,7 @@ func startAgent(t *testing.T, args ...string) *agentProc {
 	t.Cleanup(func() {
 		p.stop()
 		if t.Failed() {
-			t.Logf("agent logs:\n%s", p.Logs())
+			t.Logf("agent logs (the last 20,000 bytes):\n%s", last(p.Logs(), 20000))
 		}
 	})
 	select {
@@ -194,7 +191,7 @@ func (p *agentProc) kill() {
 
 // webhook posts a GitHub push event for repoURL and branch, signed with
 // secret ("" sends no signature); it returns the status code.
-func (p *agentProc) webhook(t *testing.T, repoURL, branch, secret string, pad int) int {
+func (p *agentProc) webhook(t testing.TB, repoURL, branch, secret string, pad int) int {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{
 		"ref": "refs/heads/" + branch, "after": strings.Repeat("a", 40), "padding": strings.Repeat("x", pad),
@@ -218,65 +215,10 @@ func (p *agentProc) webhook(t *testing.T, repoURL, branch, secret string, pad in
 	return resp.StatusCode
 }
 
-// metrics scrapes /metrics and parses it as Prometheus does.
-func (p *agentProc) metrics(t *testing.T) map[string]*dto.MetricFamily {
+// eventually polls cond every 100 ms until it holds (see waitFor).
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() error) time.Duration {
 	t.Helper()
-	resp, err := http.Get("http://" + p.addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parse /metrics: %v", err)
-	}
-	return fams
-}
-
-// value is the value of the series of name whose labels include want;
-// -1 when there is none.
-func value(fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
-	f, ok := fams[name]
-	if !ok {
-		return -1
-	}
-	for _, m := range f.GetMetric() {
-		labels := map[string]string{}
-		for _, l := range m.GetLabel() {
-			labels[l.GetName()] = l.GetValue()
-		}
-		match := true
-		for k, v := range want {
-			match = match && labels[k] == v
-		}
-		if !match {
-			continue
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue()
-		case m.Gauge != nil:
-			return m.Gauge.GetValue()
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount())
-		}
-	}
-	return -1
-}
-
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() error) time.Duration {
-	t.Helper()
-	start := time.Now()
-	var err error
-	for time.Since(start) < timeout {
-		if err = cond(); err == nil {
-			return time.Since(start)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %s: %v", what, timeout, err)
-	return 0
+	return waitFor(t, timeout, 100*time.Millisecond, what, cond)
 }
 
 func kube(t *testing.T) kubernetes.Interface {
@@ -381,7 +323,7 @@ func TestAgentWebhookSelfHealMetrics(t *testing.T) {
 	// the app is not even compared.
 	time.Sleep(2 * time.Second) // the sync's own events settle
 	reconciles := func() float64 {
-		return value(p.metrics(t), "kubectl_gitops_reconcile_total", map[string]string{"name": name, "result": "success"})
+		return sum(scrape(t, p), "kubectl_gitops_reconcile_total", map[string]string{"name": name, "result": "success"})
 	}
 	before := reconciles()
 	git.push(t, map[string]string{"apps/web/cm.yaml": configMap("refused")})
@@ -407,7 +349,7 @@ func TestAgentWebhookSelfHealMetrics(t *testing.T) {
 		t.Errorf("refused webhooks made %v reconciles", after-before)
 	}
 
-	fams := p.metrics(t)
+	fams := scrape(t, p)
 	app := map[string]string{"name": name}
 	for _, tc := range []struct {
 		series string
@@ -426,7 +368,7 @@ func TestAgentWebhookSelfHealMetrics(t *testing.T) {
 		{"kubectl_gitops_webhook_requests_total", map[string]string{"provider": "github", "result": "too_large"}, 1},
 		{"kubectl_gitops_render_cache_total", map[string]string{"result": "hit"}, 1},
 	} {
-		if got := value(fams, tc.series, tc.labels); got < tc.min {
+		if got := sum(fams, tc.series, tc.labels); got < tc.min {
 			t.Errorf("%s%v = %v, want at least %v", tc.series, tc.labels, got, tc.min)
 		}
 	}
@@ -457,7 +399,7 @@ func TestAgentPollsAndSelfHealOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 15*time.Second, "OutOfSync reported", func() error {
-		if v := value(p.metrics(t), "argocd_app_info", map[string]string{"name": name, "sync_status": "OutOfSync"}); v != 1 {
+		if v := sum(scrape(t, p), "argocd_app_info", map[string]string{"name": name, "sync_status": "OutOfSync"}); v != 1 {
 			return fmt.Errorf("argocd_app_info OutOfSync = %v", v)
 		}
 		return nil
@@ -470,7 +412,7 @@ func TestAgentPollsAndSelfHealOff(t *testing.T) {
 	if *d.Spec.Replicas != 2 {
 		t.Errorf("selfHeal is off, yet replicas were set back to %d", *d.Spec.Replicas)
 	}
-	if v := value(p.metrics(t), "kubectl_gitops_drift_corrections_total", map[string]string{"name": name}); v > 0 {
+	if v := sum(scrape(t, p), "kubectl_gitops_drift_corrections_total", map[string]string{"name": name}); v > 0 {
 		t.Errorf("drift corrections %v with selfHeal off", v)
 	}
 }

@@ -67,8 +67,7 @@ type runner struct {
 	loadErr  error
 	// objects is the Application informer's store (nil without
 	// --app-namespace or when the cluster serves no Applications).
-	objects   cache.Store
-	objSynced cache.InformerSynced
+	objects cache.Store
 	// sets is the ApplicationSet informer's store (nil when none is read).
 	sets      cache.Store
 	reloadReq chan struct{}
@@ -110,7 +109,7 @@ func (a *runner) start(ctx context.Context) error {
 			return err
 		}
 	}
-	a.reload(ctx)
+	a.reload()
 	go func() {
 		t := time.NewTicker(a.o.ReconcileInterval)
 		defer t.Stop()
@@ -121,7 +120,7 @@ func (a *runner) start(ctx context.Context) error {
 			case <-t.C:
 			case <-a.reloadReq:
 			}
-			a.reload(ctx)
+			a.reload()
 		}
 	}()
 	return nil
@@ -192,7 +191,7 @@ func (a *runner) startApplications(ctx context.Context) error {
 		},
 		DeleteFunc: func(any) { a.reloadSoon() },
 	})
-	a.objects, a.objSynced = inf.GetStore(), inf.HasSynced
+	a.objects = inf.GetStore()
 	go inf.Run(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		return fmt.Errorf("list the Applications of namespace %s: %w", a.o.AppNamespace, ctx.Err())
@@ -217,7 +216,7 @@ func definitionChanged(o, n *unstructured.Unstructured) bool {
 // reload reads every app again: --app-file's manifests (ApplicationSets
 // generated anew) and the Application objects, and hands the keys of the
 // shards held to the controller. A new definition refreshes its app.
-func (a *runner) reload(ctx context.Context) {
+func (a *runner) reload() {
 	entries, err := a.load()
 	a.mu.Lock()
 	a.loaded, a.loadErr = true, err
@@ -250,7 +249,6 @@ func (a *runner) reload(ctx context.Context) {
 	for _, key := range changed {
 		a.controller.Refresh(key, agent.ReasonRefresh)
 	}
-	_ = ctx
 }
 
 // sameDefinition says an app's definition did not change across a reload.
@@ -498,7 +496,7 @@ func appLabels(e *appEntry) metrics.App {
 	} else if e.target != nil && e.target.Application.Namespace != "" {
 		ns = e.target.Application.Namespace
 	}
-	out := metrics.App{Name: strings.TrimPrefix(e.key[strings.Index(e.key, "/")+1:], ""), Namespace: ns}
+	out := metrics.App{Name: e.key[strings.Index(e.key, "/")+1:], Namespace: ns}
 	if t := e.target; t != nil {
 		out.Name = t.Application.Name
 		out.Project = t.Application.Project

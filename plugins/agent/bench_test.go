@@ -1,13 +1,8 @@
 package agent_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log"
@@ -18,11 +13,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/fluxcd/pkg/gittestserver"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -33,7 +26,6 @@ import (
 
 	"github.com/kubectl-gitops/kubectl-gitops/internal/peakrss"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
-	"github.com/kubectl-gitops/kubectl-gitops/internal/testrepo"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/tools"
 )
 
@@ -92,119 +84,6 @@ spec:
   syncPolicy:
     automated: {prune: true, selfHeal: true}
 `, i, repoURL, i, ns)
-}
-
-// serveBench is serve for a benchmark: files committed and served over
-// HTTP by a real Git server.
-func serveBench(tb testing.TB, files map[string]string) *gitServer {
-	tb.Helper()
-	r := testrepo.New(tb)
-	r.Commit("first", files)
-	srv, err := gittestserver.NewTempGitServer()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { os.RemoveAll(srv.Root()) })
-	bare := filepath.Join(srv.Root(), "config.git")
-	if out, err := exec.Command("git", "clone", "--bare", "-q", r.Dir, bare).CombinedOutput(); err != nil {
-		tb.Fatalf("git clone --bare: %v\n%s", err, out)
-	}
-	if err := srv.StartHTTP(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(srv.StopHTTP)
-	return &gitServer{repo: r, bare: bare, url: srv.HTTPAddress() + "/config.git"}
-}
-
-// pushBench commits files and pushes them to the server.
-func pushBench(tb testing.TB, g *gitServer, files map[string]string) {
-	tb.Helper()
-	g.repo.Commit("change", files)
-	if out, err := exec.Command("git", "-C", g.repo.Dir, "push", "-q", "-f", g.bare, "HEAD:refs/heads/main").CombinedOutput(); err != nil {
-		tb.Fatalf("git push: %v\n%s", err, out)
-	}
-}
-
-// startBenchAgent runs the agent as startAgent does, at log level info (as
-// it would run for real: debug logs every no-op), and waits for /readyz.
-// The caller stops it.
-func startBenchAgent(tb testing.TB, args ...string) *agentProc {
-	tb.Helper()
-	secrets := tb.TempDir()
-	if err := os.WriteFile(filepath.Join(secrets, "github"), []byte(webhookSecret+"\n"), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	all := append([]string{"--kubeconfig", lc.Kubeconfig, "agent", "--listen", "127.0.0.1:0", "--log-format", "json",
-		"--webhook-secrets-dir", secrets, "--reconcile-jitter", "0", "--log-level", "info"}, args...)
-	p := &agentProc{cmd: exec.Command(bin, all...), done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+tb.TempDir(), "GIT_TOKEN=")
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	go func() {
-		defer close(p.done)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.logs.WriteString(line + "\n")
-			p.mu.Unlock()
-			var rec struct{ Msg, Listen string }
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "agent started" {
-				addr <- rec.Listen
-			}
-		}
-		_ = p.cmd.Wait()
-	}()
-	tb.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			if tb.Failed() {
-				// Its goroutines say where it stood.
-				_ = p.cmd.Process.Signal(syscall.SIGQUIT)
-				select {
-				case <-p.done:
-				case <-time.After(10 * time.Second):
-				}
-			}
-		}
-		p.stop()
-		if tb.Failed() {
-			f, err := os.CreateTemp("", "kubectl-gitops-agent-bench-*.log")
-			if err == nil {
-				_, _ = f.WriteString(p.Logs())
-				f.Close()
-				tb.Logf("agent logs: %s", f.Name())
-			}
-			tb.Logf("agent logs (last 5,000 bytes):\n%s", last(p.Logs(), 5000))
-		}
-	})
-	select {
-	case p.addr = <-addr:
-	case <-p.done:
-		tb.Fatalf("the agent exited:\n%s", p.Logs())
-	case <-time.After(60 * time.Second):
-		tb.Fatalf("the agent did not start:\n%s", p.Logs())
-	}
-	waitFor(tb, 30*time.Second, time.Second, "the agent is ready", func() error {
-		resp, err := http.Get("http://" + p.addr + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("readyz %d", resp.StatusCode)
-		}
-		return nil
-	})
-	return p
 }
 
 func last(s string, n int) string {
@@ -322,31 +201,6 @@ func peakRSSMB(tb testing.TB, p *agentProc) float64 {
 		}
 	}
 	return 0
-}
-
-// postWebhook posts a signed GitHub push event of repoURL's main branch.
-func postWebhook(tb testing.TB, p *agentProc, repoURL string) {
-	tb.Helper()
-	body, _ := json.Marshal(map[string]any{
-		"ref": "refs/heads/main", "after": strings.Repeat("a", 40),
-		"repository": map[string]any{"html_url": strings.TrimSuffix(repoURL, ".git"), "clone_url": repoURL, "default_branch": "main", "name": "config", "full_name": "test/config"},
-	})
-	req, _ := http.NewRequest(http.MethodPost, "http://"+p.addr+"/api/webhook", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-GitHub-Event", "push")
-	req.Header.Set("X-GitHub-Delivery", "bench")
-	mac := hmac.New(sha256.New, []byte(webhookSecret))
-	mac.Write(body)
-	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode != 200 {
-		tb.Fatalf("webhook: status %d", resp.StatusCode)
-	}
 }
 
 // The verbs of argocd_app_k8s_request_total, and those that write.
@@ -482,7 +336,7 @@ func benchAgent(b *testing.B, apps int) {
 			kubectlYAML.WriteString(doc + "---\n")
 		}
 	}
-	git := serveBench(b, files)
+	git := serve(b, files)
 	// App directories of 25, 50 and 100 Applications: the agent of the
 	// first steps runs the last, the restarts each.
 	appDirs := map[int]string{}
@@ -503,7 +357,7 @@ func benchAgent(b *testing.B, apps int) {
 	// (1) The first sync of all apps, from the agent's start. The agent
 	// lives through the steps, so it is the parent's.
 	start := time.Now()
-	p := startBenchAgent(b, agentArgs(apps)...)
+	p := startAgent(b, append(agentArgs(apps), "--log-level", "info")...)
 	b.Run("first-sync", func(b *testing.B) {
 		var fams map[string]*dto.MetricFamily
 		waitFor(b, 15*time.Minute, time.Second, "all apps Synced", func() error {
@@ -594,10 +448,12 @@ func benchAgent(b *testing.B, apps int) {
 		var fetches, fetchSeconds, misses, before0, reconcileMean float64
 		for i := 0; i < b.N; i++ {
 			value := fmt.Sprintf("webhook-%d", i)
-			pushBench(b, git, map[string]string{"apps/app-000/configmap.yaml": benchAppObjects("", value)["configmap.yaml"]})
+			git.push(b, map[string]string{"apps/app-000/configmap.yaml": benchAppObjects("", value)["configmap.yaml"]})
 			before := scrape(b, p)
 			start := time.Now()
-			postWebhook(b, p, git.url)
+			if code := p.webhook(b, git.url, "main", webhookSecret, 0); code != 200 {
+				b.Fatalf("webhook: status %d", code)
+			}
 			took += waitFor(b, 2*time.Minute, 20*time.Millisecond, "the ConfigMap pushed", func() error {
 				cm, err := k.CoreV1().ConfigMaps(appNS(0)).Get(context.Background(), "web-config", metav1.GetOptions{})
 				if err != nil {
@@ -713,7 +569,7 @@ func benchAgent(b *testing.B, apps int) {
 	for _, n := range []int{apps / 4, apps / 2, apps} {
 		b.Run(fmt.Sprintf("restart-%dapps", n), func(b *testing.B) {
 			start := time.Now()
-			p := startBenchAgent(b, agentArgs(n)...)
+			p := startAgent(b, append(agentArgs(n), "--log-level", "info")...)
 			defer p.stop()
 			waitFor(b, 10*time.Minute, time.Second, "all apps Synced", func() error {
 				if got := synced(scrape(b, p)); got != float64(n) {

@@ -114,20 +114,16 @@ func (a *runner) statusOf(e *appEntry, st *appState, cmp *comparison) map[string
 		}
 		out["resources"] = resources
 		history := []any{}
-		var recs []map[string]any
 		for _, rec := range cmp.state.History {
 			if rec.Commit == "" || rec.Phase != gsync.PhaseSucceeded {
 				continue
 			}
-			recs = append(recs, map[string]any{"id": rec.ID, "revision": rec.Commit,
+			history = append(history, map[string]any{"id": rec.ID, "revision": rec.Commit,
 				"deployedAt": rec.FinishedAt.UTC().Format(time.RFC3339), "deployStartedAt": rec.StartedAt.UTC().Format(time.RFC3339),
 				"source": map[string]any{"repoURL": src.RepoURL, "path": rec.Path, "targetRevision": rec.Revision}})
 		}
-		if len(recs) > historyLimit {
-			recs = recs[len(recs)-historyLimit:]
-		}
-		for _, r := range recs {
-			history = append(history, r)
+		if len(history) > historyLimit {
+			history = history[len(history)-historyLimit:]
 		}
 		out["history"] = history
 	}
