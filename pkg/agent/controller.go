@@ -93,6 +93,8 @@ type Controller struct {
 	timers  map[string]*time.Timer
 	gen     uint64
 	running int
+	// busy are the keys being reconciled.
+	busy map[string]bool
 }
 
 // NewController returns a controller of no apps; Run starts it.
@@ -101,7 +103,7 @@ func NewController(r Reconciler, opts Options) *Controller {
 		opts.Concurrency = 1
 	}
 	c := &Controller{r: r, opts: opts, q: workqueue.NewTyped[string](),
-		apps: map[string]uint64{}, pending: map[string]Reasons{}, timers: map[string]*time.Timer{}}
+		apps: map[string]uint64{}, pending: map[string]Reasons{}, timers: map[string]*time.Timer{}, busy: map[string]bool{}}
 	return c
 }
 
@@ -205,6 +207,18 @@ func (c *Controller) Running() int {
 	return c.running
 }
 
+// Busy says whether a reconcile of a key that match accepts is under way.
+func (c *Controller) Busy(match func(key string) bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.busy {
+		if match(k) {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *Controller) work(ctx, work context.Context) bool {
 	key, quit := c.q.Get()
 	if quit {
@@ -220,6 +234,7 @@ func (c *Controller) work(ctx, work context.Context) bool {
 		return true
 	}
 	c.running++
+	c.busy[key] = true
 	c.mu.Unlock()
 
 	out := c.r.Reconcile(work, key, why)
@@ -227,6 +242,7 @@ func (c *Controller) work(ctx, work context.Context) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.running--
+	delete(c.busy, key)
 	if cur, ok := c.apps[key]; !ok || cur != gen || ctx.Err() != nil {
 		return true
 	}

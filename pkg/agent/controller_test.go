@@ -581,3 +581,31 @@ func TestControllerRunStops(t *testing.T) {
 		}
 	})
 }
+
+// TestControllerBusy: Busy sees the keys under way, and only while they are.
+func TestControllerBusy(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	rec := &recorder{hook: func(ctx context.Context, key string, _ int) Outcome {
+		if key == "slow" {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return Outcome{}
+	}}
+	c := NewController(rec, Options{Interval: time.Hour, Concurrency: 2})
+	c.Set([]string{"slow", "fast"})
+	run(t, c)
+	waitFor(t, "fast to end", func() bool { return rec.ended("fast") == 1 })
+	waitFor(t, "slow to start", func() bool { return len(rec.of("slow")) == 1 })
+	if !c.Busy(func(k string) bool { return k == "slow" }) {
+		t.Errorf("Busy(slow) = false while it runs")
+	}
+	if c.Busy(func(k string) bool { return k == "fast" }) {
+		t.Errorf("Busy(fast) = true after it ended")
+	}
+	close(release)
+	waitFor(t, "slow to end", func() bool { return !c.Busy(func(k string) bool { return k == "slow" }) })
+}

@@ -93,6 +93,8 @@ type candidate struct {
 	running int               // OnShard calls not returned
 	lost    []int
 	leaders map[int]string
+	// drained are the shards handed back, with the identity they went to.
+	drained []string
 }
 
 func elect(t *testing.T, kube kubernetes.Interface, id string, shards, preferred int) *candidate {
@@ -124,6 +126,14 @@ func elect(t *testing.T, kube kubernetes.Interface, id string, shards, preferred
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			c.leaders[shard] = identity
+		},
+		Drain: func(shard int, to string) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if _, ok := c.held[shard]; !ok {
+				c.t.Errorf("%s: told to drain shard %d, not held", c.id, shard)
+			}
+			c.drained = append(c.drained, fmt.Sprintf("%d→%s", shard, to))
 		},
 	}
 	go func() { c.done <- Elect(ctx, kube, o) }()
@@ -306,5 +316,44 @@ func TestElectShards(t *testing.T) {
 		if got := holder(t, kube, LeaseName("agent", s, 2)); got != "" {
 			t.Errorf("Lease of shard %d held by %q after both stopped, want it released", s, got)
 		}
+	}
+}
+
+// TestElectHandBack: a replica that comes back gets its preferred shard
+// back from the one that took it over while it was gone (drained first,
+// and not told it lost it); the other shard stays where it is.
+func TestElectHandBack(t *testing.T) {
+	t.Parallel()
+	kube := fake.NewClientset()
+	a := elect(t, kube, "a", 2, 0)
+	b := elect(t, kube, "b", 2, 1)
+	waitFor(t, "each to hold its shard", func() bool {
+		return cmp.Equal(a.holds(), []int{0}) && cmp.Equal(b.holds(), []int{1})
+	})
+	a.stop()
+	waitFor(t, "b to take shard 0", func() bool { return cmp.Equal(b.holds(), []int{0, 1}) })
+
+	back := elect(t, kube, "a-again", 2, 0)
+	waitFor(t, "the returning replica to get shard 0 back", func() bool {
+		return cmp.Equal(back.holds(), []int{0}) && cmp.Equal(b.holds(), []int{1})
+	})
+	if got := holder(t, kube, LeaseName("agent", 0, 2)); got != "a-again" {
+		t.Errorf("Lease of shard 0 held by %q, want a-again", got)
+	}
+	b.mu.Lock()
+	if want := []string{"0→a-again"}; !cmp.Equal(b.drained, want) {
+		t.Errorf("b drained %v, want %v", b.drained, want)
+	}
+	if len(b.lost) != 0 {
+		t.Errorf("b was told it lost shards %v; a hand-back is no loss", b.lost)
+	}
+	b.mu.Unlock()
+	// b campaigns again for shard 0 as a standby, without taking it.
+	time.Sleep(1500 * time.Millisecond)
+	if got := back.holds(); !cmp.Equal(got, []int{0}) {
+		t.Errorf("the returning replica holds %v after b campaigned again, want [0]", got)
+	}
+	if got := b.holds(); !cmp.Equal(got, []int{1}) {
+		t.Errorf("b holds %v, want [1]", got)
 	}
 }

@@ -58,6 +58,7 @@ type Options struct {
 	LeaseDuration             time.Duration
 	Shards                    int
 	ShardOrdinalFromHostname  bool
+	ShardOrdinal              int
 	WebhookSecretsDir         string
 	WebhookAllowUnsigned      bool
 	WebhookMaxPayloadMB       int64
@@ -111,6 +112,8 @@ and kubectl_gitops_ ones), /healthz and /readyz.
 
 With --leader-elect, replicas share the work through Leases in
 --leader-election-namespace: one holds each of --shards shards of the apps.
+With --shard-ordinal (or --shard-ordinal-from-hostname), a replica holds its
+own shard first, others' as a standby, and gets its own back when it returns.
 SIGTERM stops starting syncs, lets running ones finish for --shutdown-timeout
 (then stops them safely), releases the Leases and exits. See docs/agent.md.`,
 		Example: `  # Beside a cluster: the Applications of a directory, polled every minute.
@@ -153,7 +156,8 @@ SIGTERM stops starting syncs, lets running ones finish for --shutdown-timeout
 	f.StringVar(&o.LeaderElectionID, "leader-election-id", "kubectl-gitops-agent", "Name of the Lease (with --shards above 1: NAME-shard-I)")
 	f.DurationVar(&o.LeaseDuration, "lease-duration", 15*time.Second, "How long a dead leader's Lease lasts before a standby takes over")
 	f.IntVar(&o.Shards, "shards", 1, "Spread the apps over this many shards, each held through its own Lease by one replica")
-	f.BoolVar(&o.ShardOrdinalFromHostname, "shard-ordinal-from-hostname", false, "Campaign first for the shard of this pod's ordinal (a StatefulSet's NAME-I), for the others as a standby")
+	f.BoolVar(&o.ShardOrdinalFromHostname, "shard-ordinal-from-hostname", false, "Campaign first for the shard of this pod's ordinal (a StatefulSet's NAME-I), for the others as a standby; a shard held by another replica is asked back")
+	f.IntVar(&o.ShardOrdinal, "shard-ordinal", -1, "As --shard-ordinal-from-hostname, with the ordinal given (e.g. the pod's apps.kubernetes.io/pod-index label through the downward API)")
 	f.StringVar(&o.WebhookSecretsDir, "webhook-secrets-dir", "", "Directory of webhook secrets (a mounted Secret): files github, gitlab, gitea, bitbucketserver, bitbucket-uuid")
 	f.BoolVar(&o.WebhookAllowUnsigned, "webhook-allow-unsigned", false, "Accept webhook requests of providers with no secret (insecure: anyone can make the agent poll)")
 	f.Int64Var(&o.WebhookMaxPayloadMB, "webhook-max-payload-mb", 50, "Largest webhook body accepted, in MiB (Argo CD's webhook.maxPayloadSizeMB)")
@@ -205,6 +209,12 @@ func (o *Options) Validate() error {
 	// replicas on one host (or a restart) never share an identity.
 	o.identity = host + "_" + uuid.NewString()
 	o.preferred = -1
+	if o.ShardOrdinal >= 0 {
+		if o.ShardOrdinalFromHostname {
+			return fmt.Errorf("--shard-ordinal and --shard-ordinal-from-hostname: give one")
+		}
+		o.preferred = o.ShardOrdinal % o.Shards
+	}
 	if o.ShardOrdinalFromHostname {
 		i := strings.LastIndex(host, "-")
 		n, err := strconv.Atoi(host[i+1:])
@@ -313,6 +323,7 @@ func (o *Options) Run(ctx context.Context) error {
 			OnLeader: func(shard int, who string) {
 				log.Info("leader", "shard", shard, "identity", who)
 			},
+			Drain: a.drain,
 		})
 		if err != nil {
 			log.Error("leader election", "error", err)

@@ -86,10 +86,16 @@ func serve(t testing.TB, files map[string]string) *gitServer {
 func (g *gitServer) push(t testing.TB, files map[string]string) string {
 	t.Helper()
 	sha := g.repo.Commit("change", files)
+	g.publish(t)
+	return sha
+}
+
+// publish pushes the repository's HEAD to the server.
+func (g *gitServer) publish(t testing.TB) {
+	t.Helper()
 	if out, err := exec.Command("git", "-C", g.repo.Dir, "push", "-q", "-f", g.bare, "HEAD:refs/heads/main").CombinedOutput(); err != nil {
 		t.Fatalf("git push: %v\n%s", err, out)
 	}
-	return sha
 }
 
 // agentProc is the agent running as a process.
@@ -574,28 +580,33 @@ func TestAgentLeaderFailover(t *testing.T) {
 	if !strings.Contains(standby.Logs(), `"msg":"leading"`) {
 		t.Errorf("the standby did not take the lease")
 	}
-	// One sync record per commit: nothing was synced twice.
-	hist := mustKubectl(t, "", "-n", ns, "get", "configmap", "gitops-"+name, "-o", "jsonpath={.data.history}")
+	syncedOnce(t, ns, name, 2)
+}
+
+// syncedOnce checks that app's history (its inventory in namespace ns)
+// has commits commits, each synced once: a second sync of a commit would
+// be a record, or a repeat folded into one; both are counted.
+func syncedOnce(t *testing.T, ns, app string, commits int) {
+	t.Helper()
+	hist := mustKubectl(t, "", "-n", ns, "get", "configmap", "gitops-"+app, "-o", "jsonpath={.data.history}")
 	var records []struct {
 		Commit  string
 		Repeats int
 	}
 	if err := json.Unmarshal([]byte(hist), &records); err != nil {
-		t.Fatalf("history: %v\n%s", err, hist)
+		t.Fatalf("history of %s: %v\n%s", app, err, hist)
 	}
-	// A second sync of a commit would be a record, or a repeat folded
-	// into one: count both.
 	seen := map[string]int{}
 	for _, r := range records {
 		seen[r.Commit] += 1 + r.Repeats
 	}
 	for commit, n := range seen {
 		if n > 1 {
-			t.Errorf("commit %s synced %d times", commit, n)
+			t.Errorf("%s: commit %s synced %d times", app, commit, n)
 		}
 	}
-	if len(seen) != 2 {
-		t.Errorf("history %s: want the two commits synced once each", hist)
+	if len(seen) != commits {
+		t.Errorf("history of %s %s: want %d commits synced once each", app, hist, commits)
 	}
 }
 

@@ -1,0 +1,117 @@
+package agent_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
+)
+
+// An app of apps, as Argo CD runs one: the root of --app-file applies its
+// child Applications as objects, and the agent runs each child as an app
+// of its own (synced, its .status written, its drift corrected); a child
+// that leaves Git is pruned with the root, and with the resources
+// finalizer its resources go with it.
+func TestAgentAppOfApps(t *testing.T) {
+	deployRBAC(t)
+	ns := testcluster.Namespace(t, lc)
+	child := func(svc, repoURL string, finalizer bool) string {
+		fin := ""
+		if finalizer {
+			fin = "\n  finalizers: [resources-finalizer.argocd.argoproj.io]"
+		}
+		return fmt.Sprintf(`apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: %[1]s-%[2]s
+  namespace: argocd%[4]s
+spec:
+  project: default
+  source: {repoURL: %[3]s, targetRevision: HEAD, path: apps/%[1]s}
+  destination: {server: https://kubernetes.default.svc, namespace: %[2]s}
+  syncPolicy:
+    automated: {prune: true, selfHeal: true}
+`, svc, ns, repoURL, fin)
+	}
+	api := strings.Replace(configMap("api"), "web-config", "api-config", 1)
+	git := serve(t, map[string]string{"apps/web/cm.yaml": configMap("web"), "apps/api/cm.yaml": api})
+	git.push(t, map[string]string{
+		"apps/root/web.yaml": child("web", git.url, false),
+		"apps/root/api.yaml": child("api", git.url, true),
+	})
+	for _, svc := range []string{"web", "api"} {
+		t.Cleanup(func() {
+			name := svc + "-" + ns
+			_, _ = kubectlRun(t, "", "-n", "argocd", "patch", "application", name, "--type", "merge", "-p", `{"metadata":{"finalizers":null}}`)
+			_, _ = kubectlRun(t, "", "-n", "argocd", "delete", "application", name, "--ignore-not-found", "--wait=false")
+		})
+	}
+	root := filepath.Join(t.TempDir(), "root.yaml")
+	if err := os.WriteFile(root, []byte(fmt.Sprintf(`apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: root-%[1]s, namespace: argocd}
+spec:
+  project: default
+  source: {repoURL: %[2]s, targetRevision: HEAD, path: apps/root}
+  destination: {server: https://kubernetes.default.svc, namespace: argocd}
+  syncPolicy:
+    automated: {prune: true, selfHeal: true}
+`, ns, git.url)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startAgent(t, "--app-file", root, "--reconcile-interval", "2s", "--inventory-namespace", ns)
+	k := kube(t)
+	for _, svc := range []string{"web", "api"} {
+		name := svc + "-" + ns
+		eventually(t, 60*time.Second, "child "+name+" Synced and Healthy", func() error {
+			out, err := kubectlRun(t, "", "-n", "argocd", "get", "application", name, "--no-headers")
+			if err != nil {
+				return err
+			}
+			if f := strings.Fields(out); len(f) < 3 || f[1] != "Synced" || f[2] != "Healthy" {
+				return fmt.Errorf("%s", out)
+			}
+			return nil
+		})
+	}
+	if got := greeting(t, k, ns); got != "web" {
+		t.Errorf("greeting %q, want web", got)
+	}
+
+	// A child's drift is the child's: corrected by its own self-heal.
+	mustKubectl(t, "", "-n", ns, "patch", "configmap", "api-config", "--type", "merge", "-p", `{"data":{"greeting":"edited"}}`)
+	eventually(t, 30*time.Second, "the child's drift corrected", func() error {
+		cm, err := k.CoreV1().ConfigMaps(ns).Get(context.Background(), "api-config", metav1.GetOptions{})
+		if err != nil || cm.Data["greeting"] != "api" {
+			return fmt.Errorf("api-config %v %v", cm.Data, err)
+		}
+		return nil
+	})
+	if !strings.Contains(p.Logs(), `"app":"argocd/api-`+ns+`"`) {
+		t.Errorf("the child was not reconciled as an app of its own (no log of app argocd/api-%s)", ns)
+	}
+
+	// The api child leaves Git: the root prunes its Application, whose
+	// resources finalizer prunes its ConfigMap; the web child stays.
+	git.repo.Remove("the api child leaves", "apps/root/api.yaml")
+	git.publish(t)
+	eventually(t, 60*time.Second, "the api child and its resources gone", func() error {
+		if out, err := kubectlRun(t, "", "-n", "argocd", "get", "application", "api-"+ns); err == nil {
+			return fmt.Errorf("Application still there: %s", out)
+		}
+		if _, err := k.CoreV1().ConfigMaps(ns).Get(context.Background(), "api-config", metav1.GetOptions{}); err == nil {
+			return fmt.Errorf("api-config still there")
+		}
+		return nil
+	})
+	if got := greeting(t, k, ns); got != "web" {
+		t.Errorf("greeting %q after the api child left, want web", got)
+	}
+}
