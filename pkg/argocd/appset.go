@@ -45,6 +45,22 @@ type ApplicationSet struct {
 	// PreserveResourcesOnDeletion is spec.syncPolicy.preserveResourcesOnDeletion:
 	// an Application that leaves the set keeps its resources.
 	PreserveResourcesOnDeletion bool
+	// ApplicationsSync is spec.syncPolicy.applicationsSync: what the set
+	// may do to the Applications it generated — sync (the default:
+	// create, update, delete), create-only, create-update, create-delete.
+	ApplicationsSync string
+}
+
+// MayUpdate says the set's policy lets it change an Application it
+// created before.
+func (s *ApplicationSet) MayUpdate() bool {
+	return s.ApplicationsSync == "" || s.ApplicationsSync == "sync" || s.ApplicationsSync == "create-update"
+}
+
+// MayDelete says the set's policy lets it delete an Application that left
+// it.
+func (s *ApplicationSet) MayDelete() bool {
+	return s.ApplicationsSync == "" || s.ApplicationsSync == "sync" || s.ApplicationsSync == "create-delete"
 }
 
 // Git reads what the git generators need: a repository's tree at a
@@ -135,11 +151,19 @@ func appSetOf(file string, o *unstructured.Unstructured) (*ApplicationSet, error
 	}
 	if sp, ok := spec["syncPolicy"].(map[string]any); ok {
 		for k := range sp {
-			if k != "preserveResourcesOnDeletion" {
+			if k != "preserveResourcesOnDeletion" && k != "applicationsSync" {
 				errs = append(errs, fmt.Errorf("spec.syncPolicy.%s is not supported yet", k))
 			}
 		}
 		s.PreserveResourcesOnDeletion, _ = sp["preserveResourcesOnDeletion"].(bool)
+		if v, ok := sp["applicationsSync"]; ok {
+			s.ApplicationsSync, _ = v.(string)
+			switch s.ApplicationsSync {
+			case "sync", "create-only", "create-update", "create-delete":
+			default:
+				errs = append(errs, fmt.Errorf("spec.syncPolicy.applicationsSync: %v is not a policy (create-only, create-update, create-delete, sync)", v))
+			}
+		}
 	}
 	gens, _, _ := unstructured.NestedSlice(o.Object, "spec", "generators")
 	for i, g := range gens {

@@ -445,3 +445,49 @@ spec:
 		t.Errorf("flat lists: %v", flat)
 	}
 }
+
+// spec.syncPolicy.applicationsSync: Argo CD's four policies, and what each
+// lets the set do to the Applications it generated; anything else is an
+// error naming the field.
+func TestAppSetApplicationsSync(t *testing.T) {
+	for _, tc := range []struct {
+		policy           string
+		update, del      bool
+		wantErrSubstring string
+	}{
+		{"", true, true, ""},
+		{"sync", true, true, ""},
+		{"create-only", false, false, ""},
+		{"create-update", true, false, ""},
+		{"create-delete", false, true, ""},
+		{"upsert", false, false, "spec.syncPolicy.applicationsSync: upsert is not a policy (create-only, create-update, create-delete, sync)"},
+	} {
+		policy := ""
+		if tc.policy != "" {
+			policy = "\n  syncPolicy: {applicationsSync: " + tc.policy + "}"
+		}
+		sets, err := ParseAppSets("set.yaml", []byte(`apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata: {name: s}
+spec:`+policy+`
+  generators: [{list: {elements: [{app: web}]}}]
+  template:
+    metadata: {name: '{{app}}'}
+    spec:
+      source: {repoURL: r, path: p}
+      destination: {server: https://kubernetes.default.svc, namespace: ns}
+`))
+		if tc.wantErrSubstring != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErrSubstring) {
+				t.Errorf("%s: error %v, want %q", tc.policy, err, tc.wantErrSubstring)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.policy, err)
+		}
+		if s := sets[0]; s.MayUpdate() != tc.update || s.MayDelete() != tc.del {
+			t.Errorf("%q: MayUpdate %t, MayDelete %t; want %t, %t", tc.policy, s.MayUpdate(), s.MayDelete(), tc.update, tc.del)
+		}
+	}
+}

@@ -610,41 +610,105 @@ func syncedOnce(t *testing.T, ns, app string, commits int) {
 	}
 }
 
-// An ApplicationSet object applied with kubectl: the agent runs the apps it
-// generates.
+// An ApplicationSet object applied with kubectl, run as Argo CD's
+// ApplicationSet controller runs one: its Applications are objects owned by
+// it (synced, with their status); one that leaves the set is deleted and,
+// through the resources finalizer the set gives it, its resources pruned;
+// deleting the set deletes the rest.
 func TestAgentApplicationSetObject(t *testing.T) {
 	deployRBAC(t)
 	ns := testcluster.Namespace(t, lc)
 	git := serve(t, map[string]string{
 		"apps/web/cm.yaml": configMap("web"), "apps/api/cm.yaml": strings.Replace(configMap("api"), "web-config", "api-config", 1),
 	})
-	set := fmt.Sprintf(`apiVersion: argoproj.io/v1alpha1
+	set := func(elements string) string {
+		return fmt.Sprintf(`apiVersion: argoproj.io/v1alpha1
 kind: ApplicationSet
 metadata: {name: set-%[1]s, namespace: argocd}
 spec:
   goTemplate: true
   generators:
-  - list: {elements: [{svc: web}, {svc: api}]}
+  - list: {elements: [%[3]s]}
   template:
-    metadata: {name: '{{.svc}}-%[1]s'}
+    metadata: {name: '{{.svc}}-%[1]s', labels: {team: '{{.svc}}'}}
     spec:
       project: default
       source: {repoURL: %[2]s, targetRevision: HEAD, path: 'apps/{{.svc}}'}
       destination: {server: https://kubernetes.default.svc, namespace: %[1]s}
       syncPolicy: {automated: {prune: true}}
-`, ns, git.url)
+`, ns, git.url, elements)
+	}
 	t.Cleanup(func() {
+		for _, svc := range []string{"web", "api"} {
+			_, _ = kubectlRun(t, "", "-n", "argocd", "patch", "application", svc+"-"+ns, "--type", "merge", "-p", `{"metadata":{"finalizers":null}}`)
+		}
 		_, _ = kubectlRun(t, "", "-n", "argocd", "delete", "applicationset", "set-"+ns, "--ignore-not-found")
 	})
-	mustKubectl(t, set, "apply", "-f", "-")
-	startAgent(t, "--reconcile-interval", "1h", "--inventory-namespace", ns)
+	mustKubectl(t, set("{svc: web}, {svc: api}"), "apply", "-f", "-")
+	p := startAgent(t, "--reconcile-interval", "1h", "--inventory-namespace", ns)
 	k := kube(t)
-	for _, cm := range []string{"web-config", "api-config"} {
-		eventually(t, 60*time.Second, "ConfigMap "+cm, func() error {
-			_, err := k.CoreV1().ConfigMaps(ns).Get(context.Background(), cm, metav1.GetOptions{})
-			return err
+	for _, svc := range []string{"web", "api"} {
+		name := svc + "-" + ns
+		eventually(t, 60*time.Second, "Application "+name+" Synced and Healthy", func() error {
+			out, err := kubectlRun(t, "", "-n", "argocd", "get", "application", name, "--no-headers")
+			if err != nil {
+				return err
+			}
+			if f := strings.Fields(out); len(f) < 3 || f[1] != "Synced" || f[2] != "Healthy" {
+				return fmt.Errorf("%s", out)
+			}
+			return nil
 		})
+		owner := mustKubectl(t, "", "-n", "argocd", "get", "application", name, "-o",
+			`jsonpath={.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name} {.metadata.labels.team} {.metadata.finalizers}`)
+		if want := "ApplicationSet/set-" + ns + " " + svc + ` ["resources-finalizer.argocd.argoproj.io"]`; owner != want {
+			t.Errorf("Application %s: owner, label, finalizers %q, want %q", name, owner, want)
+		}
+		if _, err := k.CoreV1().ConfigMaps(ns).Get(context.Background(), svc+"-config", metav1.GetOptions{}); err != nil {
+			t.Errorf("ConfigMap %s-config: %v", svc, err)
+		}
 	}
+	eventually(t, 30*time.Second, "the set's ResourcesUpToDate condition", func() error {
+		got, err := kubectlRun(t, "", "-n", "argocd", "get", "applicationset", "set-"+ns, "-o", `jsonpath={.status.conditions[?(@.type=="ResourcesUpToDate")].status}`)
+		if err != nil || got != "True" {
+			return fmt.Errorf("%q %v", got, err)
+		}
+		return nil
+	})
+
+	// Written once each: a reload that finds them up to date writes nothing
+	// (the status writes and syncs since made many reloads).
+	if n, m := strings.Count(p.Logs(), "ApplicationSet: Application created"), strings.Count(p.Logs(), "ApplicationSet: Application updated"); n != 2 || m != 0 {
+		t.Errorf("%d Applications created, %d updated; want 2 and 0", n, m)
+	}
+
+	// api leaves the set: its Application is deleted, its resources pruned.
+	mustKubectl(t, set("{svc: web}"), "apply", "-f", "-")
+	eventually(t, 60*time.Second, "the api Application and its ConfigMap gone", func() error {
+		if out, err := kubectlRun(t, "", "-n", "argocd", "get", "application", "api-"+ns); err == nil {
+			return fmt.Errorf("Application still there: %s", out)
+		}
+		if _, err := k.CoreV1().ConfigMaps(ns).Get(context.Background(), "api-config", metav1.GetOptions{}); err == nil {
+			return fmt.Errorf("api-config still there")
+		}
+		return nil
+	})
+	if _, err := k.CoreV1().ConfigMaps(ns).Get(context.Background(), "web-config", metav1.GetOptions{}); err != nil {
+		t.Errorf("web-config after api left the set: %v", err)
+	}
+
+	// The set deleted: the garbage collector deletes its Application, whose
+	// finalizer prunes what it deployed.
+	mustKubectl(t, "", "-n", "argocd", "delete", "applicationset", "set-"+ns, "--wait=false")
+	eventually(t, 60*time.Second, "the web Application and its ConfigMap gone", func() error {
+		if out, err := kubectlRun(t, "", "-n", "argocd", "get", "application", "web-"+ns); err == nil {
+			return fmt.Errorf("Application still there: %s", out)
+		}
+		if _, err := k.CoreV1().ConfigMaps(ns).Get(context.Background(), "web-config", metav1.GetOptions{}); err == nil {
+			return fmt.Errorf("web-config still there")
+		}
+		return nil
+	})
 }
 
 // SIGTERM during a sync: no new work, the running sync may go on for

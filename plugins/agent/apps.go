@@ -68,8 +68,10 @@ type runner struct {
 	// objects is the Application informer's store (nil without
 	// --app-namespace or when the cluster serves no Applications).
 	objects cache.Store
-	// sets is the ApplicationSet informer's store (nil when none is read).
+	// sets is the ApplicationSet informer's store (nil when none is read);
+	// objSets are those objects as the last load generated them.
 	sets      cache.Store
+	objSets   []*objectSet
 	reloadReq chan struct{}
 	drift     *agent.Debouncer
 	// stopCtx ends when the agent is told to stop.
@@ -244,7 +246,9 @@ func (a *runner) reload() {
 		}
 	}
 	a.apps = entries
+	objSets := a.objSets
 	a.mu.Unlock()
+	a.applySets(objSets)
 	a.setKeys()
 	for _, key := range changed {
 		a.controller.Refresh(key, agent.ReasonRefresh)
@@ -282,27 +286,34 @@ func (a *runner) load() (map[string]*appEntry, error) {
 		manifests = m
 	}
 	fileApps, sets := manifests.Apps, manifests.Sets
+	var objSets []*objectSet
 	if a.sets != nil {
-		var errs []error
 		for _, item := range a.sets.List() {
 			if obj, ok := item.(*unstructured.Unstructured); ok {
 				set, err := argocd.AppSetFromObject("ApplicationSet "+obj.GetNamespace()+"/"+obj.GetName(), obj)
 				if err != nil {
-					errs = append(errs, err)
-					continue
+					a.log.Error("an ApplicationSet cannot be read; its Applications are left as they are", "error", err)
+				} else {
+					set.Untrusted = true
 				}
-				set.Untrusted = true
-				sets = append(sets, set)
+				objSets = append(objSets, &objectSet{obj: obj, set: set, err: err})
 			}
-		}
-		for _, err := range errs {
-			a.log.Error("an ApplicationSet cannot be read; its apps are not run", "error", err)
 		}
 	}
 	loaded, err := a.o.AppFile.LoadManifests(a.o.kubeFlags, a.o.InventoryNamespace(), &argocd.Manifests{Projects: manifests.Projects}, logWriter{a.log})
 	if err != nil {
 		return nil, err
 	}
+	// An ApplicationSet object's Applications are objects too, written by
+	// applySets and run as any Application object.
+	for _, s := range objSets {
+		if s.err == nil {
+			s.apps, s.err = loaded.Mapper.Generate([]*argocd.ApplicationSet{s.set}, a.o.AppFile.Auth)
+		}
+	}
+	a.mu.Lock()
+	a.objSets = objSets
+	a.mu.Unlock()
 	// Each set on its own: one that fails to generate (a generator's
 	// repository down) does not hold the others back.
 	for _, set := range sets {
@@ -385,6 +396,7 @@ func (a *runner) own(ctx context.Context, shard int) {
 	a.shards[shard] = ctx
 	a.mu.Unlock()
 	a.setKeys()
+	a.reloadSoon() // the ApplicationSet objects of the shard
 	<-ctx.Done()
 	a.mu.Lock()
 	if a.shards[shard] == ctx { // not a later term of the same shard
@@ -437,7 +449,7 @@ func (a *runner) ready() error {
 func (a *runner) push(p webhook.Push) {
 	a.mu.Lock()
 	var mine, others []*appEntry
-	sets := false
+	sets := len(a.objSets) > 0
 	for key, e := range a.apps {
 		sets = sets || len(e.loaded.Sets) > 0
 		if e.target == nil {

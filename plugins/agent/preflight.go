@@ -34,6 +34,10 @@ func (o *Options) permissions() []permission {
 		for _, v := range []string{"list", "watch"} {
 			out = append(out, permission{verb: v, group: "argoproj.io", resource: "applicationsets", namespace: o.AppNamespace, why: "the ApplicationSet objects it generates apps of"})
 		}
+		for _, v := range []string{"create", "delete"} {
+			out = append(out, permission{verb: v, group: "argoproj.io", resource: "applications", namespace: o.AppNamespace, why: "the Applications of the ApplicationSet objects"})
+		}
+		out = append(out, permission{verb: "patch", group: "argoproj.io", resource: "applicationsets", subresource: "status", namespace: o.AppNamespace, why: "the ApplicationSets' status"})
 		out = append(out, permission{verb: "patch", group: "argoproj.io", resource: "applications", subresource: "status", namespace: o.AppNamespace, why: "the Applications' status"},
 			permission{verb: "create", resource: "events", namespace: o.AppNamespace, why: "Events on the Applications"})
 	}

@@ -545,7 +545,10 @@ func (o *Options) syncSet(ctx context.Context, set *argocd.ApplicationSet, gener
 		now = append(now, inventory.ChildApp{Name: t.Application.Name, Context: t.Context, Server: t.Server, Finalizer: t.Application.HasResourcesFinalizer()})
 	}
 	keep := ""
-	if set.PreserveResourcesOnDeletion {
+	switch {
+	case !set.MayDelete():
+		keep = "the ApplicationSet's applicationsSync: " + set.ApplicationsSync
+	case set.PreserveResourcesOnDeletion:
 		keep = "the ApplicationSet's preserveResourcesOnDeletion"
 	}
 	removed, err := o.removeChildren(ctx, before, now, mapper, o.App.InventoryNamespace, o.Sync.Prune, keep, indented{w, "ApplicationSet " + set.Name + ": "})
