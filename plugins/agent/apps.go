@@ -308,7 +308,7 @@ func (a *runner) load() (map[string]*appEntry, error) {
 	// applySets and run as any Application object.
 	for _, s := range objSets {
 		if s.err == nil {
-			s.apps, s.err = loaded.Mapper.Generate([]*argocd.ApplicationSet{s.set}, a.o.AppFile.Auth)
+			s.apps, s.err = a.generate(loaded.Mapper, s.set)
 		}
 	}
 	a.mu.Lock()
@@ -317,7 +317,7 @@ func (a *runner) load() (map[string]*appEntry, error) {
 	// Each set on its own: one that fails to generate (a generator's
 	// repository down) does not hold the others back.
 	for _, set := range sets {
-		apps, err := loaded.Mapper.Generate([]*argocd.ApplicationSet{set}, a.o.AppFile.Auth)
+		apps, err := a.generate(loaded.Mapper, set)
 		if err == nil {
 			var targets []*appflags.Target
 			for _, app := range apps {
@@ -387,6 +387,21 @@ func (a *runner) load() (map[string]*appEntry, error) {
 		}
 	}
 	return entries, nil
+}
+
+// generateTimeout bounds the generation of one ApplicationSet (its git
+// generators' fetches): a Git server that hangs holds no reload forever.
+const generateTimeout = 2 * time.Minute
+
+// generate makes the Applications of one ApplicationSet.
+func (a *runner) generate(m *appflags.Mapper, set *argocd.ApplicationSet) ([]*argocd.Application, error) {
+	ctx, cancel := context.WithTimeout(a.stopCtx, generateTimeout)
+	defer cancel()
+	apps, err := m.GenerateContext(ctx, []*argocd.ApplicationSet{set}, a.o.AppFile.Auth)
+	if err != nil && ctx.Err() == context.DeadlineExceeded {
+		err = fmt.Errorf("ApplicationSet %s: generating took more than %s: %w", set.Name, generateTimeout, err)
+	}
+	return apps, err
 }
 
 // own runs the apps of shard while ctx lasts: the controller gets

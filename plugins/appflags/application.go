@@ -339,7 +339,13 @@ func (m *Mapper) Clusters() []argocd.Cluster { return m.registered }
 // their repositories (through the repository map, with auth), the clusters
 // generator the registered clusters.
 func (m *Mapper) Generate(sets []*argocd.ApplicationSet, auth gsource.Auth) ([]*argocd.Application, error) {
-	git := &gitTrees{ctx: context.Background(), repoMap: m.repoMap, auth: auth, trusted: m.trusted}
+	return m.GenerateContext(context.Background(), sets, auth)
+}
+
+// GenerateContext is Generate with the git generators' fetches bounded by
+// ctx.
+func (m *Mapper) GenerateContext(ctx context.Context, sets []*argocd.ApplicationSet, auth gsource.Auth) ([]*argocd.Application, error) {
+	git := &gitTrees{ctx: ctx, repoMap: m.repoMap, auth: auth, trusted: m.trusted}
 	defer git.close()
 	var out []*argocd.Application
 	for _, s := range sets {
