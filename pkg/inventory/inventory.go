@@ -42,6 +42,11 @@ const (
 	// AnnotationHookResources lists where the app's hooks are
 	// (State.HookResources): "Kind.group/namespace", comma-separated.
 	AnnotationHookResources = "gitops.kubectl-gitops.dev/hook-resources"
+	// AnnotationParentNamespaceMembers "false" on the parent says no
+	// member is in the parent's own namespace, which the ApplySet
+	// annotations cannot say (that namespace is always implied), so
+	// finding the members need not list it. Absent, members may be there.
+	AnnotationParentNamespaceMembers = "gitops.kubectl-gitops.dev/parent-namespace-members"
 )
 
 // Inventory identifies one app's ApplySet.

@@ -264,6 +264,11 @@ func parseState(u *unstructured.Unstructured, inv Inventory) (*State, error) {
 	st := &State{Exists: true, ResourceVersion: u.GetResourceVersion(), GroupKinds: ParseGroupKinds(u.GetAnnotations()[AnnotationContainsGroupKind]),
 		Automated: u.GetAnnotations()[AnnotationAutomated] == "true", HookResources: ParseHookResources(u.GetAnnotations()[AnnotationHookResources])}
 	st.Namespaces = splitList(u.GetAnnotations()[AnnotationAdditionalNS])
+	if u.GetAnnotations()[AnnotationParentNamespaceMembers] != "false" {
+		// Members may be in the parent's namespace (always so for a
+		// parent written before the annotation, or by another version).
+		st.Namespaces = append(st.Namespaces, inv.Namespace)
+	}
 	if h, _, _ := unstructured.NestedString(u.Object, "data", "history"); h != "" {
 		if err := json.Unmarshal([]byte(h), &st.History); err != nil {
 			return nil, fmt.Errorf("ConfigMap/%s/%s: history is not valid JSON: %w", inv.Namespace, inv.ParentName(), err)
@@ -328,7 +333,8 @@ func LastWithCommit(history []Record) (Record, bool) {
 // Save writes the parent with server-side apply, creating the namespace
 // when it is missing. A State read from the cluster carries its
 // resourceVersion, which the write must match; st then carries the new one. Namespaces other than the parent's go to the
-// additional-namespaces annotation.
+// additional-namespaces annotation; whether the parent's own is among
+// them, to AnnotationParentNamespaceMembers.
 func Save(ctx context.Context, c *cluster.Client, inv Inventory, st *State) error {
 	var additional []string
 	for _, ns := range st.Namespaces {
@@ -362,6 +368,9 @@ func Save(ctx context.Context, c *cluster.Client, inv Inventory, st *State) erro
 	}
 	if len(st.HookResources) > 0 {
 		cm.Annotations[AnnotationHookResources] = FormatHookResources(st.HookResources)
+	}
+	if !slices.Contains(st.Namespaces, inv.Namespace) {
+		cm.Annotations[AnnotationParentNamespaceMembers] = "false"
 	}
 	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(cm)
 	if err != nil {

@@ -195,10 +195,11 @@ func (s *Syncer) execute(ctx context.Context, cs *ChangeSet, inv inventory.Inven
 		// of earlier ones were cleaned up just now.
 		HookResources: hookResources(cs.hookChanges(), cs.keepHookResources),
 	}
-	// The parent's own namespace is never listed as additional: compare
-	// without it, or every sync would rewrite the parent.
+	// Cluster-scoped members add no namespace: compare without "", or
+	// every sync of one would rewrite the parent. The parent's own
+	// namespace counts (whether members may be there is recorded).
 	without := func(nss []string) []string {
-		return slices.DeleteFunc(uniqueStrings(nss), func(ns string) bool { return ns == inv.Namespace })
+		return slices.DeleteFunc(uniqueStrings(nss), func(ns string) bool { return ns == "" })
 	}
 	if m := s.opts.MarkAutomated; m != nil {
 		covered.Automated = *m

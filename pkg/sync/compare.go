@@ -711,7 +711,9 @@ func (s *Syncer) findPrunable(ctx context.Context, inv inventory.Inventory, stat
 		}
 	}
 	gks := append([]schema.GroupKind{}, state.GroupKinds...)
-	namespaces := append([]string{inv.Namespace}, state.Namespaces...)
+	// The parent's namespace is among the State's when members may be
+	// there (inventory.AnnotationParentNamespaceMembers).
+	namespaces := append([]string{}, state.Namespaces...)
 	for _, c := range append(append([]*Change{}, changes...), skipped...) {
 		gk := schema.GroupKind{Group: c.Group, Kind: c.Kind}
 		desired[objectKey(gk, c.Namespace, c.Name)] = true

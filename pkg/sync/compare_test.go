@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	gosync "sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 
+	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/inventory"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/lock"
@@ -637,5 +639,49 @@ func TestCompareReusesGivenState(t *testing.T) {
 	}
 	if st.ResourceVersion != before.ResourceVersion || len(st.History) != len(before.History) {
 		t.Error("Compare changed the State it was given")
+	}
+}
+
+// The inventory's own namespace is searched for members only when some may
+// be there: with every member elsewhere, a compare lists nothing in it (an
+// agent keeps all its apps' inventories in one namespace); a member moved
+// into it is found, and pruned, again.
+func TestInventoryNamespaceListedOnlyWithMembers(t *testing.T) {
+	f := newFixture(t)
+	invNS := testcluster.Namespace(t, lc)
+	o := f.options()
+	o.InventoryNamespace = invNS
+	doc := configMapYAML("config", "0", "") + "---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: web}\n"
+	f.mustSync(doc, o)
+
+	var lists []string
+	var mu gosync.Mutex
+	ctx := cluster.WithRequestObserver(context.Background(), func(method string, u *url.URL, _ int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if method == http.MethodGet && !strings.Contains(u.Path, "/configmaps/gitops-") && strings.Contains(u.Path, "/namespaces/"+invNS+"/") {
+			lists = append(lists, u.Path)
+		}
+	})
+	o.DryRun = true
+	cs, err := gsync.New(f.client, o).Compare(ctx, f.input(doc))
+	if err != nil || cs == nil {
+		t.Fatalf("compare: %v", err)
+	}
+	if len(lists) != 0 {
+		t.Errorf("the compare read the inventory namespace, which holds no member: %v", lists)
+	}
+
+	// A member in the inventory's namespace: recorded, found, pruned.
+	inInv := strings.Replace(configMapYAML("moved", "0", ""), "  name: moved\n", "  name: moved\n  namespace: "+invNS+"\n", 1)
+	o.DryRun = false
+	f.mustSync(doc+"---\n"+inInv, o)
+	res := f.mustSync(doc, o)
+	pruned := false
+	for _, obj := range res.Objects {
+		pruned = pruned || (obj.Ref() == "ConfigMap/"+invNS+"/moved" && obj.Action == gsync.Pruned)
+	}
+	if !pruned {
+		t.Errorf("the member in the inventory's namespace was not pruned: %+v", res.Objects)
 	}
 }
