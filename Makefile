@@ -19,7 +19,7 @@ FUZZTIME ?= 15s
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
 DIST_PLATFORMS ?= linux/amd64,linux/arm64,darwin/amd64,darwin/arm64,windows/amd64,windows/arm64
 
-.PHONY: all build install tools test fuzz vet demo bench localcluster dist krew-manifest clean help
+.PHONY: all build install tools test fuzz vet demo bench localcluster dist krew-manifest image clean help
 
 all: build
 
@@ -73,6 +73,15 @@ dist: ## Release archives (linux, darwin, windows; amd64, arm64) and dist/checks
 krew-manifest: ## Render .krew.yaml for the archives in dist/ into dist/gitops.yaml: make krew-manifest VERSION=vX.Y.Z.
 	$(if $(filter command line environment environment override,$(origin VERSION)),,$(error VERSION is not set; run 'make krew-manifest VERSION=vX.Y.Z' with the version 'make dist' built (make dist VERSION=vX.Y.Z)))
 	$(GO) run ./hack/krewmanifest --version '$(VERSION)' --template .krew.yaml --dist dist --out dist/gitops.yaml
+
+# ko, pinned by hack/ko (its own module: moving it rebuilds nothing of
+# hack/tools); go tool builds it once into Go's cache. deploy/ko_test.go runs
+# the same version from the tools cache (internal/tools.EnsureKo).
+KO := $(GO) tool -modfile=hack/ko/go.mod ko
+
+image: ## Build and push the agent's image with ko (.ko.yaml) to KO_DOCKER_REPO, version stamped; prints its digest.
+	$(if $(KO_DOCKER_REPO),,$(error KO_DOCKER_REPO is not set; run 'make image KO_DOCKER_REPO=registry.example.com/kubectl-gitops'))
+	KO_DOCKER_REPO='$(KO_DOCKER_REPO)' VERSION='$(VERSION)' SOURCE_DATE_EPOCH='$(SOURCE_DATE_EPOCH)' $(KO) build --bare ./cmd/kubectl-gitops
 
 clean: ## Remove build output (the tools cache stays; see 'make tools').
 	rm -rf $(BIN) dist .localcluster

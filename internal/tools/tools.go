@@ -9,6 +9,9 @@
 //
 //	dir, err := tools.Ensure(ctx, tools.Options{Log: os.Stderr})
 //	kubectl := filepath.Join(dir, tools.Kubectl)
+//
+// ko, which builds the agent's image, is pinned by a module of its own,
+// hack/ko, and cached under a hash of that one (EnsureKo).
 package tools
 
 import (
@@ -63,6 +66,9 @@ type Options struct {
 	// ModuleDir is the hack/tools module. Empty means: search upwards from the
 	// working directory for hack/tools/go.mod.
 	ModuleDir string
+	// KoModuleDir is the hack/ko module, for EnsureKo. Empty means: the
+	// folder KoModule next to ModuleDir.
+	KoModuleDir string
 	// CacheDir is the parent of the per-hash tool directories. Empty means
 	// <os.UserCacheDir()>/kubectl-gitops/tools.
 	CacheDir string
