@@ -16,6 +16,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 	"k8s.io/kubectl/pkg/util/term"
 
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/adopt"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/agent"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/appset"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/completion"
@@ -62,9 +63,9 @@ Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong.`,
 	syncCmd, diffCmd := sync.NewCommand(kubeFlags, streams), diff.NewCommand(kubeFlags, streams)
 	statusCmd, historyCmd, rollbackCmd := status.NewCommand(kubeFlags, streams), history.NewCommand(kubeFlags, streams), rollback.NewCommand(kubeFlags, streams)
 	renderCmd, secretCmd, fnCmd := render.NewCommand(streams), secret.NewCommand(streams), fn.NewCommand()
-	appsetCmd, agentCmd := appset.NewCommand(kubeFlags, streams), agent.NewCommand(kubeFlags, streams)
+	appsetCmd, agentCmd, adoptCmd := appset.NewCommand(kubeFlags, streams), agent.NewCommand(kubeFlags, streams), adopt.NewCommand(kubeFlags, streams)
 	versionCmd, completionCmd, optionsCmd := version.NewCommand(streams), completion.NewCommand(streams), newOptionsCommand(streams)
-	root.AddCommand(syncCmd, diffCmd, statusCmd, historyCmd, rollbackCmd, agentCmd, renderCmd, secretCmd, fnCmd, appsetCmd, versionCmd, completionCmd, optionsCmd)
+	root.AddCommand(syncCmd, diffCmd, statusCmd, historyCmd, rollbackCmd, adoptCmd, agentCmd, renderCmd, secretCmd, fnCmd, appsetCmd, versionCmd, completionCmd, optionsCmd)
 	// --help reads like kubectl's: commands in groups, the command's own
 	// flags, and the global ones behind 'kubectl gitops options'.
 	// The rest (version, completion) are listed as Other Commands.

@@ -387,6 +387,11 @@ func (s *Syncer) applyOne(ctx context.Context, c *Change) error {
 				return err
 			}
 			c.current = applied
+			if c.Adopted {
+				if err := s.takeOver(ctx, c); err != nil {
+					return err
+				}
+			}
 		}
 		c.result.Action = Created
 		if c.Action == ChangeConfigure {

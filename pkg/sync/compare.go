@@ -95,7 +95,8 @@ func (s *Syncer) compare(ctx context.Context, r *run, in Input) (*ChangeSet, err
 		return fail(err)
 	}
 	cs.newNamespaces = newNamespaces
-	judgeErr := s.judge(ctx, r, changes, newNamespaces)
+	ownerErr := s.checkOwners(r, inv, changes)
+	judgeErr := errors.Join(ownerErr, s.judge(ctx, r, changes, newNamespaces))
 
 	prunes, deleting, err := s.findPrunable(ctx, inv, state, appOpts, changes, skipped, hooks, lists)
 	if err != nil {

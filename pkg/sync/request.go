@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	gosync "sync"
@@ -104,7 +105,8 @@ func (s *Syncer) patchWith(ctx context.Context, c *Change, dryRun, forceAll bool
 		}
 	}
 	if managers := conflictManagers(err); len(managers) > 0 && !forceAll {
-		if allHumanDrift(managers) {
+		// An adopted object's fields move from its former managers anyway.
+		if allHumanDrift(managers) || (c.Adopted && allIn(managers, takenManagers(c.Owner))) {
 			force = true
 			out, err = ri.Patch(ctx, c.Name, types.ApplyPatchType, body, opts)
 		} else {
@@ -182,6 +184,15 @@ func conflictManagers(err error) []string {
 
 // allHumanDrift reports whether every manager is kubectl used by hand, or
 // our own manager by another operation (an earlier Replace=true update).
+func allIn(managers, in []string) bool {
+	for _, m := range managers {
+		if !slices.Contains(in, m) {
+			return false
+		}
+	}
+	return true
+}
+
 func allHumanDrift(managers []string) bool {
 	for _, m := range managers {
 		if m != "kubectl" && m != "before-first-apply" && !strings.HasPrefix(m, "kubectl-") {

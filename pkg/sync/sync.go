@@ -38,6 +38,10 @@ type Options struct {
 	AllowEmpty bool
 	// ForceConflicts takes fields owned by other managers.
 	ForceConflicts bool
+	// Adopt says which existing objects that are not members yet the sync
+	// takes over (the zero value is AdoptIfUnowned); an object it may not
+	// take fails the comparison, naming its owner.
+	Adopt AdoptPolicy
 	// Wait gates each wave on the health of the previous one.
 	Wait bool
 	// Timeout bounds the whole sync.
@@ -92,6 +96,9 @@ type Hints struct {
 	DestNamespace string
 	// AgeKey follows an object still SOPS-encrypted.
 	AgeKey string
+	// Adopt follows the refusal to take an object another tool or app
+	// owns.
+	Adopt string
 }
 
 func hint(h string) string {

@@ -193,6 +193,13 @@ type Change struct {
 	// change, live against what the server would store. No values: the
 	// objects carry them.
 	Diff []string `json:"diff,omitempty"`
+	// Adopted says the object exists and is not a member yet: the sync
+	// takes it over (Owner, when another tool or app marks it, as the
+	// AdoptPolicy allows). TakenFields are the fields its other field
+	// managers own that move to this tool's (by manager, as paths).
+	Adopted     bool                `json:"adopted,omitempty"`
+	Owner       *Owner              `json:"owner,omitempty"`
+	TakenFields map[string][]string `json:"takenFields,omitempty"`
 
 	// Desired is the object to apply (with its inventory marks), Live the
 	// object in the cluster (nil when missing), Merged what the server
