@@ -3,6 +3,8 @@ package main_test
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -301,5 +303,57 @@ func TestAdoptRefusesOwned(t *testing.T) {
 	}
 	if _, err := kube.CoreV1().ConfigMaps(ns).Get(ctx, "label", metav1.GetOptions{}); err == nil {
 		t.Errorf("the adopted ConfigMap that left Git was not pruned")
+	}
+}
+
+// Moving off Argo CD with adopt -f: refused, naming both, while the
+// Application object exists and Argo CD's application controller runs
+// beside it; once the controller is gone, the Application's objects are
+// taken over with Argo CD's markers removed.
+func TestAdoptArgoCDApplication(t *testing.T) {
+	ns := testcluster.Namespace(t, lc)
+	kube := kubernetes.NewForConfigOrDie(lc.Config)
+	ctx := context.Background()
+	crd, err := os.ReadFile("../../deploy/crds/application-crd.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	realKubectlIn(t, string(crd), "apply", "-f", "-")
+	t.Cleanup(func() { realKubectl(t, "delete", "crd", "applications.argoproj.io", "--ignore-not-found") })
+	realKubectl(t, "wait", "--for", "condition=Established", "crd/applications.argoproj.io")
+	r := testrepo.New(t)
+	r.Commit("initial", map[string]string{"apps/guestbook/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: guestbook}\ndata: {k: v}\n"})
+	app := `apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: guestbook, namespace: ` + ns + `}
+spec:
+  project: default
+  source: {repoURL: https://github.com/acme/config.git, targetRevision: HEAD, path: apps/guestbook}
+  destination: {server: https://kubernetes.default.svc, namespace: ` + ns + `}
+`
+	file := filepath.Join(t.TempDir(), "guestbook.yaml")
+	if err := os.WriteFile(file, []byte(app), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	realKubectlIn(t, app, "apply", "-f", "-")
+	realKubectlIn(t, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: guestbook, annotations: {argocd.argoproj.io/tracking-id: 'guestbook:/ConfigMap:"+ns+"/guestbook'}}\ndata: {k: v}\n",
+		"-n", ns, "apply", "--server-side", "--field-manager", "argocd-controller", "-f", "-")
+	realKubectlIn(t, "apiVersion: v1\nkind: Pod\nmetadata: {name: argocd-application-controller-0, labels: {app.kubernetes.io/name: argocd-application-controller}}\nspec: {containers: [{name: c, image: argocd}]}\n",
+		"-n", ns, "apply", "-f", "-")
+	args := []string{"adopt", "-f", file, "--repo-map=https://github.com/acme/config.git=" + r.Dir, "--inventory-namespace", ns, "--policy=all", "--force", "--yes"}
+	_, errOut, code := gitops(t, args...)
+	if want := "Application " + ns + "/guestbook still exists and Argo CD's application controller runs in namespace " + ns + " (pod argocd-application-controller-0)"; code != 1 || !strings.Contains(errOut, want) {
+		t.Fatalf("adopt -f beside Argo CD: code %d, want %q\n%s", code, want, errOut)
+	}
+	realKubectl(t, "-n", ns, "delete", "pod", "argocd-application-controller-0", "--grace-period=0", "--force")
+	if out, errOut, code := gitops(t, args...); code != 0 || !strings.Contains(out, "take from argocd/guestbook") {
+		t.Fatalf("adopt -f once Argo CD is gone: code %d\n%s%s", code, out, errOut)
+	}
+	c, err := kube.CoreV1().ConfigMaps(ns).Get(ctx, "guestbook", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Annotations["argocd.argoproj.io/tracking-id"] != "" || c.Labels[inventory.LabelPartOf] == "" {
+		t.Errorf("after adopt -f: labels %v annotations %v", c.Labels, c.Annotations)
 	}
 }
