@@ -200,6 +200,9 @@ func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appf
 	if err != nil {
 		return fail(err)
 	}
+	if o.Select != nil && depth == 0 {
+		objects = o.Select(objects)
+	}
 	var children []*appflags.Target
 	var errs []string
 	for _, obj := range childObjs {

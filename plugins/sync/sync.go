@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -41,6 +42,11 @@ type Options struct {
 	Retry     gsync.RetryOptions
 	// Replace adds the sync option Replace=true for every object.
 	Replace bool
+	// Select, when set, rewrites the objects of the app SyncTarget syncs
+	// (not those of its children) before they are compared and applied:
+	// the agent's selective sync of an Argo CD operation gives those it
+	// does not sync the Skip hook, so that they are kept as they are.
+	Select func(objects []*unstructured.Unstructured) []*unstructured.Unstructured
 	// Output is "" for progress and a table, or json or yaml.
 	Output string
 
