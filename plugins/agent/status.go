@@ -59,16 +59,32 @@ func (a *runner) writeStatus(ctx context.Context, e *appEntry, st *appState, cmp
 		return
 	}
 	status["reconciledAt"] = time.Now().UTC().Format(time.RFC3339)
-	patch, err := json.Marshal(map[string]any{"status": status})
+	// Each field written replaces the one there, whole, as Argo CD
+	// replaces operationState (a merge patch would keep the keys of the
+	// last operation that this one has not); fields the agent does not
+	// write stay.
+	ops := []map[string]any{{"op": "add", "path": "/status", "value": status}}
+	if _, ok := e.obj.Object["status"].(map[string]any); ok {
+		ops = ops[:0]
+		keys := make([]string, 0, len(status))
+		for k := range status {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			ops = append(ops, map[string]any{"op": "add", "path": "/status/" + k, "value": status[k]})
+		}
+	}
+	patch, err := json.Marshal(ops)
 	if err != nil {
 		return
 	}
 	res := a.current.Dynamic.Resource(applicationGVR).Namespace(e.obj.GetNamespace())
-	_, err = res.Patch(ctx, e.obj.GetName(), types.MergePatchType, patch, metav1.PatchOptions{FieldManager: fieldManager}, "status")
+	_, err = res.Patch(ctx, e.obj.GetName(), types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: fieldManager}, "status")
 	if apierrors.IsNotFound(err) {
 		// Argo CD's own CRD has no status subresource: the status is
 		// written with the object.
-		_, err = res.Patch(ctx, e.obj.GetName(), types.MergePatchType, patch, metav1.PatchOptions{FieldManager: fieldManager})
+		_, err = res.Patch(ctx, e.obj.GetName(), types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: fieldManager})
 	}
 	if err != nil {
 		log.Warn("cannot write the Application's status", "error", err)
