@@ -202,14 +202,17 @@ func (a *runner) startApplications(ctx context.Context) error {
 }
 
 // definitionChanged says a new version of an Application calls for a
-// reconcile: its spec changed, a refresh was asked for, its deletion began.
-// The agent's own writes (the status, the refresh annotation removed) do
-// not.
+// reconcile: its spec changed, a refresh or a sync (.operation) was asked
+// for, its deletion began. The agent's own writes (the status, the refresh
+// annotation or the operation removed) do not.
 func definitionChanged(o, n *unstructured.Unstructured) bool {
 	if !equality.Semantic.DeepEqual(o.Object["spec"], n.Object["spec"]) {
 		return true
 	}
 	if r := n.GetAnnotations()[annotationRefresh]; r != "" && r != o.GetAnnotations()[annotationRefresh] {
+		return true
+	}
+	if op := n.Object["operation"]; op != nil && !equality.Semantic.DeepEqual(o.Object["operation"], op) {
 		return true
 	}
 	return (n.GetDeletionTimestamp() != nil) != (o.GetDeletionTimestamp() != nil) || !slices.Equal(o.GetFinalizers(), n.GetFinalizers())

@@ -59,11 +59,21 @@ type attempt struct {
 	interrupted bool
 }
 
+// operation is a sync's operation state: an automated one's, or the one an
+// Application's .operation asked for (see operate).
 type operation struct {
+	// revision is the commit synced (syncResult.revision).
 	phase, message, revision string
 	started, finished        time.Time
 	automated, selfHeal      bool
 	result                   *gsync.Result
+	// request is the Application's .operation as it was written (nil for
+	// an automated sync), copied to operationState.operation; retryCount
+	// counts its retries; cleared says .operation was cleared once it
+	// ended.
+	request    any
+	retryCount int
+	cleared    bool
 }
 
 // comparison is one compare of an app.
@@ -114,6 +124,9 @@ func (a *runner) Reconcile(ctx context.Context, key string, why agent.Reasons) a
 	})
 	log := a.log.With("app", key)
 	if e.err != nil {
+		if e.obj != nil && e.obj.Object["operation"] != nil {
+			a.operate(ctx, e, st, labels, log) // refused: the app cannot run
+		}
 		st.conditions = map[string]string{"InvalidSpecError": e.err.Error()}
 		a.metrics.SetApp(labels, string(gstatus.Unknown), "Unknown", "", false)
 		a.metrics.SetConditions(labels, []string{"InvalidSpecError"})
@@ -126,6 +139,18 @@ func (a *runner) Reconcile(ctx context.Context, key string, why agent.Reasons) a
 		a.deleteApp(ctx, e, labels, log)
 		return agent.Outcome{}
 	}
+	// A sync asked for through the Application (.operation) comes first;
+	// while it is under way no automated sync runs, as with Argo CD.
+	pending, opAfter := false, time.Duration(0)
+	if e.obj != nil && e.obj.Object["operation"] != nil {
+		pending, opAfter = a.operate(ctx, e, st, labels, log)
+	} else {
+		dropEndedOperation(st)
+	}
+	opLabel := ""
+	if pending {
+		opLabel = "sync"
+	}
 	hard := e.obj != nil && e.obj.GetAnnotations()[annotationRefresh] == "hard"
 	cmp, err := a.compare(ctx, e, hard)
 	if e.obj != nil && e.obj.GetAnnotations()[annotationRefresh] != "" {
@@ -133,16 +158,20 @@ func (a *runner) Reconcile(ctx context.Context, key string, why agent.Reasons) a
 	}
 	if err != nil {
 		st.conditions = map[string]string{"ComparisonError": err.Error()}
-		a.metrics.SetApp(labels, string(gstatus.Unknown), "Unknown", "", e.target.Automated)
+		a.metrics.SetApp(labels, string(gstatus.Unknown), "Unknown", opLabel, e.target.Automated)
 		a.metrics.SetConditions(labels, []string{"ComparisonError"})
 		a.metrics.ReconcileResult(labels, "error")
 		a.writeStatus(ctx, e, st, nil, log)
 		log.Error("compare failed", "error", err)
-		return agent.Outcome{}
+		return agent.Outcome{After: opAfter}
 	}
 	a.watch(cmp, key)
-	out := agent.Outcome{}
+	recoverOperation(e, st, cmp)
+	out := agent.Outcome{After: opAfter}
 	decision, wait := a.decide(cmp, st, e.target)
+	if pending {
+		decision.sync, decision.skip, decision.condition, wait = false, "another operation is in progress", false, 0
+	}
 	delete(st.conditions, "SyncError")
 	delete(st.conditions, "ComparisonError")
 	delete(st.conditions, "InvalidSpecError")
@@ -151,7 +180,7 @@ func (a *runner) Reconcile(ctx context.Context, key string, why agent.Reasons) a
 		if decision.condition {
 			st.conditions["SyncError"] = decision.skip
 		}
-		if wait > 0 {
+		if wait > 0 && (out.After == 0 || wait < out.After) {
 			out.After = wait
 		}
 		log.Debug("no sync", "reason", decision.skip, "sync", cmp.status.Sync)
@@ -167,7 +196,7 @@ func (a *runner) Reconcile(ctx context.Context, key string, why agent.Reasons) a
 		// backoff allows the next one.
 		out.After = a.o.SelfHealBackoff.Remaining(st.selfHeals, st.attempt.finished, time.Now())
 	}
-	a.metrics.SetApp(labels, string(cmp.status.Sync), string(cmp.status.Health), "", e.target.Automated)
+	a.metrics.SetApp(labels, string(cmp.status.Sync), string(cmp.status.Health), opLabel, e.target.Automated)
 	var types []string
 	for t := range st.conditions {
 		types = append(types, t)

@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -154,12 +155,21 @@ func (a *runner) statusOf(e *appEntry, st *appState, cmp *comparison) map[string
 	}
 	out["conditions"] = conds
 	if op := st.op; op != nil {
+		var operation any = map[string]any{"sync": map[string]any{"revision": op.revision}, "initiatedBy": map[string]any{"automated": op.automated}}
+		if op.request != nil {
+			// A sync asked for through .operation: a copy of what was
+			// asked (initiatedBy kept), as Argo CD's operationState has.
+			operation = runtime.DeepCopyJSONValue(op.request)
+		}
 		state := map[string]any{
 			"phase": op.phase, "message": red.String(op.message), "startedAt": op.started.Format(time.RFC3339),
-			"operation": map[string]any{"sync": map[string]any{"revision": op.revision}, "initiatedBy": map[string]any{"automated": op.automated}},
+			"operation": operation,
 		}
 		if !op.finished.IsZero() {
 			state["finishedAt"] = op.finished.Format(time.RFC3339)
+		}
+		if op.retryCount > 0 {
+			state["retryCount"] = op.retryCount
 		}
 		if op.result != nil {
 			var rs []any
@@ -172,6 +182,8 @@ func (a *runner) statusOf(e *appEntry, st *appState, cmp *comparison) map[string
 					status = "OutOfSync"
 				case gsync.Pruned:
 					status = "Pruned"
+				case gsync.Orphaned:
+					status = "PruneSkipped" // Argo CD's: left Git, prune off
 				}
 				r := map[string]any{"group": o.Group, "version": o.Version, "kind": o.Kind, "namespace": o.Namespace, "name": o.Name,
 					"status": status, "message": red.String(o.Message), "syncPhase": phaseName(string(o.Phase))}
