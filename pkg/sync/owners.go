@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -284,8 +285,8 @@ const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 // record go, and the fields of kubectl's managers and the former owner's
 // move to this tool's (client-go's csaupgrade, the mechanism of kubectl's
 // own migration to server-side apply), so that a field later removed from
-// Git is removed from the object. Neither write changes anything but
-// metadata: no rollout.
+// Git is removed from the object. The write (one JSON patch, guarded by
+// the resourceVersion) changes nothing but metadata: no rollout.
 func (s *Syncer) takeOver(ctx context.Context, c *Change) error {
 	ri := s.c.Dynamic.Resource(c.gvr).Namespace(c.Namespace)
 	cur := c.current
@@ -307,15 +308,6 @@ func (s *Syncer) takeOver(ctx context.Context, c *Change) error {
 	if _, want := c.Desired.GetAnnotations()[lastApplied]; !want {
 		remove(Marker{Key: lastApplied})
 	}
-	if len(ops) > 0 {
-		ops = append([]map[string]any{{"op": "test", "path": "/metadata/resourceVersion", "value": cur.GetResourceVersion()}}, ops...)
-		body, _ := json.Marshal(ops)
-		out, err := ri.Patch(ctx, c.Name, types.JSONPatchType, body, metav1.PatchOptions{FieldManager: inventory.FieldManager})
-		if err != nil {
-			return &apiError{"adopt: remove the former owner's markers: " + apiMessage(err), err}
-		}
-		cur = out
-	}
 	// csaupgrade merges Update entries; the former owner's Apply entries
 	// (Argo CD's and Flux's server-side apply) are merged alike.
 	taken := takenManagers(c.Owner)
@@ -327,17 +319,24 @@ func (s *Syncer) takeOver(ctx context.Context, c *Change) error {
 		}
 	}
 	obj.SetManagedFields(fields)
-	patch, err := csaupgrade.UpgradeManagedFieldsPatch(obj, sets.New(taken...), inventory.FieldManager)
-	if err != nil {
+	if err := csaupgrade.UpgradeManagedFields(obj, sets.New(taken...), inventory.FieldManager); err != nil {
 		return fmt.Errorf("adopt: move field ownership: %w", err)
 	}
-	if patch == nil {
-		c.current = cur
+	if upgraded := obj.GetManagedFields(); !equality.Semantic.DeepEqual(upgraded, cur.GetManagedFields()) {
+		ops = append(ops, map[string]any{"op": "replace", "path": "/metadata/managedFields", "value": upgraded})
+	}
+	if len(ops) == 0 {
 		return nil
 	}
-	out, err := ri.Patch(ctx, c.Name, types.JSONPatchType, patch, metav1.PatchOptions{})
+	// One write, only if nobody wrote the object since it was applied.
+	ops = append([]map[string]any{{"op": "test", "path": "/metadata/resourceVersion", "value": cur.GetResourceVersion()}}, ops...)
+	body, err := json.Marshal(ops)
 	if err != nil {
-		return &apiError{"adopt: move field ownership to " + inventory.FieldManager + ": " + apiMessage(err), err}
+		return err
+	}
+	out, err := ri.Patch(ctx, c.Name, types.JSONPatchType, body, metav1.PatchOptions{FieldManager: inventory.FieldManager})
+	if err != nil {
+		return &apiError{"adopt: remove the former owner's markers and move field ownership to " + inventory.FieldManager + ": " + apiMessage(err), err}
 	}
 	c.current = out
 	return nil

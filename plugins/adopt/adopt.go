@@ -209,11 +209,16 @@ type Entry struct {
 	Error   string   `json:"error,omitempty"`
 }
 
-// Plan is what adopt shows.
+// Plan is what adopt shows: with -o json|yaml after adopting, with the
+// adoption's phase and the API requests of the comparison and the
+// adoption.
 type Plan struct {
-	App     string  `json:"app"`
-	Policy  string  `json:"policy"`
-	Objects []Entry `json:"objects"`
+	App      string         `json:"app"`
+	Policy   string         `json:"policy"`
+	Objects  []Entry        `json:"objects"`
+	Adopted  int            `json:"adopted"`
+	Phase    string         `json:"phase,omitempty"`
+	Requests gsync.Requests `json:"requests"`
 }
 
 // Run compares, shows the plan, asks, and adopts.
@@ -274,23 +279,25 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 		plan.Objects = append(plan.Objects, e)
 	}
-	printed, err := output.Print(o.Out, o.Output, plan)
-	if err != nil {
+	plan.Requests = cs.Requests
+	// A table is shown before asking; a document once all is done.
+	emit := func() error {
+		_, err := output.Print(o.Out, o.Output, plan)
 		return err
 	}
-	if !printed {
+	if o.Output == "" {
 		writePlan(o.Out, plan)
 	}
 	if compareErr != nil {
-		return compareErr
+		return errors.Join(compareErr, emit())
 	}
 	switch {
 	case adopting == 0:
 		fmt.Fprintf(o.ErrOut, "app %s: nothing to adopt\n", o.App.App)
-		return nil
+		return emit()
 	case o.DryRun:
 		fmt.Fprintf(o.ErrOut, "app %s: %d object(s) would be adopted (dry run: nothing written)\n", o.App.App, adopting)
-		return nil
+		return emit()
 	}
 	if !o.Yes {
 		if !o.IsTerminal(o.In) {
@@ -313,8 +320,15 @@ func (o *Options) Run(ctx context.Context) error {
 	res, err := gsync.New(c, opts).Run(ctx, in)
 	if res != nil {
 		fmt.Fprintf(o.ErrOut, "app %s: %d object(s) adopted, phase %s\n", o.App.App, adopting, res.Phase)
+		plan.Phase = res.Phase
+		plan.Requests.Reads += res.Requests.Reads
+		plan.Requests.Writes += res.Requests.Writes
+		plan.Requests.DryRuns += res.Requests.DryRuns
+		if res.Phase == gsync.PhaseSucceeded {
+			plan.Adopted = adopting
+		}
 	}
-	return psync.LockHint(err, o.Sync.WaitForLock)
+	return errors.Join(psync.LockHint(err, o.Sync.WaitForLock), emit())
 }
 
 // writePlan prints the plan as a table, then what each adopted object's

@@ -103,7 +103,9 @@ commit (and source); a commit whose sync failed is not tried again unless
 retry says so; with selfHeal, drift is corrected with Argo CD's backoff (2 s,
 x3, at most 300 s); without, it is reported OutOfSync and left; the
 allowEmpty guard and sync windows apply. Apps without automated are compared
-and reported, never synced.
+and reported, and synced when asked through the Application's .operation
+(argocd app sync, kubectl patch), with its prune, syncOptions, resources and
+retry, as Argo CD's controller does.
 
 One address (--listen) serves /api/webhook (GitHub, GitLab, Gitea,
 Bitbucket Cloud and Server push events; signatures checked with the secrets

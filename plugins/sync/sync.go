@@ -394,6 +394,7 @@ var Hints = gsync.Hints{
 	Replace:        "or pass --sync-option Replace=true,Force=true",
 	DestNamespace:  "or pass --dest-namespace",
 	AgeKey:         "give the age key with --age-key-file, --age-key-secret NAMESPACE/NAME, $SOPS_AGE_KEY_FILE or $SOPS_AGE_KEY",
+	Adopt:          "kubectl gitops adopt with the same flags shows the plan (docs/adopt.md)",
 }
 
 // PrintResult prints a sync's result as sync does: a JSON or YAML
