@@ -159,6 +159,11 @@ func TestAdoptKubectlObjects(t *testing.T) {
 	if after := workload(t, kube, ns); !slices.Equal(after, before) {
 		t.Errorf("adoption restarted the workload: before %v, after %v", before, after)
 	}
+	// Recorded as an adoption: no attempt of the commit for an agent.
+	inv, err := kube.CoreV1().ConfigMaps(ns).Get(ctx, "gitops-web", metav1.GetOptions{})
+	if err != nil || !strings.Contains(inv.Data["history"], `"adoption":true`) {
+		t.Errorf("inventory history after adopt: %v %s", err, inv.Data["history"])
+	}
 	out, errOut, code = gitops(t, append(base, "--dry-run")...)
 	if code != 0 || !strings.Contains(errOut, "nothing to adopt") || !strings.Contains(out, "already managed") {
 		t.Errorf("adopt again: code %d\n%s%s", code, out, errOut)

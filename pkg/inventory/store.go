@@ -98,6 +98,10 @@ type Record struct {
 	// signal, an agent shutting down or losing its shard), not because of
 	// what it applied: an automated sync attempts the commit again.
 	Interrupted bool `json:"interrupted,omitempty"`
+	// Adoption says the sync adopted the objects that existed (kubectl
+	// gitops adopt), creating and pruning nothing: no attempt of the
+	// commit as a whole.
+	Adoption bool `json:"adoption,omitempty"`
 	// Counts are the number of objects per action (created, configured,
 	// unchanged, pruned, ...).
 	Counts map[string]int `json:"counts,omitempty"`

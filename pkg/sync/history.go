@@ -21,7 +21,7 @@ func (s *Syncer) record(ctx context.Context, cs *ChangeSet, inv inventory.Invent
 	src := cs.Source
 	rec := inventory.Record{
 		Repo: src.Repo, Origin: src.Origin, Path: src.Path, Revision: src.Revision, Commit: src.Commit,
-		Author: src.Author, Subject: src.Subject, Rollback: cs.in.Rollback, RollbackOf: cs.in.RollbackOf,
+		Author: src.Author, Subject: src.Subject, Rollback: cs.in.Rollback, RollbackOf: cs.in.RollbackOf, Adoption: cs.in.Adoption,
 		DestNamespace: s.opts.DestNamespace, SyncOptions: append([]string(nil), s.opts.SyncOptions...), Prune: s.opts.Prune,
 		IgnoreDifferences: s.opts.IgnoreDifferences, Children: cs.in.Children,
 		Directory: cs.in.Directory, Kustomize: cs.in.Kustomize, NamespaceMetadata: s.opts.NamespaceMetadata,

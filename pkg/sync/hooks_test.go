@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -372,11 +373,20 @@ func TestFailedHookNamesTheContainer(t *testing.T) {
 	if werr != nil {
 		t.Fatal("the Job made no pod")
 	}
-	pod.Status.Phase = corev1.PodFailed
-	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "main", Image: "busybox", ImageID: "busybox",
-		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3, Reason: "Error", Message: "cannot log in with " + secret,
-			StartedAt: metav1.Now(), FinishedAt: metav1.Now()}}}}
-	if _, err := f.kube.CoreV1().Pods(f.ns).UpdateStatus(context.Background(), pod, metav1.UpdateOptions{}); err != nil {
+	// The kubelet's part (kwok or the pod's node may write its status too:
+	// on a conflict, read it again).
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := f.kube.CoreV1().Pods(f.ns).Get(context.Background(), pod.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cur.Status.Phase = corev1.PodFailed
+		cur.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "main", Image: "busybox", ImageID: "busybox",
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3, Reason: "Error", Message: "cannot log in with " + secret,
+				StartedAt: metav1.Now(), FinishedAt: metav1.Now()}}}}
+		_, err = f.kube.CoreV1().Pods(f.ns).UpdateStatus(context.Background(), cur, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	<-done

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -238,7 +239,13 @@ func takenManagers(o *Owner) []string {
 func (s *Syncer) checkOwners(r *run, inv inventory.Inventory, changes []*Change) error {
 	var errs []error
 	for _, c := range changes {
-		if c.Live == nil || inv.Owns(c.Live) {
+		if c.Live == nil {
+			continue
+		}
+		if inv.Owns(c.Live) {
+			// A member an earlier adoption did not finish (its last write
+			// failed): taken over again when it is applied.
+			s.unfinished(inv, c)
 			continue
 		}
 		c.Adopted = true
@@ -253,7 +260,34 @@ func (s *Syncer) checkOwners(r *run, inv inventory.Inventory, changes []*Change)
 		return nil
 	}
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
-	return fmt.Errorf("%d object(s) belong to another tool or app, nothing was applied (to take them, remove the owner's markers, or adopt them with --policy=all --force)%s:\n  %w", len(errs), hint(s.opts.Hints.Adopt), indented(errs))
+	return fmt.Errorf("%d object(s) belong to another tool or app, nothing was applied (to take them, remove the owner's markers, or take them with kubectl gitops adopt --policy=all --force)%s:\n  %w", len(errs), hint(s.opts.Hints.Adopt), indented(errs))
+}
+
+// unfinished marks a member whose adoption was not finished as adopted
+// again: it still has client-side apply's record or fields of kubectl's
+// create or client-side apply, or (with AdoptAll) another owner's
+// removable markers.
+func (s *Syncer) unfinished(inv inventory.Inventory, c *Change) {
+	live := c.Live.DeepCopy()
+	labels, anns := live.GetLabels(), live.GetAnnotations()
+	delete(labels, inventory.LabelPartOf)
+	delete(anns, inventory.AnnotationTrackingID)
+	live.SetLabels(labels)
+	live.SetAnnotations(anns)
+	if o := OwnerOf(live, c.Desired, inv); o != nil && s.opts.Adopt == AdoptAll && len(o.removable()) > 0 {
+		c.Adopted, c.Owner = true, o
+	}
+	if _, want := c.Desired.GetAnnotations()[lastApplied]; anns[lastApplied] != "" && !want {
+		c.Adopted = true
+	}
+	for _, e := range c.Live.GetManagedFields() {
+		if e.Subresource == "" && e.Operation == metav1.ManagedFieldsOperationUpdate && (e.Manager == "kubectl-client-side-apply" || e.Manager == "kubectl-create") {
+			c.Adopted = true
+		}
+	}
+	if c.Adopted {
+		c.TakenFields = takenFields(c.Live, takenManagers(c.Owner))
+	}
 }
 
 // takenFields are the fields of live that the managers named own (main
@@ -290,11 +324,38 @@ const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 func (s *Syncer) takeOver(ctx context.Context, c *Change) error {
 	ri := s.c.Dynamic.Resource(c.gvr).Namespace(c.Namespace)
 	cur := c.current
+	// A controller may write the object between the apply and this patch
+	// (a Deployment's status): read it again and retry, a few times.
+	for attempt := 0; ; attempt++ {
+		body, err := s.takeOverPatch(c, cur)
+		if err != nil || body == nil {
+			return err
+		}
+		out, err := ri.Patch(ctx, c.Name, types.JSONPatchType, body, metav1.PatchOptions{FieldManager: inventory.FieldManager})
+		if err == nil {
+			c.current = out
+			return nil
+		}
+		if attempt < 4 && (apierrors.IsConflict(err) || apierrors.IsInvalid(err)) {
+			if cur, err = ri.Get(ctx, c.Name, metav1.GetOptions{}); err == nil {
+				continue
+			}
+		}
+		return &apiError{"adopt: remove the former owner's markers and move field ownership to " + inventory.FieldManager + ": " + apiMessage(err), err}
+	}
+}
+
+// takeOverPatch is the JSON patch that finishes adopting c from cur, nil
+// when there is nothing to do.
+func (s *Syncer) takeOverPatch(c *Change, cur *unstructured.Unstructured) ([]byte, error) {
 	var ops []map[string]any
 	remove := func(m Marker) {
-		where, set := "annotations", cur.GetAnnotations()
+		where, set, want := "annotations", cur.GetAnnotations(), c.Desired.GetAnnotations()
 		if m.Label {
-			where, set = "labels", cur.GetLabels()
+			where, set, want = "labels", cur.GetLabels(), c.Desired.GetLabels()
+		}
+		if _, desired := want[m.Key]; desired {
+			return // Git sets it (to its own value, applied just now)
 		}
 		if _, ok := set[m.Key]; ok {
 			ops = append(ops, map[string]any{"op": "remove", "path": "/metadata/" + where + "/" + jsonPointerEscape(m.Key)})
@@ -305,9 +366,7 @@ func (s *Syncer) takeOver(ctx context.Context, c *Change) error {
 			remove(m)
 		}
 	}
-	if _, want := c.Desired.GetAnnotations()[lastApplied]; !want {
-		remove(Marker{Key: lastApplied})
-	}
+	remove(Marker{Key: lastApplied})
 	// csaupgrade merges Update entries; the former owner's Apply entries
 	// (Argo CD's and Flux's server-side apply) are merged alike.
 	taken := takenManagers(c.Owner)
@@ -320,26 +379,17 @@ func (s *Syncer) takeOver(ctx context.Context, c *Change) error {
 	}
 	obj.SetManagedFields(fields)
 	if err := csaupgrade.UpgradeManagedFields(obj, sets.New(taken...), inventory.FieldManager); err != nil {
-		return fmt.Errorf("adopt: move field ownership: %w", err)
+		return nil, fmt.Errorf("adopt: move field ownership: %w", err)
 	}
 	if upgraded := obj.GetManagedFields(); !equality.Semantic.DeepEqual(upgraded, cur.GetManagedFields()) {
 		ops = append(ops, map[string]any{"op": "replace", "path": "/metadata/managedFields", "value": upgraded})
 	}
 	if len(ops) == 0 {
-		return nil
+		return nil, nil
 	}
-	// One write, only if nobody wrote the object since it was applied.
+	// One write, only if nobody wrote the object since it was read.
 	ops = append([]map[string]any{{"op": "test", "path": "/metadata/resourceVersion", "value": cur.GetResourceVersion()}}, ops...)
-	body, err := json.Marshal(ops)
-	if err != nil {
-		return err
-	}
-	out, err := ri.Patch(ctx, c.Name, types.JSONPatchType, body, metav1.PatchOptions{FieldManager: inventory.FieldManager})
-	if err != nil {
-		return &apiError{"adopt: remove the former owner's markers and move field ownership to " + inventory.FieldManager + ": " + apiMessage(err), err}
-	}
-	c.current = out
-	return nil
+	return json.Marshal(ops)
 }
 
 // jsonPointerEscape escapes a key for a JSON pointer (RFC 6901).

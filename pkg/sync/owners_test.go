@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -79,5 +80,42 @@ func TestParseAdoptPolicy(t *testing.T) {
 	}
 	if _, err := ParseAdoptPolicy("force"); err == nil || err.Error() != `adopt policy "force": want if-unowned or all` {
 		t.Errorf("ParseAdoptPolicy(force): %v", err)
+	}
+}
+
+// The take-over patch removes the owner's markers and client-side apply's
+// record, guarded by the resourceVersion, and never a key Git sets (to
+// another value: Git's is applied already).
+func TestTakeOverPatch(t *testing.T) {
+	inv := inventory.Inventory{App: "web", Namespace: "gitops"}
+	live := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap"}}
+	live.SetName("c")
+	live.SetNamespace("shop")
+	live.SetResourceVersion("42")
+	live.SetLabels(map[string]string{argoInstance: "web-prod"})
+	live.SetAnnotations(map[string]string{argoTrackingID: "web-prod:/ConfigMap:shop/c", lastApplied: "{}"})
+	desired := live.DeepCopy()
+	desired.SetLabels(map[string]string{argoInstance: "web"}) // the chart's own label
+	desired.SetAnnotations(nil)
+	inv.Mark(desired)
+	c := &Change{Desired: desired, Owner: OwnerOf(live, desired, inv)}
+	if c.Owner == nil || c.Owner.Tool != "argocd" {
+		t.Fatalf("owner %v", c.Owner)
+	}
+	s := &Syncer{opts: Options{Adopt: AdoptAll}}
+	body, err := s.takeOverPatch(c, live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `[{"op":"test","path":"/metadata/resourceVersion","value":"42"},` +
+		`{"op":"remove","path":"/metadata/annotations/argocd.argoproj.io~1tracking-id"},` +
+		`{"op":"remove","path":"/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration"}]`
+	if string(body) != want {
+		t.Errorf("patch\n%s\nwant\n%s", body, want)
+	}
+	// Without AdoptAll only client-side apply's record goes.
+	s.opts.Adopt = AdoptIfUnowned
+	if body, _ := s.takeOverPatch(c, live); strings.Contains(string(body), "tracking-id") {
+		t.Errorf("markers removed without AdoptAll: %s", body)
 	}
 }

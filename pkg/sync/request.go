@@ -182,8 +182,7 @@ func conflictManagers(err error) []string {
 	return out
 }
 
-// allHumanDrift reports whether every manager is kubectl used by hand, or
-// our own manager by another operation (an earlier Replace=true update).
+// allIn says every manager is one of in.
 func allIn(managers, in []string) bool {
 	for _, m := range managers {
 		if !slices.Contains(in, m) {
@@ -193,6 +192,8 @@ func allIn(managers, in []string) bool {
 	return true
 }
 
+// allHumanDrift reports whether every manager is kubectl used by hand, or
+// our own manager by another operation (an earlier Replace=true update).
 func allHumanDrift(managers []string) bool {
 	for _, m := range managers {
 		if m != "kubectl" && m != "before-first-apply" && !strings.HasPrefix(m, "kubectl-") {

@@ -146,6 +146,10 @@ type Input struct {
 	// RollbackOf.
 	Rollback   bool
 	RollbackOf int
+	// Adoption records the sync as an adoption (kubectl gitops adopt):
+	// of the objects that exist only, so it is no sync attempt of the
+	// commit for an automated sync.
+	Adoption bool
 	// SecretValues are more values to mask in everything reported (those
 	// decrypted from SOPS files), beyond the Secrets among Objects.
 	SecretValues []string

@@ -254,6 +254,7 @@ func (o *Options) Run(ctx context.Context) error {
 	plan := Plan{App: o.App.App, Policy: string(o.Sync.Adopt)}
 	existing := map[gsync.ObjectID]bool{}
 	adopting := 0
+	var refused []string
 	for _, ch := range cs.Changes {
 		if ch.Action == gsync.ChangeRun || ch.Action == gsync.ChangeSkip || ch.Action == gsync.ChangeOrphan || ch.Action == gsync.ChangePrune {
 			continue // hooks, objects never applied, members that left Git
@@ -277,7 +278,16 @@ func (o *Options) Run(ctx context.Context) error {
 				adopting++
 			}
 		}
+		if ch.Adopted && (ch.Action == gsync.ChangeRecreate || ch.Action == gsync.ChangeReplace) {
+			// Force=true deletes and creates; Replace=true writes the whole
+			// object: neither is a take-over.
+			e.Error = fmt.Sprintf("would be %sd (sync options Replace=true or Force=true): adopt never deletes, recreates or replaces; sync it once adopted without them, or leave it to sync", ch.Action)
+			refused = append(refused, ch.Ref()+": "+e.Error)
+		}
 		plan.Objects = append(plan.Objects, e)
+	}
+	if len(refused) > 0 {
+		compareErr = errors.Join(compareErr, fmt.Errorf("%d object(s) cannot be adopted:\n  %s", len(refused), strings.Join(refused, "\n  ")))
 	}
 	plan.Requests = cs.Requests
 	// A table is shown before asking; a document once all is done.
@@ -314,6 +324,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	in.Adoption = true
 	opts.DryRun = false
 	ctx, stop := interrupt.Graceful(ctx, o.ErrOut, psync.Interrupted)
 	defer stop()

@@ -164,8 +164,16 @@ func (a *runner) startApplications(ctx context.Context) error {
 	if _, _, err := a.current.Resource(schema.GroupVersionKind{Group: "argoproj.io", Version: "v1alpha1", Kind: "ApplicationSet"}); err == nil {
 		sets := factory.ForResource(applicationSetGVR).Informer()
 		_, _ = sets.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(any) { a.reloadSoon() },
-			UpdateFunc: func(any, any) { a.reloadSoon() },
+			AddFunc: func(any) { a.reloadSoon() },
+			UpdateFunc: func(old, cur any) {
+				// The agent's own status writes change nothing to generate.
+				o, ok1 := old.(*unstructured.Unstructured)
+				n, ok2 := cur.(*unstructured.Unstructured)
+				if ok1 && ok2 && equality.Semantic.DeepEqual(o.Object["spec"], n.Object["spec"]) && (o.GetDeletionTimestamp() == nil) == (n.GetDeletionTimestamp() == nil) {
+					return
+				}
+				a.reloadSoon()
+			},
 			DeleteFunc: func(any) { a.reloadSoon() },
 		})
 		a.sets = sets.GetStore()

@@ -2,6 +2,9 @@ package agent
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,7 +12,6 @@ import (
 	"sort"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -48,10 +50,12 @@ func setKey(obj *unstructured.Unstructured) string {
 // status.conditions say how it went.
 func (a *runner) applySets(sets []*objectSet) {
 	for _, s := range sets {
-		if a.shardContext(setKey(s.obj)) == nil {
+		shard := a.shardContext(setKey(s.obj))
+		if shard == nil {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(a.stopCtx, time.Minute)
+		// Bounded, and stopped when the shard is lost or handed back.
+		ctx, cancel := context.WithTimeout(shard, time.Minute)
 		err := a.applySet(ctx, s)
 		cancel()
 		log := a.log.With("applicationset", s.obj.GetNamespace()+"/"+s.obj.GetName())
@@ -86,8 +90,8 @@ func (a *runner) applySet(ctx context.Context, s *objectSet) error {
 		case !ownedBy(cur, s.obj):
 			errs = append(errs, fmt.Errorf("Application %s/%s exists and is not this ApplicationSet's (no owner reference to it): delete it, or rename the generated one", cur.GetNamespace(), cur.GetName()))
 			continue
-		case !s.set.MayUpdate() || upToDate(cur, want):
-			continue
+		case !s.set.MayUpdate() || cur.GetAnnotations()[annotationGenerated] == want.GetAnnotations()[annotationGenerated]:
+			continue // as generated last time: no request
 		}
 		if _, err := apps.Apply(ctx, app.Name, want, metav1.ApplyOptions{FieldManager: setManager, Force: true}); err != nil {
 			errs = append(errs, fmt.Errorf("apply Application %s: %w", app.Name, err))
@@ -143,35 +147,27 @@ func (a *runner) setApplication(s *objectSet, app *argocd.Application) *unstruct
 	obj.SetOwnerReferences([]metav1.OwnerReference{{APIVersion: argocd.APIVersion, Kind: "ApplicationSet",
 		Name: s.obj.GetName(), UID: s.obj.GetUID(), Controller: &yes, BlockOwnerDeletion: &yes}})
 	obj.Object["spec"] = src.Object["spec"]
+	// What is written, hashed: the next generation compares the hash, not
+	// the objects (numbers, fields others own), so an Application as the
+	// set last wrote it costs no request, and a template that changed —
+	// a key removed included — is applied.
+	b, _ := json.Marshal(obj.Object)
+	sum := sha256.Sum256(b)
+	ann := obj.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[annotationGenerated] = hex.EncodeToString(sum[:16])
+	obj.SetAnnotations(ann)
 	return obj
 }
 
+// annotationGenerated holds the hash of an Application as its
+// ApplicationSet last wrote it.
+const annotationGenerated = "gitops.kubectl-gitops.dev/generated-hash"
+
 func ownedBy(o, set *unstructured.Unstructured) bool {
 	return slices.ContainsFunc(o.GetOwnerReferences(), func(r metav1.OwnerReference) bool { return r.UID == set.GetUID() })
-}
-
-// upToDate says cur already has what want sets: an apply would change
-// nothing (no request for what is already in place).
-func upToDate(cur, want *unstructured.Unstructured) bool {
-	if !equality.Semantic.DeepEqual(cur.Object["spec"], want.Object["spec"]) {
-		return false
-	}
-	for k, v := range want.GetLabels() {
-		if cur.GetLabels()[k] != v {
-			return false
-		}
-	}
-	for k, v := range want.GetAnnotations() {
-		if cur.GetAnnotations()[k] != v {
-			return false
-		}
-	}
-	for _, f := range want.GetFinalizers() {
-		if !slices.Contains(cur.GetFinalizers(), f) {
-			return false
-		}
-	}
-	return true
 }
 
 // setStatus writes the set's status.conditions as Argo CD's controller

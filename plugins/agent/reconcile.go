@@ -370,8 +370,8 @@ func (a *runner) decide(cmp *comparison, st *appState, t *appflags.Target) (deci
 	// The inventory's newest record is the last attempt when it is newer
 	// than what this replica remembers: after a restart, a shard that
 	// moved, another replica's sync, a sync by hand.
-	if n := len(cmp.state.History); n > 0 {
-		r := cmp.state.History[n-1]
+	// An adoption is no attempt: it synced only what existed.
+	if r, ok := lastAttempt(cmp.state.History); ok {
 		if st.attempt == nil || r.FinishedAt.After(st.attempt.finished) {
 			if st.attempt == nil || st.attempt.commit != r.Commit {
 				st.selfHeals = 0
@@ -396,6 +396,16 @@ func (a *runner) decide(cmp *comparison, st *appState, t *appflags.Target) (deci
 		return decision{skip: err.Error()}, 0
 	}
 	return d, 0
+}
+
+// lastAttempt is the newest sync record that is not an adoption.
+func lastAttempt(history []inventory.Record) (inventory.Record, bool) {
+	for i := len(history) - 1; i >= 0; i-- {
+		if !history[i].Adoption {
+			return history[i], true
+		}
+	}
+	return inventory.Record{}, false
 }
 
 func selfHeal(t *appflags.Target) bool {
