@@ -169,9 +169,22 @@ func TestAdoptKubectlObjects(t *testing.T) {
 		t.Errorf("adopt again: code %d\n%s%s", code, out, errOut)
 	}
 
+	// The first sync lets go of the fields the server defaulted, which
+	// kubectl's create and client-side apply held (the values stay, so no
+	// rollout); the next one is a no-op.
+	sync := []string{"sync", "web", "--repo", r.Dir, "--path", "apps/web", "--dest-namespace", ns, "--inventory-namespace", ns}
+	if out, errOut, code := gitops(t, sync...); code != 0 {
+		t.Fatalf("sync after adopt: code %d\n%s%s", code, out, errOut)
+	}
+	if after := workload(t, kube, ns); !slices.Equal(after, before) {
+		t.Errorf("the sync after adoption restarted the workload: before %v, after %v", before, after)
+	}
+	if out, errOut, code := gitops(t, sync...); code != 0 || !strings.Contains(out, "2 unchanged") {
+		t.Errorf("second sync after adopt: code %d\n%s%s", code, out, errOut)
+	}
+
 	// BAR leaves Git: the sync removes it (kubectl no longer holds it).
 	r.Commit("drop BAR", map[string]string{"apps/web/deploy.yaml": envDeployment("{name: FOO, value: '1'}")})
-	sync := []string{"sync", "web", "--repo", r.Dir, "--path", "apps/web", "--dest-namespace", ns, "--inventory-namespace", ns}
 	if out, errOut, code := gitops(t, sync...); code != 0 {
 		t.Fatalf("sync: code %d\n%s%s", code, out, errOut)
 	}
