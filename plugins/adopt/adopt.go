@@ -109,7 +109,7 @@ naming the owner.
 -f application.yaml takes over an Argo CD Application's objects (both of its
 tracking methods) after its controller is gone; it refuses while that
 Application object exists in the cluster and an Argo CD application
-controller runs in its namespace.
+controller runs (in any namespace).
 
 Exit codes: 0 adopted (or nothing to adopt, or the plan of --dry-run), 1 an
 object is refused or adopting failed, 2 the command line was wrong.`,
@@ -449,13 +449,19 @@ func refuseWhileServed(ctx context.Context, c *cluster.Client, t *appflags.Targe
 	} else if err != nil {
 		return fmt.Errorf("check for Application %s/%s: %w", ns, name, err)
 	}
-	pods, err := c.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=argocd-application-controller"})
+	// The controller may run in another namespace (Argo CD's applications
+	// in any namespace): look everywhere, else where the Application is.
+	selector := metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=argocd-application-controller"}
+	pods, err := c.Kube.CoreV1().Pods("").List(ctx, selector)
+	if apierrors.IsForbidden(err) {
+		pods, err = c.Kube.CoreV1().Pods(ns).List(ctx, selector)
+	}
 	if err != nil {
-		return fmt.Errorf("check for Argo CD's application controller in namespace %s: %w", ns, err)
+		return fmt.Errorf("check for Argo CD's application controller: %w", err)
 	}
 	for _, p := range pods.Items {
 		if p.Status.Phase == corev1.PodRunning || p.Status.Phase == corev1.PodPending {
-			return fmt.Errorf("Application %s/%s still exists and Argo CD's application controller runs in namespace %s (pod %s): it would take the objects back; stop Argo CD (or delete the Application with --cascade=orphan) first", ns, name, ns, p.Name)
+			return fmt.Errorf("Application %s/%s still exists and Argo CD's application controller runs in namespace %s (pod %s): it would take the objects back; stop Argo CD (or delete the Application with --cascade=orphan) first", ns, name, p.Namespace, p.Name)
 		}
 	}
 	return nil
