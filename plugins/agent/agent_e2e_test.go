@@ -583,6 +583,22 @@ func TestAgentLeaderFailover(t *testing.T) {
 	syncedOnce(t, ns, name, 2)
 }
 
+// waitSyncedHealthy waits until kubectl get applications shows the
+// Application argocd/name Synced and Healthy.
+func waitSyncedHealthy(t *testing.T, name string) {
+	t.Helper()
+	eventually(t, 60*time.Second, "Application "+name+" Synced and Healthy", func() error {
+		out, err := kubectlRun(t, "", "-n", "argocd", "get", "application", name, "--no-headers")
+		if err != nil {
+			return err
+		}
+		if f := strings.Fields(out); len(f) < 3 || f[1] != "Synced" || f[2] != "Healthy" {
+			return fmt.Errorf("%s", out)
+		}
+		return nil
+	})
+}
+
 // syncedOnce checks that app's history (its inventory in namespace ns)
 // has commits commits, each synced once: a second sync of a commit would
 // be a record, or a repeat folded into one; both are counted.
@@ -649,16 +665,7 @@ spec:
 	k := kube(t)
 	for _, svc := range []string{"web", "api"} {
 		name := svc + "-" + ns
-		eventually(t, 60*time.Second, "Application "+name+" Synced and Healthy", func() error {
-			out, err := kubectlRun(t, "", "-n", "argocd", "get", "application", name, "--no-headers")
-			if err != nil {
-				return err
-			}
-			if f := strings.Fields(out); len(f) < 3 || f[1] != "Synced" || f[2] != "Healthy" {
-				return fmt.Errorf("%s", out)
-			}
-			return nil
-		})
+		waitSyncedHealthy(t, name)
 		owner := mustKubectl(t, "", "-n", "argocd", "get", "application", name, "-o",
 			`jsonpath={.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name} {.metadata.labels.team} {.metadata.finalizers}`)
 		if want := "ApplicationSet/set-" + ns + " " + svc + ` ["resources-finalizer.argocd.argoproj.io"]`; owner != want {

@@ -69,17 +69,7 @@ spec:
 	p := startAgent(t, "--app-file", root, "--reconcile-interval", "2s", "--inventory-namespace", ns)
 	k := kube(t)
 	for _, svc := range []string{"web", "api"} {
-		name := svc + "-" + ns
-		eventually(t, 60*time.Second, "child "+name+" Synced and Healthy", func() error {
-			out, err := kubectlRun(t, "", "-n", "argocd", "get", "application", name, "--no-headers")
-			if err != nil {
-				return err
-			}
-			if f := strings.Fields(out); len(f) < 3 || f[1] != "Synced" || f[2] != "Healthy" {
-				return fmt.Errorf("%s", out)
-			}
-			return nil
-		})
+		waitSyncedHealthy(t, svc+"-"+ns)
 	}
 	if got := greeting(t, k, ns); got != "web" {
 		t.Errorf("greeting %q, want web", got)
