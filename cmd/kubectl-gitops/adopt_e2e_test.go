@@ -1,9 +1,12 @@
 package main_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -11,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -373,5 +377,55 @@ spec:
 	}
 	if c.Annotations["argocd.argoproj.io/tracking-id"] != "" || c.Labels[inventory.LabelPartOf] == "" {
 		t.Errorf("after adopt -f: labels %v annotations %v", c.Labels, c.Annotations)
+	}
+}
+
+// On a terminal adopt asks: "n" writes nothing, "y" adopts.
+func TestAdoptAsksOnTerminal(t *testing.T) {
+	ns := testcluster.Namespace(t, lc)
+	kube := kubernetes.NewForConfigOrDie(lc.Config)
+	cm := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: asked}\ndata: {k: v}\n"
+	r := testrepo.New(t)
+	r.Commit("initial", map[string]string{"apps/asked/cm.yaml": cm})
+	realKubectlIn(t, cm, "-n", ns, "create", "-f", "-")
+	answer := func(reply string) (string, int) {
+		t.Helper()
+		ptmx, tty, err := pty.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ptmx.Close()
+		defer tty.Close()
+		cmd := exec.Command(filepath.Join(plugin, "kubectl-gitops"), "--kubeconfig", lc.Kubeconfig, "adopt", "asked",
+			"--repo", r.Dir, "--path", "apps/asked", "--dest-namespace", ns, "--inventory-namespace", ns)
+		var out bytes.Buffer
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, &out, &out
+		if _, err := ptmx.Write([]byte(reply + "\n")); err != nil {
+			t.Fatal(err)
+		}
+		err = cmd.Run()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), code
+	}
+	out, code := answer("n")
+	if code != 1 || !strings.Contains(out, "Adopt 1 object(s) into app asked? [y/N]") || !strings.Contains(out, "not adopted: nothing was written") {
+		t.Fatalf("answered n: code %d\n%s", code, out)
+	}
+	c, err := kube.CoreV1().ConfigMaps(ns).Get(context.Background(), "asked", metav1.GetOptions{})
+	if err != nil || c.Labels[inventory.LabelPartOf] != "" {
+		t.Fatalf("answered n, yet adopted: %v %v", err, c.Labels)
+	}
+	if out, code := answer("y"); code != 0 || !strings.Contains(out, "1 object(s) adopted") {
+		t.Fatalf("answered y: code %d\n%s", code, out)
+	}
+	c, err = kube.CoreV1().ConfigMaps(ns).Get(context.Background(), "asked", metav1.GetOptions{})
+	if err != nil || c.Labels[inventory.LabelPartOf] == "" {
+		t.Errorf("answered y, not adopted: %v %v", err, c.Labels)
 	}
 }
