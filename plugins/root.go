@@ -24,6 +24,7 @@ import (
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/exitcode"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/fn"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/history"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/image"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/render"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/rollback"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/secret"
@@ -64,8 +65,9 @@ Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong.`,
 	statusCmd, historyCmd, rollbackCmd := status.NewCommand(kubeFlags, streams), history.NewCommand(kubeFlags, streams), rollback.NewCommand(kubeFlags, streams)
 	renderCmd, secretCmd, fnCmd := render.NewCommand(streams), secret.NewCommand(streams), fn.NewCommand()
 	appsetCmd, agentCmd, adoptCmd := appset.NewCommand(kubeFlags, streams), agent.NewCommand(kubeFlags, streams), adopt.NewCommand(kubeFlags, streams)
+	imageCmd, promoteCmd := image.NewCommand(streams), image.NewPromoteCommand(streams)
 	versionCmd, completionCmd, optionsCmd := version.NewCommand(streams), completion.NewCommand(streams), newOptionsCommand(streams)
-	root.AddCommand(syncCmd, diffCmd, statusCmd, historyCmd, rollbackCmd, adoptCmd, agentCmd, renderCmd, secretCmd, fnCmd, appsetCmd, versionCmd, completionCmd, optionsCmd)
+	root.AddCommand(syncCmd, diffCmd, statusCmd, historyCmd, rollbackCmd, adoptCmd, imageCmd, promoteCmd, agentCmd, renderCmd, secretCmd, fnCmd, appsetCmd, versionCmd, completionCmd, optionsCmd)
 	// --help reads like kubectl's: commands in groups, the command's own
 	// flags, and the global ones behind 'kubectl gitops options'.
 	// The rest (version, completion) are listed as Other Commands.

@@ -14,7 +14,12 @@ var ErrNoImages = errors.New("no image given")
 
 // Entry is one entry of a kustomization's images: (name, newName, newTag,
 // digest). It converts to and from Image.
-type Entry struct{ Name, NewName, NewTag, Digest string }
+type Entry struct {
+	Name    string `json:"name"`
+	NewName string `json:"newName,omitempty"`
+	NewTag  string `json:"newTag,omitempty"`
+	Digest  string `json:"digest,omitempty"`
+}
 
 // SetKustomization returns the kustomization file data with images set as
 // `kustomize edit set image` (kustomize v5.8) leaves them, and the entries
