@@ -156,8 +156,9 @@ func TestPromoteThenSync(t *testing.T) {
 	r.Commit("initial", overlayFiles("web", "api"))
 	env := []string{"GIT_AUTHOR_NAME=CI", "GIT_AUTHOR_EMAIL=ci@example.com"}
 
+	// PATH is relative to the current directory, as in any shell.
 	for _, svc := range []string{"web", "api"} {
-		if out, errOut, code := gitopsIn(t, r.Dir, env, "image", "set", "apps/"+svc+"/overlays/staging", "registry.example/"+svc+":1.1", "--commit"); code != 0 {
+		if out, errOut, code := gitopsIn(t, filepath.Join(r.Dir, "apps", svc), env, "image", "set", "overlays/staging", "registry.example/"+svc+":1.1", "--commit"); code != 0 {
 			t.Fatalf("image set %s: code %d\n%s%s", svc, code, out, errOut)
 		}
 	}
@@ -178,6 +179,15 @@ func TestPromoteThenSync(t *testing.T) {
 	}
 	if _, errOut, code := gitopsIn(t, r.Dir, env, "image", "set", "apps/web", "registry.example/web:1.2", "--commit"); code != 1 || !strings.Contains(errOut, "has no kustomization") {
 		t.Errorf("a path with no kustomization: code %d\n%s", code, errOut)
+	}
+	if _, errOut, code := gitopsIn(t, r.Dir, env, "promote", "../../outside", "--from", "staging", "--to", "production", "--commit"); code != 2 || !strings.Contains(errOut, "not a service or environment name") {
+		t.Errorf("a service name that is a path: code %d\n%s", code, errOut)
+	}
+	if _, errOut, code := gitopsIn(t, r.Dir, env, "promote", "web", "nope", "--from", "staging", "--to", "production", "--commit"); code != 1 || !strings.Contains(errOut, "service nope has no overlay") {
+		t.Errorf("an unknown service: code %d\n%s", code, errOut)
+	}
+	if st, _ := exec.Command("git", "-C", r.Dir, "status", "--porcelain").Output(); len(st) != 0 {
+		t.Errorf("bad input left the work tree changed:\n%s", st)
 	}
 	if after := head(); after != before {
 		t.Errorf("bad input committed: HEAD %s → %s", before, after)

@@ -48,6 +48,8 @@ type Options struct {
 	PathTemplate                                           string
 	Output                                                 string
 	Getenv                                                 func(string) string
+	// revisionSet says --revision was given.
+	revisionSet bool
 
 	genericiooptions.IOStreams
 }
@@ -72,7 +74,7 @@ func (o *Options) addFlags(f *pflag.FlagSet, message string) {
 	f.BoolVar(&o.Commit, "commit", false, "Commit the change (with --repo it is always committed)")
 	f.BoolVar(&o.Push, "push", false, "Push the commit; on a non-fast-forward rejection the edit is made again on the new tip and pushed again")
 	f.StringVar(&o.Branch, "branch", "", "Push to this new branch instead (for a pull request; opening it is the hosting's job)")
-	f.StringVarP(&o.Message, "message", "m", message, "Commit message, a Go template of .Service, .Env, .Tag, .Images")
+	f.StringVarP(&o.Message, "message", "m", message, "Commit message, a Go template of .Service and .Env (and, for image set, .Tag and .Images)")
 	f.BoolVar(&o.AllowDirty, "allow-dirty", false, "Edit a work tree with uncommitted changes")
 	f.IntVar(&o.Retries, "push-retries", 10, "Attempts after a non-fast-forward rejection")
 	f.StringVar(&o.SignKey, "sign-key", "", "Sign the commit with this armored OpenPGP private key file")
@@ -94,18 +96,26 @@ func (o *Options) validate() error {
 	if o.Retries < 0 {
 		return errors.New("--push-retries must be 0 or more")
 	}
-	if _, err := template.New("message").Option("missingkey=error").Parse(o.Message); err != nil {
+	// Run once on sample fields: an unknown field is a usage error now,
+	// not a failure after the edit.
+	if _, err := render(o.Message, fields{Service: "s", Env: "e", Tag: "t"}); err != nil {
 		return fmt.Errorf("--message: %w", err)
 	}
-	if _, err := template.New("path").Option("missingkey=error").Parse(o.PathTemplate); err != nil {
+	if _, err := render(o.PathTemplate, fields{Service: "s", Env: "e"}); err != nil {
 		return fmt.Errorf("--path-template: %w", err)
+	}
+	if o.Repo == "" && o.revisionSet {
+		return errors.New("--revision names the branch of --repo; in a work tree the current branch is used")
 	}
 	return output.Check(o.Output, "a line per change")
 }
 
 // Result is what image set and promote report (-o json).
 type Result struct {
-	Commit   string           `json:"commit,omitempty"`
+	Commit string `json:"commit,omitempty"`
+	// Pushed says the commit is on the remote (false: only made locally,
+	// or, with --repo and no --push, in a clone that is gone).
+	Pushed   bool             `json:"pushed"`
 	Branch   string           `json:"branch,omitempty"`
 	Files    []string         `json:"files"`
 	Images   []imageset.Entry `json:"images"`
@@ -153,7 +163,7 @@ func (o *Options) run(ctx context.Context, edit func(root string) ([]string, []i
 	if err != nil {
 		return err
 	}
-	out := Result{Commit: res.Commit, Branch: res.Branch, Files: res.Files, Images: entries, Attempts: res.Attempts}
+	out := Result{Commit: res.Commit, Branch: res.Branch, Files: res.Files, Images: entries, Attempts: res.Attempts, Pushed: res.Commit != "" && o.Push}
 	if out.Files == nil {
 		out.Files = []string{}
 	}
@@ -211,11 +221,14 @@ func readKey(file string) (*openpgp.Entity, error) {
 	}
 	defer f.Close()
 	list, err := openpgp.ReadArmoredKeyRing(f)
-	if err != nil || len(list) == 0 {
-		return nil, fmt.Errorf("--sign-key %s: not an armored OpenPGP private key: %v", file, err)
+	if err != nil {
+		return nil, fmt.Errorf("--sign-key %s: not an armored OpenPGP private key: %w", file, err)
 	}
-	if list[0].PrivateKey == nil {
+	if len(list) == 0 || list[0].PrivateKey == nil {
 		return nil, fmt.Errorf("--sign-key %s: holds no private key", file)
+	}
+	if list[0].PrivateKey.Encrypted {
+		return nil, fmt.Errorf("--sign-key %s: the key is protected by a passphrase; give one without (kept in a CI secret)", file)
 	}
 	return list[0], nil
 }
@@ -311,6 +324,7 @@ See docs/image.md and docs/ci.md.`,
     --repo https://git.example/config.git --revision main --push -o json`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.revisionSet = cmd.Flags().Changed("revision")
 			if err := o.validate(); err != nil {
 				return exitcode.UsageError(err)
 			}
@@ -326,8 +340,12 @@ See docs/image.md and docs/ci.md.`,
 			if len(images) == 0 {
 				return exitcode.UsageError(errors.New("no image given: NAME[=NEWNAME][:TAG][@DIGEST]"))
 			}
-			msg := fields{Service: filepath.Base(path), Env: "", Tag: images[0].NewTag}
-			if service, env, ok := matchTemplate(o.PathTemplate, path); ok {
+			dir := path
+			if ext := filepath.Ext(dir); ext == ".yaml" || ext == ".yml" || ext == ".json" || isKustomization(filepath.Base(dir)) {
+				dir = filepath.Dir(dir) // a kustomization or an Application file
+			}
+			msg := fields{Service: filepath.Base(dir), Env: filepath.Base(dir), Tag: images[0].NewTag}
+			if service, env, ok := matchTemplate(o.PathTemplate, dir); ok {
 				msg.Service, msg.Env = service, env
 			}
 			for _, a := range args {
@@ -336,8 +354,11 @@ See docs/image.md and docs/ci.md.`,
 			if msg.Tag == "" {
 				msg.Tag = images[0].Digest
 			}
+			if msg.Tag == "" {
+				msg.Tag = images[0].NewName
+			}
 			return o.run(cmd.Context(), func(root string) ([]string, []imageset.Entry, error) {
-				return setImages(root, path, images)
+				return setImages(root, path, o.Repo == "", images)
 			}, msg)
 		},
 	}
@@ -360,11 +381,23 @@ func splitPath(args []string, local bool) (string, []string) {
 	return ".", args
 }
 
-// setImages edits the file at path under root.
-func setImages(root, path string, images []imageset.Image) ([]string, []imageset.Entry, error) {
-	full := filepath.Join(root, path)
-	if rel, err := filepath.Rel(root, full); err != nil || strings.HasPrefix(rel, "..") {
-		return nil, nil, fmt.Errorf("PATH %s is outside the repository", path)
+// setImages edits the file at path: relative to the current directory in
+// a work tree (local), to the repository's root with --repo.
+func setImages(root, path string, local bool, images []imageset.Image) ([]string, []imageset.Entry, error) {
+	full := path
+	if !filepath.IsAbs(full) {
+		if local {
+			abs, err := filepath.Abs(full)
+			if err != nil {
+				return nil, nil, err
+			}
+			full = abs
+		} else {
+			full = filepath.Join(root, path)
+		}
+	}
+	if err := inside(root, full); err != nil {
+		return nil, nil, fmt.Errorf("PATH %s: %w", path, err)
 	}
 	info, err := os.Stat(full)
 	if err != nil {
@@ -378,6 +411,9 @@ func setImages(root, path string, images []imageset.Image) ([]string, []imageset
 		}
 	} else if !isKustomization(filepath.Base(full)) {
 		kustomization = false // an Application manifest
+	}
+	if err := inside(root, file); err != nil {
+		return nil, nil, fmt.Errorf("PATH %s: %w", path, err)
 	}
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -401,6 +437,32 @@ func setImages(root, path string, images []imageset.Image) ([]string, []imageset
 		return nil, nil, err
 	}
 	return []string{filepath.ToSlash(rel)}, changed, nil
+}
+
+// inside checks that p, its symlinks followed, is in the repository root.
+func inside(root, p string) error {
+	r, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return err
+	}
+	if r, err = filepath.Abs(r); err != nil {
+		return err
+	}
+	q, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		q = p // reported by the caller's stat
+	}
+	if q, err = filepath.Abs(q); err != nil {
+		return err
+	}
+	rel, err := filepath.Rel(r, q)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return errors.New("is outside the repository")
+	}
+	return nil
 }
 
 func isKustomization(name string) bool {
@@ -456,8 +518,14 @@ and nothing is committed. See docs/image.md and docs/ci.md.`,
 		Example: `  kubectl gitops promote web --from staging --to production --commit --push
   kubectl gitops promote --all --from staging --to production --repo https://git.example/config.git --push --branch promote-$(date +%F)`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.revisionSet = cmd.Flags().Changed("revision")
 			if err := o.validate(); err != nil {
 				return exitcode.UsageError(err)
+			}
+			for _, name := range append([]string{from, to}, args...) {
+				if name != "" && (strings.ContainsAny(name, `/\`) || name == "." || name == "..") {
+					return exitcode.UsageError(fmt.Errorf("%q is not a service or environment name (no path separators)", name))
+				}
 			}
 			switch {
 			case from == "" || to == "":
@@ -481,14 +549,29 @@ and nothing is committed. See docs/image.md and docs/ci.md.`,
 						return nil, nil, err
 					}
 				}
+				// Every overlay is resolved and edited in memory first:
+				// an unknown service writes nothing.
+				type write struct {
+					file string
+					data []byte
+				}
+				var writes []write
 				var files []string
 				var entries []imageset.Entry
 				for _, svc := range services {
-					f, e, err := promote(root, o.PathTemplate, svc, from, to)
+					file, data, e, err := promote(root, o.PathTemplate, svc, from, to)
 					if err != nil {
 						return nil, nil, err
 					}
-					files, entries = append(files, f...), append(entries, e...)
+					if data != nil {
+						writes = append(writes, write{file, data})
+						files, entries = append(files, rel(root, file)), append(entries, e...)
+					}
+				}
+				for _, w := range writes {
+					if err := os.WriteFile(w.file, w.data, 0o644); err != nil {
+						return nil, nil, err
+					}
 				}
 				return files, entries, nil
 			}, msg)
@@ -501,26 +584,28 @@ and nothing is committed. See docs/image.md and docs/ci.md.`,
 	return cmd
 }
 
-// promote copies svc's entries from one overlay to the other under root.
-func promote(root, tmpl, svc, from, to string) ([]string, []imageset.Entry, error) {
+// promote is svc's --to overlay file with the entries of its --from
+// overlay copied in: the file and its new data (nil data when nothing
+// changes), and the entries changed.
+func promote(root, tmpl, svc, from, to string) (string, []byte, []imageset.Entry, error) {
 	src, err := overlay(root, tmpl, svc, from)
 	if err != nil {
-		return nil, nil, err
+		return "", nil, nil, err
 	}
 	dst, err := overlay(root, tmpl, svc, to)
 	if err != nil {
-		return nil, nil, err
+		return "", nil, nil, err
 	}
 	data, err := os.ReadFile(src)
 	if err != nil {
-		return nil, nil, err
+		return "", nil, nil, err
 	}
 	entries, err := imageset.Entries(data)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", rel(root, src), err)
+		return "", nil, nil, fmt.Errorf("%s: %w", rel(root, src), err)
 	}
 	if len(entries) == 0 {
-		return nil, nil, fmt.Errorf("%s has no images: entries to promote", rel(root, src))
+		return "", nil, nil, fmt.Errorf("%s has no images: entries to promote", rel(root, src))
 	}
 	var images []imageset.Image
 	for _, e := range entries {
@@ -528,19 +613,16 @@ func promote(root, tmpl, svc, from, to string) ([]string, []imageset.Entry, erro
 	}
 	dstData, err := os.ReadFile(dst)
 	if err != nil {
-		return nil, nil, err
+		return "", nil, nil, err
 	}
 	out, changed, err := imageset.SetKustomization(dstData, images)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", rel(root, dst), err)
+		return "", nil, nil, fmt.Errorf("%s: %w", rel(root, dst), err)
 	}
 	if bytes.Equal(out, dstData) {
-		return nil, nil, nil
+		return dst, nil, nil, nil
 	}
-	if err := os.WriteFile(dst, out, 0o644); err != nil {
-		return nil, nil, err
-	}
-	return []string{rel(root, dst)}, changed, nil
+	return dst, out, changed, nil
 }
 
 func rel(root, p string) string {
@@ -558,6 +640,9 @@ func overlay(root, tmpl, svc, env string) (string, error) {
 		return "", err
 	}
 	dir := filepath.Join(root, filepath.FromSlash(p))
+	if err := inside(root, dir); err != nil {
+		return "", fmt.Errorf("--path-template %s gives %s, which %w", tmpl, p, err)
+	}
 	if _, err := os.Stat(dir); err != nil {
 		return "", fmt.Errorf("service %s has no overlay for environment %s: %s does not exist (--path-template %s)", svc, env, p, tmpl)
 	}
@@ -573,6 +658,9 @@ func servicesWith(root, tmpl, from, to string) ([]string, error) {
 		return nil, err
 	}
 	parent := strings.SplitN(filepath.ToSlash(p), marker, 2)[0]
+	if parent != "" && !strings.HasSuffix(parent, "/") {
+		return nil, fmt.Errorf("--all needs {{.Service}} to be a whole directory name in --path-template %s; name the services instead", tmpl)
+	}
 	dirs, err := os.ReadDir(filepath.Join(root, filepath.FromSlash(parent)))
 	if err != nil {
 		return nil, fmt.Errorf("--all: %w", err)
