@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,8 +14,13 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testrepo"
@@ -225,5 +231,87 @@ func TestPromoteThenSync(t *testing.T) {
 	data, _ := os.ReadFile(filepath.Join(r.Dir, "apps/web/overlays/production/kustomization.yaml"))
 	if !strings.HasPrefix(string(data), "# production of web\n") {
 		t.Errorf("the overlay's comment was lost:\n%s", data)
+	}
+}
+
+// image set on an Argo CD Application manifest, committed and signed
+// with --sign-key: the Application's kustomize images hold the image, and
+// the commit's signature verifies with the key.
+func TestImageSetApplicationSigned(t *testing.T) {
+	r := testrepo.New(t)
+	app := `# The web app in production.
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: web, namespace: argocd}
+spec:
+  project: default
+  source:
+    repoURL: https://git.example/config.git
+    path: apps/web/overlays/production
+  destination: {server: https://kubernetes.default.svc, namespace: web}
+`
+	r.Commit("initial", map[string]string{"argocd/web.yaml": app})
+	key, err := openpgp.NewEntity("ci", "", "ci@example.com", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var private, public bytes.Buffer
+	for _, k := range []struct {
+		buf   *bytes.Buffer
+		kind  string
+		write func(io.Writer) error
+	}{
+		{&private, openpgp.PrivateKeyType, func(w io.Writer) error { return key.SerializePrivate(w, nil) }},
+		{&public, openpgp.PublicKeyType, key.Serialize},
+	} {
+		w, err := armor.Encode(k.buf, k.kind, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := k.write(w); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+	}
+	keyFile := filepath.Join(t.TempDir(), "key.asc")
+	if err := os.WriteFile(keyFile, private.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := gitopsIn(t, r.Dir, []string{"GIT_AUTHOR_NAME=CI", "GIT_AUTHOR_EMAIL=ci@example.com"},
+		"image", "set", "argocd/web.yaml", "registry.example/web:2.0", "--commit", "--sign-key", keyFile, "-o", "json")
+	if code != 0 {
+		t.Fatalf("image set on an Application: code %d\n%s%s", code, out, errOut)
+	}
+	var res struct {
+		Commit string
+		Files  []string
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Files) != 1 || res.Files[0] != "argocd/web.yaml" {
+		t.Fatalf("-o json: %v\n%s", err, out)
+	}
+	data, _ := os.ReadFile(filepath.Join(r.Dir, "argocd/web.yaml"))
+	var doc struct {
+		Spec struct {
+			Source struct {
+				Kustomize struct{ Images []string }
+			}
+		}
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Spec.Source.Kustomize.Images) != 1 || doc.Spec.Source.Kustomize.Images[0] != "registry.example/web:2.0" {
+		t.Errorf("Application after image set (%v):\n%s", err, data)
+	}
+	if !strings.HasPrefix(string(data), "# The web app in production.\n") {
+		t.Errorf("the manifest's comment was lost:\n%s", data)
+	}
+	repo, err := git.PlainOpen(r.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := repo.CommitObject(plumbing.NewHash(res.Commit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Verify(public.String()); err != nil {
+		t.Errorf("the commit's signature does not verify: %v (signature %q)", err, c.PGPSignature)
 	}
 }
