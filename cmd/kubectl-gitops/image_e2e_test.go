@@ -26,14 +26,15 @@ import (
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testrepo"
 )
 
-// gitopsIn runs the plugin in dir with extra environment.
+// gitopsIn runs the plugin against the test cluster in dir ("": here),
+// with extra environment after an empty $GIT_TOKEN.
 func gitopsIn(t *testing.T, dir string, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(plugin, "kubectl-gitops"), append([]string{"--kubeconfig", lc.Kubeconfig}, args...)...)
 	cmd.Dir = dir
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
-	cmd.Env = append(append(os.Environ(), "GIT_TOKEN=", "XDG_CACHE_HOME="+t.TempDir()), env...)
+	cmd.Env = append(append(os.Environ(), "GIT_TOKEN="), env...)
 	err := cmd.Run()
 	var ee *exec.ExitError
 	switch {
@@ -82,7 +83,7 @@ func TestImageSetConcurrentPush(t *testing.T) {
 	var wg sync.WaitGroup
 	for i, svc := range services {
 		wg.Go(func() {
-			o, e, c := gitopsIn(t, t.TempDir(), []string{"GIT_TOKEN=" + token}, "image", "set", "apps/"+svc+"/overlays/staging",
+			o, e, c := gitopsIn(t, t.TempDir(), []string{"GIT_TOKEN=" + token, "XDG_CACHE_HOME=" + t.TempDir()}, "image", "set", "apps/"+svc+"/overlays/staging",
 				"registry.example/"+svc+":2.0", "--repo", url, "--revision", "main", "--push", "--push-retries", "30", "-o", "json")
 			jobs[i] = job{o, e, c}
 		})
@@ -146,7 +147,7 @@ func TestImageSetConcurrentPush(t *testing.T) {
 	}
 
 	// A wrong token: refused, naming the remote, never the token.
-	_, errOut, code := gitopsIn(t, t.TempDir(), []string{"GIT_TOKEN=wrong-token-value"}, "image", "set", "apps/svc0/overlays/staging",
+	_, errOut, code := gitopsIn(t, t.TempDir(), []string{"GIT_TOKEN=wrong-token-value", "XDG_CACHE_HOME=" + t.TempDir()}, "image", "set", "apps/svc0/overlays/staging",
 		"registry.example/svc0:3.0", "--repo", url, "--revision", "main", "--push")
 	if code == 0 || !strings.Contains(errOut, host) || strings.Contains(errOut, "wrong-token-value") {
 		t.Errorf("wrong token: code %d\n%s", code, errOut)

@@ -97,17 +97,8 @@ func buildKo(ctx context.Context, opts Options, moduleDir, parent, dir string) e
 	if !fileExists(filepath.Join(tmp, Ko)) {
 		return fmt.Errorf("build ko: %s was not produced; check the tool directive in %s/go.mod", Ko, moduleDir)
 	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
+	if err := install(tmp, dir, "ko"); err != nil {
 		return err
-	}
-	if err := os.WriteFile(filepath.Join(tmp, completeMarker), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		if isComplete(dir) { // lost a race with a builder that held no lock
-			return nil
-		}
-		return fmt.Errorf("install ko into %s: %w", dir, err)
 	}
 	fmt.Fprintf(opts.Log, "built ko in %s\n", time.Since(start).Round(time.Second))
 	return nil

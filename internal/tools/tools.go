@@ -194,6 +194,16 @@ func build(ctx context.Context, opts Options, dir string) error {
 			return fmt.Errorf("build tools: %s was not produced; check the tool list in %s/go.mod", name, opts.ModuleDir)
 		}
 	}
+	if err := install(tmp, dir, "tools"); err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.Log, "built tools in %s\n", time.Since(start).Round(time.Second))
+	return nil
+}
+
+// install makes the build in tmp the complete tool directory dir (what
+// names it in errors): readable, marked complete, moved into place.
+func install(tmp, dir, what string) error {
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return err
 	}
@@ -204,9 +214,8 @@ func build(ctx context.Context, opts Options, dir string) error {
 		if isComplete(dir) { // lost a race with a builder that held no lock
 			return nil
 		}
-		return fmt.Errorf("install tools into %s: %w", dir, err)
+		return fmt.Errorf("install %s into %s: %w", what, dir, err)
 	}
-	fmt.Fprintf(opts.Log, "built tools in %s\n", time.Since(start).Round(time.Second))
 	return nil
 }
 

@@ -273,22 +273,9 @@ func fetchRemote(ctx context.Context, req Request, opts Options) (*Checkout, err
 	shown := RedactURL(req.Repo)
 	// Credentials in an http(s) URL travel as basic auth, never as part
 	// of the URL go-git stores in the mirror or puts in its errors.
-	remoteURL := req.Repo
-	urlAuth := opts.Auth
-	if user, password, clean, ok := urlCredentials(req.Repo); ok {
-		remoteURL = clean
-		if urlAuth.Token == "" {
-			urlAuth.Username, urlAuth.Token = user, password
-			urlAuth.allowEmptyPassword = true
-		}
-	}
-	ep, err := transport.NewEndpoint(remoteURL)
+	remoteURL, auth, err := Transport(req.Repo, opts.Auth)
 	if err != nil {
-		return nil, fmt.Errorf("repository %s: %w", shown, scrub(err, req.Repo))
-	}
-	auth, err := urlAuth.method(ep)
-	if err != nil {
-		return nil, fmt.Errorf("repository %s: %w", shown, err)
+		return nil, err
 	}
 	cache := opts.CacheDir
 	if cache == "" {
