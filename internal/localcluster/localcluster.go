@@ -107,6 +107,15 @@ type Cluster struct {
 	guardIn  io.WriteCloser
 	stopOnce sync.Once
 	stopErr  error
+
+	// The API server after StopAPIServer: its command line as envtest
+	// started it, the process StartAPIServer started (nil while envtest's
+	// runs), and whether it is down.
+	apiMu        sync.Mutex
+	apiArgv      []string
+	apiserver    *proc
+	apiDown      bool
+	startTimeout time.Duration
 }
 
 // Start brings up a control plane and returns once the fake nodes are Ready
@@ -128,7 +137,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("localcluster: %w", err)
 	}
-	c := &Cluster{Dir: dir, log: opts.Log}
+	c := &Cluster{Dir: dir, log: opts.Log, startTimeout: opts.StartTimeout}
 	defer func() {
 		if err != nil {
 			_ = c.Stop()
@@ -331,6 +340,11 @@ func (c *Cluster) Stop() error {
 		for i := len(c.procs) - 1; i >= 0; i-- {
 			errs = append(errs, c.procs[i].stop())
 		}
+		c.apiMu.Lock()
+		if c.apiserver != nil {
+			errs = append(errs, c.apiserver.stop())
+		}
+		c.apiMu.Unlock()
 		if c.env != nil {
 			if err := c.env.Stop(); err != nil {
 				errs = append(errs, fmt.Errorf("stop etcd and kube-apiserver: %w", err))

@@ -2,12 +2,14 @@ package localcluster_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -264,5 +266,66 @@ func TestThousandsOfServicesGetClusterIPs(t *testing.T) {
 			t.Fatalf("Service svc-%04d: ClusterIP %s given twice", i, ip)
 		}
 		seen[ip] = true
+	}
+}
+
+// The API server killed (SIGKILL) and started again serves on the same
+// address with the same certificates and etcd's data, and the rest of the
+// control plane works with it: a Deployment created after the restart
+// rolls out on the kwok node. Twice, so that a restarted API server can be
+// killed too; Stop then leaves nothing behind.
+func TestAPIServerRestartKeepsDataAndComponents(t *testing.T) {
+	ctx := context.Background()
+	c, err := localcluster.Start(ctx, localcluster.Options{ToolsDir: testcluster.ToolsDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	cs := kubernetes.NewForConfigOrDie(c.Config)
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "before", Namespace: "default"}, Data: map[string]string{"k": "v"}}
+	if _, err := cs.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	for round := 1; round <= 2; round++ {
+		if err := c.StopAPIServer(); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		_, err := cs.CoreV1().ConfigMaps("default").Get(ctx, "before", metav1.GetOptions{})
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("round %d: with the API server stopped, Get returned %v, want connection refused", round, err)
+		}
+		names := map[string]bool{}
+		for _, name := range localcluster.ProcessesUsing(c.Dir) {
+			names[name] = true
+		}
+		if names["kube-apiserver"] || !names["etcd"] {
+			t.Fatalf("round %d: processes after StopAPIServer: %v, want etcd and no kube-apiserver", round, names)
+		}
+		if err := c.StartAPIServer(ctx); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		// The same Config (address, CA, client certificate) works.
+		got, err := cs.CoreV1().ConfigMaps("default").Get(ctx, "before", metav1.GetOptions{})
+		if err != nil || got.Data["k"] != "v" {
+			t.Fatalf("round %d: ConfigMap/default/before after the restart: %v %v", round, got, err)
+		}
+		name := fmt.Sprintf("after-%d", round)
+		if _, err := cs.AppsV1().Deployments("default").Apply(ctx, deployment("default", name, 1), metav1.ApplyOptions{FieldManager: "test"}); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		waitUntil(t, time.Minute, "Deployment/default/"+name+" to become Available", func(ctx context.Context) (bool, error) {
+			d, err := cs.AppsV1().Deployments("default").Get(ctx, name, metav1.GetOptions{})
+			return err == nil && d.Status.AvailableReplicas == 1, nil
+		})
+	}
+	if n := len(localcluster.ProcessesUsing(c.Dir)); n != 5 {
+		t.Errorf("%d processes use %s after the restarts, want 5", n, c.Dir)
+	}
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if left := localcluster.ProcessesUsing(c.Dir); len(left) > 0 {
+		t.Errorf("processes left after Stop: %v", left)
 	}
 }
