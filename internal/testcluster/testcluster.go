@@ -13,14 +13,23 @@
 // The tools are built first when the cache lacks them, so a plain `go test`
 // works on a fresh machine (slowly, once). The tests never skip for want of a
 // cluster: a failure to start one fails the package.
+//
+// Every test that gets a namespace is swept for leaked secrets (see
+// internal/leaksweep): the Events of its namespace are captured when it
+// ends, with whatever the package's runners captured, and Main prints how
+// many captures were swept. A full run (no -run) of a package whose tests
+// used a namespace but captured no output fails: its runners are not wired.
 package testcluster
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -29,9 +38,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kubectl-gitops/kubectl-gitops/internal/leaksweep"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/localcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/tools"
 )
+
+// namespaces counts the namespaces Namespace made in this process.
+var namespaces atomic.Int64
 
 // Main starts a cluster into *cluster, runs the tests, stops the cluster and
 // returns the exit code for os.Exit. SIGINT and SIGTERM stop the cluster
@@ -58,8 +71,12 @@ func Main(m *testing.M, cluster **localcluster.Cluster) int {
 		os.Exit(130)
 	}()
 	*cluster = c
+	registerCredentials(c)
 	code := m.Run()
 	signal.Stop(signals)
+	if sweepCode := sweepSummary(); code == 0 {
+		code = sweepCode
+	}
 	if err := c.Stop(); err != nil {
 		fmt.Fprintf(os.Stderr, "testcluster: stop: %v\n", err)
 		if code == 0 {
@@ -93,8 +110,81 @@ func Namespace(t testing.TB, c *localcluster.Cluster) string {
 	if _, err := cs.CoreV1().Namespaces().Create(context.Background(), ns, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create Namespace/%s: %v", name, err)
 	}
+	namespaces.Add(1)
+	// The sweep runs after both cleanups below (cleanups run last first):
+	// the Events are read before the namespace goes.
+	leaksweep.Begin(t)
 	t.Cleanup(func() {
 		_ = cs.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
 	})
+	t.Cleanup(func() { CaptureEvents(t, c, name) })
 	return name
+}
+
+// CaptureEvents captures for the leak sweep every Event of namespace ns,
+// by name and involved object. Namespace does it for the test's namespace;
+// a test calls it for another namespace its commands write Events to (the
+// agent's Application namespace), before the sweep.
+func CaptureEvents(t testing.TB, c *localcluster.Cluster, ns string) {
+	t.Helper()
+	cs := kubernetes.NewForConfigOrDie(c.Config)
+	events, err := cs.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Errorf("leaksweep: list the Events of namespace %s: %v", ns, err)
+		return
+	}
+	for _, e := range events.Items {
+		o := e.InvolvedObject
+		what := fmt.Sprintf("Event %s/%s (%s on %s/%s, from %s%s)", ns, e.Name, e.Reason, o.Kind, o.Name, e.Source.Component, e.ReportingController)
+		text := e.Reason + "\n" + e.Message + "\n" + e.Action + "\n" + o.FieldPath
+		for k, v := range e.Annotations {
+			text += "\n" + k + "=" + v
+		}
+		leaksweep.CaptureEvent(t, what, text)
+	}
+}
+
+// registerCredentials registers the control plane's client key and token
+// as secrets: no test output may show them.
+func registerCredentials(c *localcluster.Cluster) {
+	register := func(label, value string) {
+		if len(value) >= leaksweep.MinLen {
+			_ = leaksweep.Register(label, value)
+		}
+	}
+	register("test cluster bearer token", c.Config.BearerToken)
+	key := string(c.Config.KeyData)
+	if key == "" && c.Config.KeyFile != "" {
+		b, _ := os.ReadFile(c.Config.KeyFile)
+		key = string(b)
+	}
+	register("test cluster client key", strings.TrimSpace(key))
+	// Each line of the PEM body too, for a key printed in part.
+	for _, line := range strings.Split(key, "\n") {
+		if line = strings.TrimSpace(line); !strings.HasPrefix(line, "-----") {
+			register("test cluster client key (a line)", line)
+		}
+	}
+}
+
+// sweepSummary prints what the leak sweep saw and fails a full run whose
+// tests used the cluster but captured no output.
+func sweepSummary() int {
+	pkg := strings.TrimSuffix(filepath.Base(os.Args[0]), ".test")
+	leaksweep.Summary(os.Stderr, pkg)
+	s := leaksweep.Snapshot()
+	full := true
+	for _, name := range []string{"test.run", "test.bench", "test.skip"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" {
+			full = false
+		}
+	}
+	if full && namespaces.Load() > 0 && s.Captures-s.Events == 0 {
+		fmt.Fprintf(os.Stderr, "leaksweep: %s: the tests used %d namespaces and captured no output to sweep: wire the package's runners to leaksweep.Capture\n", pkg, namespaces.Load())
+		return 1
+	}
+	if s.Findings > 0 {
+		return 1
+	}
+	return 0
 }
