@@ -2,6 +2,8 @@ package sync
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +38,13 @@ const (
 	// delete it first); the sync removes it then, and the next sync of the
 	// app removes any an interrupted sync left.
 	HookFinalizer = "gitops.kubectl-gitops.dev/hook"
+	// AnnotationHookRun marks a hook object with the run of it that created
+	// it: a digest of the app, the commit, the render (Secret values left
+	// out), the hook's phase and wave and its identity. A sync of the same
+	// app, commit and render that finds a hook of that mark still holding
+	// HookFinalizer (its sync died before it finished) continues that run
+	// instead of creating the hook again.
+	AnnotationHookRun = "gitops.kubectl-gitops.dev/hook-run"
 )
 
 // HookStatus is how a hook's run went.
@@ -56,6 +65,10 @@ type HookResult struct {
 	DeletePolicies []plan.DeletePolicy `json:"deletePolicies,omitempty"`
 	// Deleted says the hook object was deleted by its policy after it ran.
 	Deleted bool `json:"deleted,omitempty"`
+	// Continued says an interrupted sync of the same commit and render
+	// created the hook: this sync waited for it (or counted its outcome)
+	// and did not create it again.
+	Continued bool `json:"continued,omitempty"`
 }
 
 // markHook labels a hook object as the app's and adds the finalizer that
@@ -103,6 +116,7 @@ func (s *Syncer) prepareHooks(ctx context.Context, r *run, cs *ChangeSet, hooks 
 	}
 	inv := inventory.Inventory{App: cs.App, Namespace: s.opts.InventoryNamespace}
 	id := inv.ID()
+	markRuns(r, cs)
 	groups := byResource(todo)
 	keys := make([]resourceKey, 0, len(groups))
 	for k := range groups {
@@ -163,10 +177,24 @@ func (s *Syncer) prepareHooks(ctx context.Context, r *run, cs *ChangeSet, hooks 
 			fail(fmt.Errorf("list %s in %q: %w", k.gvr.Resource, k.ns, err))
 			return
 		}
+		// The hooks an interrupted sync of this commit and render created
+		// are its run of them: continued, not created again.
+		byRun := map[string]*Change{}
+		if cleanup {
+			for _, c := range groups[k] {
+				byRun[c.Desired.GetAnnotations()[AnnotationHookRun]] = c
+			}
+		}
 		byName := map[string]*unstructured.Unstructured{}
 		for i := range list.Items {
 			o := &list.Items[i]
 			byName[o.GetName()] = o
+			if c := byRun[o.GetAnnotations()[AnnotationHookRun]]; c != nil && continuable(id, o) {
+				delete(byRun, o.GetAnnotations()[AnnotationHookRun])
+				c.Name, c.Live, c.current = o.GetName(), o, o
+				c.result.Hook.Continued = true
+				continue
+			}
 			if err := release(k, o); err != nil {
 				fail(err)
 			}
@@ -174,6 +202,7 @@ func (s *Syncer) prepareHooks(ctx context.Context, r *run, cs *ChangeSet, hooks 
 		for _, c := range groups[k] {
 			live := byName[c.Name]
 			switch {
+			case c.result.Hook.Continued:
 			case c.Name == "" || live == nil:
 			case live.GetLabels()[LabelHookOf] == id, inv.Owns(live):
 				// An earlier run of this hook, or a member of the app that
@@ -193,6 +222,11 @@ func (s *Syncer) prepareHooks(ctx context.Context, r *run, cs *ChangeSet, hooks 
 		return fmt.Errorf("hooks cannot run, nothing was applied:\n  %w", indented(errs))
 	}
 	forEach(todo, s.opts.Concurrency, func(c *Change) {
+		if c.result.Hook.Continued {
+			// Nothing is sent for it: it exists, and runs or ran.
+			c.Judged, c.Reason, c.prepared = NotJudged, "hook: created by an interrupted sync of this commit and render; its run is continued, not started again", true
+			return
+		}
 		err := s.judgeHook(ctx, r, cs, c)
 		mu.Lock()
 		defer mu.Unlock()
@@ -253,6 +287,11 @@ func (s *Syncer) runHooks(ctx context.Context, r *run, hooks []*Change) error {
 }
 
 func (s *Syncer) runHook(ctx context.Context, c *Change) error {
+	if c.result.Hook.Continued {
+		// The interrupted sync created it: waitHooks reads how it went.
+		c.applied, c.result.Action, c.result.Hook.Status = true, Unchanged, HookRunning
+		return nil
+	}
 	ri := s.c.Dynamic.Resource(c.gvr).Namespace(c.Namespace)
 	if p := c.prev; p != nil && p.applied && p.current != nil && c.Name != "" {
 		// A named hook of several phases: what its earlier phase created
@@ -295,9 +334,9 @@ func (s *Syncer) runHook(ctx context.Context, c *Change) error {
 }
 
 // waitHooks waits until every hook of the wave has completed, each poll one
-// LIST per resource and namespace by the hook label. A hook's finalizer is
-// removed once its outcome is read. Failed hooks fail the wave once all
-// have completed; the sync's deadline bounds the wait.
+// LIST per resource and namespace by the hook label. A hook's finalizer
+// stays until finishHooks, when the sync is over. Failed hooks fail the wave
+// once all have completed; the sync's deadline bounds the wait.
 func (s *Syncer) waitHooks(ctx context.Context, r *run, hooks []*Change) error {
 	var pending []*Change
 	for _, c := range hooks {
@@ -353,17 +392,10 @@ func (s *Syncer) waitHooks(ctx context.Context, r *run, hooks []*Change) error {
 				}
 				if status == HookRunning {
 					next = append(next, c)
-					continue
 				}
-				if obj != nil {
-					out, err := s.removeHookFinalizer(ctx, k, obj)
-					if err != nil {
-						return fmt.Errorf("%s: remove finalizer %s: %w", c.Ref(), HookFinalizer, err)
-					}
-					if out != nil {
-						c.current = out
-					}
-				}
+				// The finalizer stays until finishHooks: while the sync
+				// runs, a hook that completed still says (to a sync that
+				// continues this one, should it die) that it ran.
 			}
 		}
 		pending, first = next, false
@@ -728,4 +760,66 @@ func (s *Syncer) coverHooks(ctx context.Context, inv inventory.Inventory, cs *Ch
 	st.Exists = true
 	cs.state = &st
 	return nil
+}
+
+// markRuns gives every hook of cs, once, its AnnotationHookRun: the run of
+// it this sync would create, the same for every sync of the app, commit
+// and render.
+func markRuns(r *run, cs *ChangeSet) {
+	hooks := cs.hookChanges()
+	if len(hooks) == 0 || hooks[0].Desired.GetAnnotations()[AnnotationHookRun] != "" {
+		return
+	}
+	render := renderDigest(r, cs.in)
+	seen := map[string]int{}
+	for _, c := range hooks {
+		key := fmt.Sprintf("%s\x00%d\x00%s\x00%s\x00%s\x00%s\x00%s", c.Phase, c.Wave, c.Group, c.Kind, c.Namespace, c.Name, c.GenerateName)
+		n := seen[key] // hooks alike in all of that are told apart by their order
+		seen[key]++
+		sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%d", render, key, n)))
+		a := c.Desired.GetAnnotations()
+		if a == nil {
+			a = map[string]string{}
+		}
+		a[AnnotationHookRun] = hex.EncodeToString(sum[:16])
+		c.Desired.SetAnnotations(a)
+	}
+}
+
+// renderDigest is a digest of the app, the commit and every rendered
+// object. Secret data are left out and Secret values masked first: no
+// digest of a secret goes into an annotation (the commit covers them).
+func renderDigest(r *run, in Input) string {
+	sums := make([]string, 0, len(in.Objects))
+	for _, o := range in.Objects {
+		obj := o.Object
+		if gvk := o.GroupVersionKind(); gvk.Group == "" && gvk.Kind == "Secret" {
+			c := o.DeepCopy()
+			unstructured.RemoveNestedField(c.Object, "data")
+			unstructured.RemoveNestedField(c.Object, "stringData")
+			obj = c.Object
+		}
+		b, _ := json.Marshal(obj) // map keys sorted: the same object, the same bytes
+		sum := sha256.Sum256([]byte(r.red.String(string(b))))
+		sums = append(sums, hex.EncodeToString(sum[:]))
+	}
+	sort.Strings(sums)
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", in.App, in.Commit, strings.Join(sums, ","))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// continuable reports whether the live hook o, of the app with ApplySet ID
+// id, is a run an interrupted sync left: it still holds HookFinalizer
+// (every sync that ends takes it off, or deletes the hook), and it is not
+// being deleted while it still runs.
+func continuable(id string, o *unstructured.Unstructured) bool {
+	if o.GetLabels()[LabelHookOf] != id || !slices.Contains(o.GetFinalizers(), HookFinalizer) {
+		return false
+	}
+	if o.GetDeletionTimestamp() != nil {
+		st, _ := hookState(o)
+		return st != HookRunning
+	}
+	return true
 }
