@@ -53,7 +53,10 @@ func waveOf(obj *unstructured.Unstructured) (int, error) {
 		}
 		return n, nil
 	}
-	n, _ := strconv.Atoi(strings.TrimSpace(obj.GetAnnotations()[AnnotationHelmHookWeight]))
+	n, err := strconv.Atoi(strings.TrimSpace(obj.GetAnnotations()[AnnotationHelmHookWeight]))
+	if err != nil {
+		return 0, nil // Atoi gives the nearest int for a number out of range
+	}
 	return n, nil
 }
 
