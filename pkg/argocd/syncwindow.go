@@ -169,13 +169,22 @@ func (w *window) active(t time.Time) (bool, time.Time) {
 }
 
 func (w *window) activeIn(loc *time.Location, t time.Time) (bool, time.Time) {
-	start := w.schedule.Next(t.In(loc).Add(-w.duration))
+	lo := t.In(loc).Add(-w.duration)
+	start := w.schedule.Next(lo)
 	if start.IsZero() || start.After(t) {
 		return false, time.Time{}
 	}
 	// The latest start at or before t: the window is open until it ends.
-	for next := w.schedule.Next(start); !next.IsZero() && !next.After(t); next = w.schedule.Next(next) {
-		start = next
+	// Next is monotonic, so search for the latest lo whose next firing is
+	// still at or before t (stepping through every firing instead costs a
+	// call per minute of the duration for a schedule of every minute).
+	for hi := t.In(loc); hi.Sub(lo) > time.Second; {
+		mid := lo.Add(hi.Sub(lo) / 2)
+		if next := w.schedule.Next(mid); !next.IsZero() && !next.After(t) {
+			lo, start = mid, next
+		} else {
+			hi = mid
+		}
 	}
 	return true, start
 }
