@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -41,7 +42,7 @@ type secret struct {
 
 type capture struct {
 	what, text string
-	event      bool
+	state      bool
 }
 
 // testState is what one test captured.
@@ -54,8 +55,8 @@ type testState struct {
 type Stats struct {
 	Secrets  int   // values registered
 	Tests    int   // tests (and subtests) that captured something
-	Captures int   // captures searched, Events included
-	Events   int   // of which Events
+	Captures int   // captures searched, State included
+	State    int   // of which read from the cluster: Events, inventories
 	Allowed  int   // captures recorded as allowed, not searched
 	Bytes    int64 // bytes searched
 	Findings int   // secrets found
@@ -133,11 +134,12 @@ func Capture(t TB, what, text string) {
 	add(t, capture{what: what, text: text})
 }
 
-// CaptureEvent is Capture for an Event: counted apart, so a package whose
-// tests captured nothing but Events is seen.
-func CaptureEvent(t TB, what, text string) {
+// CaptureState is Capture for what a test reads back from the cluster (an
+// Event, an inventory ConfigMap): counted apart, so a package whose runners
+// capture nothing is seen even though its namespaces were read.
+func CaptureState(t TB, what, text string) {
 	t.Helper()
-	add(t, capture{what: what, text: text, event: true})
+	add(t, capture{what: what, text: text, state: true})
 }
 
 func add(t TB, c capture) {
@@ -181,8 +183,8 @@ func report(t TB, captures []capture) {
 		found := Find(c.text)
 		reg.mu.Lock()
 		reg.stats.Captures++
-		if c.event {
-			reg.stats.Events++
+		if c.state {
+			reg.stats.State++
 		}
 		reg.stats.Bytes += int64(len(c.text))
 		reg.stats.Findings += len(found)
@@ -305,8 +307,39 @@ func Snapshot() Stats {
 // Summary writes one line of the counts, for a package's TestMain.
 func Summary(w io.Writer, pkg string) {
 	s := Snapshot()
-	fmt.Fprintf(w, "leaksweep: %s: %d captures swept (%d of them Events, %d bytes) in %d tests, %d allowed, against %d secrets: %d found\n",
-		pkg, s.Captures, s.Events, s.Bytes, s.Tests, s.Allowed, s.Secrets, s.Findings)
+	fmt.Fprintf(w, "leaksweep: %s: %d captures swept (%d of them Events and inventories read from the cluster; %d bytes) in %d tests, %d allowed, against %d secrets: %d found\n",
+		pkg, s.Captures, s.State, s.Bytes, s.Tests, s.Allowed, s.Secrets, s.Findings)
+}
+
+// Finish prints the Summary for a package's TestMain and returns the exit
+// code to add: 1 when a secret was found, or when wired is true (the
+// package's tests exercised what its runners capture) and a full run (no
+// -run, -skip or -bench) captured nothing but cluster state: its runners are
+// not wired.
+func Finish(w io.Writer, pkg string, wired bool) int {
+	Summary(w, pkg)
+	full := true
+	for _, name := range []string{"test.run", "test.bench", "test.skip"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" {
+			full = false
+		}
+	}
+	code, msg := verdict(Snapshot(), wired, full)
+	if msg != "" {
+		fmt.Fprintf(w, "leaksweep: %s: %s\n", pkg, msg)
+	}
+	return code
+}
+
+// verdict is Finish's exit code and why, for counts s.
+func verdict(s Stats, wired, full bool) (int, string) {
+	switch {
+	case s.Findings > 0:
+		return 1, fmt.Sprintf("%d secrets found (the failed tests name them)", s.Findings)
+	case full && wired && s.Captures-s.State == 0:
+		return 1, "the tests captured no output to sweep: wire the package's runners to leaksweep.Capture"
+	}
+	return 0, ""
 }
 
 // forms are the ways value may be written out.

@@ -161,3 +161,23 @@ func TestRedact(t *testing.T) {
 		t.Errorf("Redact = %q, want %q", got, want)
 	}
 }
+
+func TestVerdict(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		s           Stats
+		wired, full bool
+		want        int
+	}{
+		{"outputs swept", Stats{Captures: 10, State: 4}, true, true, 0},
+		{"only cluster state, full run", Stats{Captures: 4, State: 4}, true, true, 1},
+		{"nothing, full run", Stats{}, true, true, 1},
+		{"nothing, -run", Stats{}, true, false, 0},
+		{"nothing, not wired (no namespace used)", Stats{}, false, true, 0},
+		{"a finding", Stats{Captures: 10, Findings: 1}, false, false, 1},
+	} {
+		if got, msg := verdict(tc.s, tc.wired, tc.full); got != tc.want {
+			t.Errorf("%s: %d (%s), want %d", tc.name, got, msg, tc.want)
+		}
+	}
+}
