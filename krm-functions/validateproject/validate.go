@@ -144,7 +144,8 @@ func destinationPermitted(dsts []Destination, target Destination, ns string) (bo
 }
 
 // glob matches Argo CD style patterns: * is any run of characters, ? one.
-// An empty pattern matches only the empty value.
+// An empty pattern matches only the empty value. (?s): a newline is a
+// character like any other.
 func glob(pattern, value string) bool {
 	if pattern == "*" {
 		return true
@@ -152,7 +153,7 @@ func glob(pattern, value string) bool {
 	if !strings.ContainsAny(pattern, "*?") {
 		return pattern == value
 	}
-	re := "^" + strings.NewReplacer(`\*`, ".*", `\?`, ".").Replace(regexp.QuoteMeta(pattern)) + "$"
+	re := "(?s)^" + strings.NewReplacer(`\*`, ".*", `\?`, ".").Replace(regexp.QuoteMeta(pattern)) + "$"
 	ok, _ := regexp.MatchString(re, value)
 	return ok
 }
