@@ -83,6 +83,10 @@ type Checkout struct {
 	tmp  string
 	repo *git.Repository // local repositories only
 	head bool            // Commit is the commit checked out in the work tree
+	// repair, for a remote repository, clones its mirror afresh (under
+	// the mirror's lock) and returns the commit's tree from it: Files uses
+	// it when the mirror cannot give the files (an object damaged).
+	repair func() (*object.Tree, error)
 
 	statusOnce sync.Once
 	status     git.Status
@@ -120,7 +124,18 @@ func (c *Checkout) Files() (string, error) {
 		// above the repository root finds an empty directory, not the
 		// host's files.
 		dir := filepath.Join(tmp, "repo")
-		if err := export(c.tree, dir); err != nil {
+		err = export(c.tree, dir)
+		if err != nil && c.repair != nil {
+			// A damaged object in the mirror: clone it again, once.
+			_ = os.RemoveAll(dir)
+			tree, rerr := c.repair()
+			if rerr != nil {
+				err = fmt.Errorf("%w; cloning the mirror again failed: %v", err, rerr)
+			} else {
+				err = export(tree, dir)
+			}
+		}
+		if err != nil {
 			c.filesErr = fmt.Errorf("write files of %s: %w", c.Commit, err)
 			return
 		}
@@ -300,29 +315,125 @@ func fetchRemote(ctx context.Context, req Request, opts Options) (*Checkout, err
 	if progress == nil {
 		progress = io.Discard
 	}
-	refSpecs := []config.RefSpec{"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"}
-	repo, err := git.PlainOpen(mirror)
-	if errors.Is(err, git.ErrRepositoryNotExists) {
-		_ = os.RemoveAll(mirror) // a half-made mirror from an interrupted clone
-		repo, err = git.PlainCloneContext(ctx, mirror, true, &git.CloneOptions{
+	clone := func(ctx context.Context, damaged error) (*git.Repository, error) {
+		_ = os.RemoveAll(mirror) // a half-made or damaged mirror
+		repo, err := git.PlainCloneContext(ctx, mirror, true, &git.CloneOptions{
 			URL: remoteURL, Auth: auth, Progress: progress, Mirror: true, Tags: git.AllTags,
 		})
 		if err != nil {
 			_ = os.RemoveAll(mirror)
+			if damaged != nil {
+				return nil, fmt.Errorf("clone %s again (its mirror %s was damaged: %v): %w", shown, mirror, scrub(damaged, req.Repo), explain(scrub(err, req.Repo)))
+			}
 			return nil, fmt.Errorf("clone %s: %w", shown, explain(scrub(err, req.Repo)))
 		}
-	} else if err != nil {
-		return nil, fmt.Errorf("open mirror %s of %s: %w; delete it to start over", mirror, shown, err)
-	} else {
+		return repo, nil
+	}
+	refSpecs := []config.RefSpec{"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"}
+	repaired := false
+	repo, err := git.PlainOpen(mirror)
+	switch {
+	case errors.Is(err, git.ErrRepositoryNotExists):
+		if repo, err = clone(ctx, nil); err != nil {
+			return nil, err
+		}
+		repaired = true // fresh
+	case err != nil:
+		// Its config or HEAD unreadable: nothing of it can be trusted.
+		if repo, err = clone(ctx, err); err != nil {
+			return nil, err
+		}
+		repaired = true
+	default:
 		forgetCredentials(repo, remoteURL)
 		err = repo.FetchContext(ctx, &git.FetchOptions{
 			RemoteName: "origin", RemoteURL: remoteURL, RefSpecs: refSpecs, Auth: auth, Progress: progress, Force: true, Prune: true, Tags: git.AllTags,
 		})
 		if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-			return nil, fmt.Errorf("fetch %s: %w", shown, explain(scrub(err, req.Repo)))
+			// The remote's fault (gone, an HTTP error, a cut or corrupt
+			// pack: go-git stores no pack it could not read), unless the
+			// mirror's own objects are damaged.
+			damaged := verifyMirror(repo)
+			if ctx.Err() != nil || damaged == nil {
+				return nil, fmt.Errorf("fetch %s: %w", shown, explain(scrub(err, req.Repo)))
+			}
+			if repo, err = clone(ctx, damaged); err != nil {
+				return nil, err
+			}
+			repaired = true
 		}
 	}
-	return checkout(repo, req, "")
+	co, err := checkout(repo, req, "")
+	if err != nil && !repaired {
+		// An unknown revision, or a damaged mirror that says so.
+		if damaged := verifyMirror(repo); damaged != nil {
+			if repo, err = clone(ctx, damaged); err != nil {
+				return nil, err
+			}
+			co, err = checkout(repo, req, "")
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	hash := plumbing.NewHash(co.Commit)
+	co.repair = func() (*object.Tree, error) {
+		unlock, err := flock.Lock(mirror + ".lock")
+		if err != nil {
+			return nil, fmt.Errorf("lock mirror of %s: %w", shown, err)
+		}
+		defer unlock()
+		repo, err := clone(ctx, errors.New("an object of commit "+co.Commit+" unreadable"))
+		if err != nil {
+			return nil, err
+		}
+		commit, err := repo.CommitObject(hash)
+		if err != nil {
+			return nil, fmt.Errorf("commit %s in %s: %w", co.Commit, shown, err)
+		}
+		return commit.Tree()
+	}
+	return co, nil
+}
+
+// verifyMirror reads every object of the mirror and says what is damaged
+// (nil: nothing). It is asked only when the mirror failed a fetch or a
+// checkout, to tell a damaged mirror from a remote's fault or a revision
+// that does not exist.
+func verifyMirror(repo *git.Repository) error {
+	iter, err := repo.Storer.IterEncodedObjects(plumbing.AnyObject)
+	if err != nil {
+		return err
+	}
+	defer iter.Close()
+	err = iter.ForEach(func(o plumbing.EncodedObject) error {
+		r, err := o.Reader()
+		if err != nil {
+			return fmt.Errorf("object %s: %w", o.Hash(), err)
+		}
+		defer r.Close()
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return fmt.Errorf("object %s: %w", o.Hash(), err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	refs, err := repo.References()
+	if err != nil {
+		return err
+	}
+	defer refs.Close()
+	return refs.ForEach(func(ref *plumbing.Reference) error {
+		if ref.Type() != plumbing.HashReference {
+			return nil
+		}
+		if _, err := repo.Storer.EncodedObject(plumbing.AnyObject, ref.Hash()); err != nil {
+			return fmt.Errorf("%s: %w", ref.Name(), err)
+		}
+		return nil
+	})
 }
 
 // forgetCredentials rewrites the origin URL of a mirror that an earlier
