@@ -238,7 +238,7 @@ func FuzzSameRepo(f *testing.F) {
 		if !SameRepo(a, strings.ToUpper(a)) && strings.ToLower(strings.ToUpper(a)) == strings.ToLower(a) {
 			t.Fatalf("%q is not the same as in upper case", a)
 		}
-		if !strings.ContainsAny(a, "?#") {
+		if a := strings.TrimSpace(a); !strings.ContainsAny(a, "?#") {
 			if !SameRepo(a, a+"/") {
 				t.Fatalf("%q is not the same with a trailing slash", a)
 			}
