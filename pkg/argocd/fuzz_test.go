@@ -1,6 +1,8 @@
 package argocd
 
 import (
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -124,6 +126,104 @@ func FuzzSyncWindow(f *testing.F) {
 		}
 		if m := ws.Check(app, true, now); v.Allowed && !m.Allowed {
 			t.Fatalf("an automated sync is allowed, a manual one is not: %s", m.Reason)
+		}
+	})
+}
+
+// goIdent is a parameter name a Go template reaches as .name.
+var goIdent = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// FuzzAppSetTemplate renders a template naming one parameter, in a value,
+// in a key and in a list, with Argo CD's {{name}} substitution and with Go
+// templates: with the parameter present it never fails and puts the value
+// in its place, changing nothing else; with it missing, {{name}} stays as
+// written, a Go template gives <no value>, and with missingkey=error it
+// fails naming the parameter. Any text renders with {{name}} substitution
+// without error, unchanged when it holds no {{.
+func FuzzAppSetTemplate(f *testing.F) {
+	// The parameters of Argo CD's generators documentation.
+	for _, s := range []struct {
+		key, value, pre, post string
+		goTemplate, strict    bool
+		raw                   string
+	}{
+		{"cluster", "engineering-dev", "", "-guestbook", false, false, "{{cluster}}-guestbook"},
+		{"url", "https://kubernetes.default.svc", "", "", false, false, "{{ url }}"},
+		{"path.basename", "app1", "", "", false, false, "{{path.basename}}-{{path[0]}}"},
+		{"values.env", "prod", "env-", "", false, false, "{{values.env}}{{"},
+		{"name", "in-cluster", "", "-guestbook", true, false, "{{.name}}-guestbook"},
+		{"path", "apps/guestbook", "", "", true, true, "{{.path.basename}}"},
+		{"nameNormalized", "in-cluster", "x-", "-y", true, true, "{{ normalize .name }}"},
+		{"metadata", "v", "", "", true, false, "{{index .metadata.labels \"env\"}}"},
+		{"a b", "v", "{", "}", false, false, "{{}}{{ }}"},
+		{"_", "", "", "", true, true, "}}{{"},
+	} {
+		f.Add(s.key, s.value, s.pre, s.post, s.goTemplate, s.strict, s.raw)
+	}
+	f.Fuzz(func(t *testing.T, key, value, pre, post string, goTemplate, strict bool, raw string) {
+		if len(key)+len(value)+len(pre)+len(post)+len(raw) > 4096 {
+			return
+		}
+		noBraces := strings.NewReplacer("{", "", "}", "")
+		pre, post = noBraces.Replace(pre), noBraces.Replace(post)
+		tag := "{{" + key + "}}"
+		if goTemplate {
+			if !goIdent.MatchString(key) {
+				key = "name"
+			}
+			tag = "{{ ." + key + " }}"
+		} else if key = noBraces.Replace(strings.TrimSpace(key)); key == "" || strings.TrimSpace(key) != key {
+			key = "name"
+		}
+		if !goTemplate {
+			tag = "{{" + key + "}}"
+		}
+		s := &ApplicationSet{Name: "fuzz", GoTemplate: goTemplate}
+		if strict {
+			s.GoTemplateOptions = []string{"missingkey=error"}
+		}
+		tmpl := map[string]any{
+			"metadata": map[string]any{"name": pre + tag + post, "labels": map[string]any{pre + tag: "x"}},
+			"spec":     map[string]any{"project": "default", "list": []any{tag, int64(3), true, nil}},
+		}
+		want := func(v string) map[string]any {
+			return map[string]any{
+				"metadata": map[string]any{"name": pre + v + post, "labels": map[string]any{pre + v: "x"}},
+				"spec":     map[string]any{"project": "default", "list": []any{v, int64(3), true, nil}},
+			}
+		}
+		got, err := s.render(tmpl, map[string]any{key: value})
+		if err != nil {
+			t.Fatalf("%q with %s=%q: %v", tag, key, value, err)
+		}
+		if !reflect.DeepEqual(got, want(value)) {
+			t.Fatalf("%q with %s=%q:\n got %v\nwant %v", tag, key, value, got, want(value))
+		}
+
+		missing := map[string]any{key + "_other": value}
+		got, err = s.render(tmpl, missing)
+		switch {
+		case goTemplate && strict:
+			if err == nil || !strings.Contains(err.Error(), `"`+key+`"`) {
+				t.Fatalf("%q without %s, missingkey=error: %v, %v", tag, key, got, err)
+			}
+		case goTemplate:
+			if err != nil || !reflect.DeepEqual(got, want("<no value>")) {
+				t.Fatalf("%q without %s: %v, %v", tag, key, got, err)
+			}
+		default:
+			if err != nil || !reflect.DeepEqual(got, want(tag)) {
+				t.Fatalf("%q without %s: %v, %v", tag, key, got, err)
+			}
+		}
+
+		flat := &ApplicationSet{Name: "fuzz"}
+		out, err := flat.renderString(raw, map[string]any{key: value})
+		if err != nil {
+			t.Fatalf("{{name}} substitution of %q: %v", raw, err)
+		}
+		if !strings.Contains(raw, "{{") && out != raw {
+			t.Fatalf("%q has no {{ but renders as %q", raw, out)
 		}
 	})
 }
