@@ -96,7 +96,8 @@ func (o Options) warnOnce(key, msg string) {
 	}
 }
 
-// MaxFileSize bounds each manifest file read in a plain directory.
+// MaxFileSize bounds each manifest file read in a plain directory, and
+// each file a kustomize build reads.
 const MaxFileSize = 16 << 20
 
 // Render builds path (relative to root) and returns its objects in the
@@ -442,7 +443,40 @@ func (o *ownFunctionsFS) ReadFile(path string) ([]byte, error) {
 	return out, nil
 }
 
+// boundedFS refuses a file larger than MaxFileSize as the build reads it
+// (a resource, a patch, a generator's file), as a plain directory's files
+// are refused: kustomize reads whole files into memory.
+// kustomize takes an unreadable kustomization for a missing one and goes
+// on to say none was found, so the first refusal is kept: the build
+// reports it whatever kustomize made of it.
+type boundedFS struct {
+	filesys.FileSystem
+	dir     string
+	refused error
+}
+
+func (b *boundedFS) ReadFile(path string) ([]byte, error) {
+	if f, err := b.FileSystem.Open(path); err == nil {
+		info, err := f.Stat()
+		f.Close()
+		if err == nil && info.Size() > MaxFileSize {
+			name := path
+			if rel, err := filepath.Rel(b.dir, path); err == nil && !strings.HasPrefix(rel, "..") {
+				name = rel
+			}
+			err := fmt.Errorf("%s: file is larger than %d MiB; split it", name, MaxFileSize>>20)
+			if b.refused == nil {
+				b.refused = err
+			}
+			return nil, err
+		}
+	}
+	return b.FileSystem.ReadFile(path)
+}
+
 func build(fSys filesys.FileSystem, dir string, exec bool, opts Options) ([]map[string]any, error) {
+	bounded := &boundedFS{FileSystem: fSys, dir: dir}
+	fSys = bounded
 	var overrides *overridesFS
 	if opts.Kustomize != nil {
 		overrides = &overridesFS{FileSystem: fSys, dirs: []string{dir}, k: opts.Kustomize}
@@ -466,6 +500,9 @@ func build(fSys filesys.FileSystem, dir string, exec bool, opts Options) ([]map[
 		return nil, err
 	}
 	m, err := krusty.MakeKustomizer(ko).Run(fSys, dir)
+	if bounded.refused != nil {
+		return nil, bounded.refused
+	}
 	if overrides != nil && overrides.err != nil {
 		return nil, overrides.err
 	}
