@@ -412,7 +412,7 @@ func (s *ApplicationSet) Generate(git Git, clusters []Cluster) ([]*Application, 
 		for _, p := range params {
 			obj, err := s.render(tmpl, p)
 			if err != nil {
-				return nil, fmt.Errorf("%s: template: %w", ref, err)
+				return nil, fmt.Errorf("%s: spec.template.%w; the parameters of spec.generators[%d] are: %s", ref, err, i, paramNames(p))
 			}
 			if s.TemplatePatch != "" {
 				if obj, err = s.patch(obj, p); err != nil {
@@ -1088,10 +1088,10 @@ func (s *ApplicationSet) renderValue(v any, params map[string]any) (any, error) 
 		for k, e := range t {
 			nk, err := s.renderString(k, params)
 			if err != nil {
-				return nil, err
+				return nil, inField("."+k, err)
 			}
 			if out[nk], err = s.renderValue(e, params); err != nil {
-				return nil, err
+				return nil, inField("."+k, err)
 			}
 		}
 		return out, nil
@@ -1100,7 +1100,7 @@ func (s *ApplicationSet) renderValue(v any, params map[string]any) (any, error) 
 		for i, e := range t {
 			var err error
 			if out[i], err = s.renderValue(e, params); err != nil {
-				return nil, err
+				return nil, inField(fmt.Sprintf("[%d]", i), err)
 			}
 		}
 		return out, nil
@@ -1108,6 +1108,34 @@ func (s *ApplicationSet) renderValue(v any, params map[string]any) (any, error) 
 		return s.renderString(t, params)
 	}
 	return v, nil
+}
+
+// fieldError is a template error at a field path (".metadata.name").
+type fieldError struct {
+	path string
+	err  error
+}
+
+func (e *fieldError) Error() string { return strings.TrimPrefix(e.path, ".") + ": " + e.err.Error() }
+func (e *fieldError) Unwrap() error { return e.err }
+
+// inField puts err under the field step (".key" or "[i]").
+func inField(step string, err error) error {
+	if fe, ok := err.(*fieldError); ok {
+		return &fieldError{step + fe.path, fe.err}
+	}
+	return &fieldError{step, err}
+}
+
+// paramNames lists a parameter set's names, for an error that says which
+// a template may use.
+func paramNames(params map[string]any) string {
+	names := make([]string, 0, len(params))
+	for k := range params {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
 }
 
 func (s *ApplicationSet) renderString(t string, params map[string]any) (string, error) {
