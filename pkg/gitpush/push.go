@@ -178,10 +178,10 @@ func rejected(err error, plain bool) bool {
 	return false
 }
 
-// explain tidies a transport error (a server's message may end in a
-// newline) and adds what to do next to those people meet.
+// explain tidies a transport error (a server's message may be empty or
+// end in a newline) and adds what to do next to those people meet.
 func explain(err error) error {
-	if msg := strings.TrimSpace(err.Error()); msg != err.Error() {
+	if msg := strings.TrimSuffix(strings.TrimSpace(err.Error()), ":"); msg != err.Error() {
 		err = &tidied{msg: msg, err: err}
 	}
 	switch {

@@ -539,8 +539,13 @@ func readBlob(tree *object.Tree, name string) ([]byte, error) {
 	return io.ReadAll(r)
 }
 
-// explain adds what to do next to the transport errors people meet.
+// explain tidies a transport error (a server's message may be empty or
+// end in a newline: "authentication required: ", "...: 404 page not
+// found\n") and adds what to do next to those people meet.
 func explain(err error) error {
+	if msg := strings.TrimSuffix(strings.TrimSpace(err.Error()), ":"); msg != err.Error() {
+		err = &tidied{msg: msg, err: err}
+	}
 	switch {
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
 		return fmt.Errorf("%w; the repository wants credentials: a token or password (https) or an ssh key (ssh)", err)
@@ -549,6 +554,15 @@ func explain(err error) error {
 	}
 	return err
 }
+
+// tidied is an error with its message trimmed.
+type tidied struct {
+	msg string
+	err error
+}
+
+func (e *tidied) Error() string { return e.msg }
+func (e *tidied) Unwrap() error { return e.err }
 
 // Uncommitted lists the files below path (relative to Dir) that differ
 // from the commit checked out in the work tree: modified, staged, deleted
