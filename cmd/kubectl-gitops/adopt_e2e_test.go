@@ -411,6 +411,7 @@ func TestAdoptAsksOnTerminal(t *testing.T) {
 		} else if err != nil {
 			t.Fatal(err)
 		}
+		captureOutput(t, "terminal of `kubectl-gitops adopt asked`", out.String())
 		return out.String(), code
 	}
 	out, code := answer("n")

@@ -61,7 +61,9 @@ func changed(diff string) []string {
 func kubectlCmd(t *testing.T, args ...string) {
 	t.Helper()
 	args = append([]string{"--kubeconfig", lc.Kubeconfig}, args...)
-	if b, err := exec.Command(filepath.Join(testcluster.ToolsDir(t), tools.Kubectl), args...).CombinedOutput(); err != nil {
+	b, err := exec.Command(filepath.Join(testcluster.ToolsDir(t), tools.Kubectl), args...).CombinedOutput()
+	captureOutput(t, "output of `"+commandLine("kubectl", args)+"`", string(b))
+	if err != nil {
 		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, b)
 	}
 }

@@ -271,6 +271,7 @@ func TestInterruptWhileHookRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = cmd.Wait()
+	sweepOutput(t, cmd.Path, cmd.Args[1:], out.String(), errOut.String())
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Fatalf("sync after SIGINT: %v, want exit code 1\n%s%s", err, out.String(), errOut.String())
 	}

@@ -22,13 +22,34 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kubectl-gitops/kubectl-gitops/internal/leaksweep"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testrepo"
 )
 
 // gitopsIn runs the plugin against the test cluster in dir ("": here),
-// with extra environment after an empty $GIT_TOKEN.
+// with extra environment after an empty $GIT_TOKEN. Its stdout and stderr
+// are swept for secrets when the test ends.
 func gitopsIn(t *testing.T, dir string, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	stdout, stderr, code = runPlugin(t, dir, env, args...)
+	sweepOutput(t, "kubectl-gitops", args, stdout, stderr)
+	sweepKeygen(t, dir, args, code)
+	return stdout, stderr, code
+}
+
+// gitopsPrinting is gitopsIn for a command that prints a secret to stdout
+// on purpose (secret decrypt); why says so. Its stderr is still swept.
+func gitopsPrinting(t *testing.T, why, dir string, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	stdout, stderr, code = runPlugin(t, dir, env, args...)
+	name := commandLine("kubectl-gitops", args)
+	leaksweep.Allow(t, "stdout of `"+name+"`", stdout, why)
+	leaksweep.Capture(t, "stderr of `"+name+"`", stderr)
+	return stdout, stderr, code
+}
+
+func runPlugin(t *testing.T, dir string, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(plugin, "kubectl-gitops"), append([]string{"--kubeconfig", lc.Kubeconfig}, args...)...)
 	cmd.Dir = dir

@@ -45,11 +45,12 @@ func kubectl(t *testing.T, bin string, args ...string) string {
 	cmd := exec.Command(filepath.Join(testcluster.ToolsDir(t), tools.Kubectl), args...)
 	cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+"/usr/bin:/bin", "KUBECONFIG="+filepath.Join(t.TempDir(), "none"))
 	out, err := cmd.Output()
+	var stderr []byte
+	if ee, ok := err.(*exec.ExitError); ok {
+		stderr = ee.Stderr
+	}
+	sweepOutput(t, "kubectl", args, string(out), string(stderr))
 	if err != nil {
-		var stderr []byte
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = ee.Stderr
-		}
 		t.Fatalf("kubectl %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
 	}
 	return string(out)

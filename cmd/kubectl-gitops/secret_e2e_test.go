@@ -96,7 +96,25 @@ func assertNoPlaintext(t *testing.T, what string, texts ...string) {
 	}
 }
 
+// kustomizeBuild runs kustomize build with exec functions; its output is
+// swept for secrets.
 func kustomizeBuild(t *testing.T, dir string, env ...string) (string, error) {
+	t.Helper()
+	out, err := runKustomizeBuild(t, dir, env...)
+	captureOutput(t, "output of `kustomize build "+filepath.Base(dir)+"`", out)
+	return out, err
+}
+
+// kustomizeBuildDecrypting is kustomizeBuild for a build whose output holds
+// decrypted Secrets on purpose; why says so.
+func kustomizeBuildDecrypting(t *testing.T, why, dir string, env ...string) (string, error) {
+	t.Helper()
+	out, err := runKustomizeBuild(t, dir, env...)
+	allowOutput(t, "output of `kustomize build "+filepath.Base(dir)+"`", out, why)
+	return out, err
+}
+
+func runKustomizeBuild(t *testing.T, dir string, env ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(testcluster.ToolsDir(t), tools.Kustomize), "build", "--enable-alpha-plugins", "--enable-exec", dir)
 	cmd.Env = append(os.Environ(), append([]string{"PATH=" + plugin}, env...)...)
@@ -119,7 +137,7 @@ func TestDecryptInKustomize(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "generate.yaml"), []byte(decryptTransformer+"files: [db.enc.yaml]\nsecrets:\n- name: app-env\n  behavior: merge\n  envs: [app.enc.env]\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte("namePrefix: prod-\nsecretGenerator:\n- name: app-env\n  literals: [PLAIN=1]\ngenerators: [generate.yaml]\n"), 0o644)
 
-	out, err := kustomizeBuild(t, dir, "SOPS_AGE_KEY_FILE="+keyFile)
+	out, err := kustomizeBuildDecrypting(t, "the decrypt function's output is the decrypted Secret stream", dir, "SOPS_AGE_KEY_FILE="+keyFile)
 	if err != nil {
 		t.Fatalf("kustomize build: %v\n%s", err, out)
 	}
@@ -320,7 +338,7 @@ func TestSecretEditInterruptGoesToEditor(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("edit with a Ctrl-C inside the editor: exit %d\n%s", code, stderr)
 	}
-	stdout, stderr, code := gitops(t, "secret", "decrypt", filepath.Join(dir, "s.enc.yaml"))
+	stdout, stderr, code := gitopsPrinting(t, "decrypt prints the edited plaintext; the test reads it back", "", nil, "secret", "decrypt", filepath.Join(dir, "s.enc.yaml"))
 	if code != 0 || !strings.Contains(stdout, "password: changed-after-ctrl-c") {
 		t.Fatalf("decrypt after the edit: exit %d\n%s\n%s", code, stdout, stderr)
 	}

@@ -46,6 +46,7 @@ func realKubectlIn(t *testing.T, stdin string, args ...string) string {
 	cmd := exec.Command(filepath.Join(testcluster.ToolsDir(t), tools.Kubectl), append([]string{"--kubeconfig", lc.Kubeconfig}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
+	captureOutput(t, "output of `"+commandLine("kubectl", args)+"`", string(out))
 	if err != nil {
 		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -303,6 +304,10 @@ func TestStatusWatch(t *testing.T) {
 		close(lines)
 	}()
 	var seen []string
+	t.Cleanup(func() {
+		captureOutput(t, "stdout of `kubectl-gitops status --watch`", strings.Join(seen, "\n"))
+		captureOutput(t, "stderr of `kubectl-gitops status --watch`", errOut.String())
+	})
 	await := func(want string) {
 		t.Helper()
 		deadline := time.After(60 * time.Second)

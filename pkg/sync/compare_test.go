@@ -447,7 +447,7 @@ func TestNoOpSyncCostsNothing(t *testing.T) {
 	app := join(
 		configMapYAML("config", "0", ""),
 		"apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: web}\n",
-		"apiVersion: v1\nkind: Secret\nmetadata: {name: web}\nstringData: {token: abc}\n",
+		"apiVersion: v1\nkind: Secret\nmetadata: {name: web}\nstringData: {token: noop-sync-token-0123}\n",
 		deploymentYAML("web", "1", "registry.example/web:1"),
 		"apiVersion: v1\nkind: Service\nmetadata: {name: web, annotations: {argocd.argoproj.io/sync-wave: \"1\"}}\nspec: {selector: {app: web}, ports: [{port: 80}]}\n",
 		"apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: web, annotations: {argocd.argoproj.io/sync-wave: \"2\"}}\nspec: {scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}, minReplicas: 2, maxReplicas: 3}\n",

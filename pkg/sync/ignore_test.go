@@ -29,6 +29,7 @@ func ignoreRules(t *testing.T, y string) []ignore.Rule {
 func (f *fixture) compare(doc string, opts gsync.Options, kind, name string) (*gsync.ChangeSet, *gsync.Change, error) {
 	f.t.Helper()
 	cs, err := gsync.New(f.client, opts).Compare(context.Background(), f.input(doc))
+	sweepResult(f.t, "compare of "+f.app, cs, err)
 	if cs == nil {
 		f.t.Fatalf("compare: %v", err)
 	}

@@ -62,6 +62,7 @@ func (f *fixture) options() gsync.Options {
 	o.PollInterval = 100 * time.Millisecond
 	o.Hints = testHints
 	o.OnEvent = func(e gsync.Event) {
+		sweepValue(f.t, "sync event "+string(e.Type), e)
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.events = append(f.events, e)
@@ -76,7 +77,9 @@ func (f *fixture) sync(stream string, opts gsync.Options) (*gsync.Result, error)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return gsync.New(f.client, opts).Run(context.Background(), gsync.Input{App: f.app, Objects: objs, Repo: "test", Path: ".", Revision: "HEAD", Commit: "abc"})
+	res, err := gsync.New(f.client, opts).Run(context.Background(), gsync.Input{App: f.app, Objects: objs, Repo: "test", Path: ".", Revision: "HEAD", Commit: "abc"})
+	sweepResult(f.t, "sync of "+f.app, res, err)
+	return res, err
 }
 
 func (f *fixture) mustSync(stream string, opts gsync.Options) *gsync.Result {

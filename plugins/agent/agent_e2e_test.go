@@ -26,6 +26,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kubectl-gitops/kubectl-gitops/internal/leaksweep"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/localcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testrepo"
@@ -100,11 +101,12 @@ func (g *gitServer) publish(t testing.TB) {
 
 // agentProc is the agent running as a process.
 type agentProc struct {
-	cmd  *exec.Cmd
-	addr string
-	mu   sync.Mutex
-	logs bytes.Buffer
-	done chan struct{}
+	cmd    *exec.Cmd
+	addr   string
+	mu     sync.Mutex
+	logs   bytes.Buffer
+	stdout bytes.Buffer // written by exec's copier, read after done
+	done   chan struct{}
 }
 
 func (p *agentProc) Logs() string {
@@ -125,6 +127,7 @@ func startAgent(t testing.TB, args ...string) *agentProc {
 		"--webhook-secrets-dir", secrets, "--reconcile-jitter", "0", "--log-level", "debug"}, args...)
 	p := &agentProc{cmd: exec.Command(bin, all...), done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+t.TempDir(), "GIT_TOKEN=")
+	p.cmd.Stdout = &p.stdout
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -151,6 +154,11 @@ func startAgent(t testing.TB, args ...string) *agentProc {
 	}()
 	t.Cleanup(func() {
 		p.stop()
+		// The leak sweep: everything the agent printed, and the Events
+		// it wrote for Applications.
+		leaksweep.Capture(t, "logs (stderr) of the agent "+p.addr, p.Logs())
+		leaksweep.Capture(t, "stdout of the agent "+p.addr, p.stdout.String())
+		testcluster.CaptureEvents(t, lc, "argocd")
 		if t.Failed() {
 			t.Logf("agent logs (the last 20,000 bytes):\n%s", last(p.Logs(), 20000))
 		}
@@ -217,7 +225,8 @@ func (p *agentProc) webhook(t testing.TB, repoURL, branch, secret string, pad in
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
+	reply, _ := io.ReadAll(resp.Body)
+	leaksweep.Capture(t, fmt.Sprintf("webhook response (%d) of the agent %s", resp.StatusCode, p.addr), fmt.Sprintf("%v\n%s", resp.Header, reply))
 	return resp.StatusCode
 }
 
@@ -429,6 +438,7 @@ func kubectlRun(t *testing.T, stdin string, args ...string) (string, error) {
 	cmd := exec.Command(filepath.Join(testcluster.ToolsDir(t), tools.Kubectl), append([]string{"--kubeconfig", lc.Kubeconfig}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
+	leaksweep.Capture(t, "output of `kubectl "+strings.Join(args, " ")+"`", string(out))
 	return string(out), err
 }
 
@@ -545,6 +555,9 @@ func runGitopsFor(t *testing.T, timeout time.Duration, args ...string) (string, 
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	cmd.Env = append(os.Environ(), "GIT_TOKEN=")
 	err := cmd.Run()
+	name := "kubectl-gitops " + strings.Join(args, " ")
+	leaksweep.Capture(t, "stdout of `"+name+"`", out.String())
+	leaksweep.Capture(t, "stderr of `"+name+"`", errOut.String())
 	return out.String(), errOut.String(), err
 }
 

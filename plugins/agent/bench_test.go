@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kubectl-gitops/kubectl-gitops/internal/leaksweep"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/peakrss"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/tools"
@@ -117,8 +118,13 @@ func scrape(tb testing.TB, p *agentProc) map[string]*dto.MetricFamily {
 		tb.Fatal(err)
 	}
 	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	leaksweep.Capture(tb, "/metrics of the agent "+p.addr, string(body))
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
+	fams, err := parser.TextToMetricFamilies(bytes.NewReader(body))
 	if err != nil {
 		tb.Fatalf("parse /metrics: %v", err)
 	}

@@ -33,8 +33,25 @@ type result struct {
 	code           int
 }
 
-// run runs `kubectl gitops secret ARGS` in process with env set.
+// run runs `kubectl gitops secret ARGS` in process with env set; its
+// stdout and stderr are swept for secrets when the test ends.
 func run(t *testing.T, env map[string]string, args ...string) result {
+	t.Helper()
+	r := execute(t, env, args...)
+	sweepResult(t, args, r, "")
+	return r
+}
+
+// runPrinting is run for a command that prints a secret to stdout on
+// purpose (decrypt); why says so. Its stderr is still swept.
+func runPrinting(t *testing.T, why string, env map[string]string, args ...string) result {
+	t.Helper()
+	r := execute(t, env, args...)
+	sweepResult(t, args, r, why)
+	return r
+}
+
+func execute(t *testing.T, env map[string]string, args ...string) result {
 	t.Helper()
 	for k, v := range env {
 		t.Setenv(k, v)
@@ -91,6 +108,8 @@ func (f *fixture) sopsDecrypt(t *testing.T, path string) string {
 	cmd.Dir = f.dir
 	cmd.Env = append(os.Environ(), "SOPS_AGE_KEY_FILE="+f.keyFile)
 	out, err := cmd.CombinedOutput()
+	// The real sops decrypting is how the tests check our encryption.
+	allowOutput(t, "output of `sops -d "+filepath.Base(path)+"`", string(out), "sops -d prints the plaintext; the test reads it back")
 	if err != nil {
 		t.Fatalf("sops -d %s: %v\n%s", path, err, out)
 	}
@@ -144,7 +163,7 @@ func TestEncryptDecryptWithSopsConfig(t *testing.T) {
 	if out := f.sopsDecrypt(t, plain); !strings.Contains(out, "password: "+plaintext) {
 		t.Fatalf("sops -d:\n%s", out)
 	}
-	r = run(t, f.env, "decrypt", plain)
+	r = runPrinting(t, "decrypt prints the plaintext; the test reads it back", f.env, "decrypt", plain)
 	if r.code != 0 || !strings.Contains(r.stdout, "password: "+plaintext) || strings.Contains(r.stderr, plaintext) {
 		t.Fatalf("decrypt: %+v", r)
 	}
@@ -188,7 +207,7 @@ func TestDecryptRefusesWrongKeyAndWorkTree(t *testing.T) {
 		t.Fatalf("decrypt with the wrong key: %+v", r)
 	}
 	// --age-key-file adds the right key.
-	if r := run(t, env, "decrypt", "--age-key-file", f.keyFile, plain); r.code != 0 || !strings.Contains(r.stdout, plaintext) {
+	if r := runPrinting(t, "decrypt with the right key prints the plaintext", env, "decrypt", "--age-key-file", f.keyFile, plain); r.code != 0 || !strings.Contains(r.stdout, plaintext) {
 		t.Fatalf("decrypt --age-key-file: %+v", r)
 	}
 
@@ -316,7 +335,7 @@ func TestRotate(t *testing.T) {
 		t.Fatalf("sops -d after rotate:\n%s", out)
 	}
 	env := map[string]string{"SOPS_AGE_KEY_FILE": second, "SOPS_AGE_KEY": "", "XDG_CONFIG_HOME": filepath.Join(f.dir, "xdg")}
-	if r := run(t, env, "decrypt", plain); r.code != 0 {
+	if r := runPrinting(t, "the added recipient decrypts: the plaintext", env, "decrypt", plain); r.code != 0 {
 		t.Fatalf("decrypt with the added recipient: %+v", r)
 	}
 	if r := run(t, env, "rotate", plain, "--rm-recipient", f.recipient); r.code != 0 {
