@@ -21,6 +21,12 @@ var Known = []struct{ Label, Value string }{
 	{"Git token (cmd/kubectl-gitops/image_e2e_test.go)", "tok-3f9a1c-not-in-any-output"},
 	{"wrong Git token (cmd/kubectl-gitops/image_e2e_test.go)", "wrong-token-value"},
 	{"Git basic-auth password (cmd/kubectl-gitops/source_e2e_test.go)", "SECRET-basic-auth-pa55"},
+	{"Git password (cmd/kubectl-gitops/faults_git_e2e_test.go faultPassword)", "SECRET-git-fault-pa55"},
+	// testdata/badinput (cmd/kubectl-gitops/badinput_e2e_test.go)
+	{"badinput Secret password (testdata/badinput/*/db.enc.yaml, secret.yaml)", "badinput-plaintext-s3cr3t"},
+	{"badinput Secret password (testdata/badinput/secret-encrypt-no-recipient)", "not-secret-at-all"},
+	{"badinput Git token (cmd/kubectl-gitops/badinput_e2e_test.go)", "tok-badinput-7d1e-not-in-any-output"},
+	{"badinput refused Git token (testdata/badinput/*/case.yaml GIT_TOKEN)", "wrong-token"},
 	// plugins/agent
 	{"webhook secret (plugins/agent/agent_e2e_test.go webhookSecret)", "webhook-secret-for-tests-0123"},
 	{"web-credentials password (plugins/agent/bench_test.go)", "dummy-not-a-secret"},
