@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -20,6 +21,9 @@ type Flags struct {
 	Files []string
 	// Secret is NAMESPACE/NAME of a Secret whose values are age key files.
 	Secret string
+	// SecretOnly reads Secret alone, if it exists (no files, no
+	// environment, no default key file): the keys of a tenant's namespace.
+	SecretOnly bool
 }
 
 // AddFlags registers --age-key-file, and --age-key-secret when withSecret.
@@ -42,9 +46,12 @@ func (f *Flags) Validate() error {
 
 // Load reads the identities. client may be nil when no Secret is named.
 func (f *Flags) Load(ctx context.Context, client kubernetes.Interface) (*sops.Keys, error) {
-	keys, err := sops.LoadKeys(sops.KeySources{Files: f.Files})
-	if err != nil {
-		return nil, err
+	keys := &sops.Keys{}
+	if !f.SecretOnly {
+		var err error
+		if keys, err = sops.LoadKeys(sops.KeySources{Files: f.Files}); err != nil {
+			return nil, err
+		}
 	}
 	if f.Secret == "" {
 		return keys, nil
@@ -54,6 +61,9 @@ func (f *Flags) Load(ctx context.Context, client kubernetes.Interface) (*sops.Ke
 		return nil, fmt.Errorf("--age-key-secret %s: no cluster connection", f.Secret)
 	}
 	s, err := client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	if f.SecretOnly && apierrors.IsNotFound(err) {
+		return keys, nil // no keys: a SOPS file then says which Secret to create
+	}
 	if err != nil {
 		return nil, fmt.Errorf("--age-key-secret: Secret/%s/%s: %w", ns, name, err)
 	}

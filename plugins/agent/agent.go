@@ -46,6 +46,13 @@ type Options struct {
 	// CredentialHosts get the agent's Git credentials for Application
 	// objects (those of --app-file get them for their own hosts).
 	CredentialHosts []string
+	// ApplicationNamespaces are the other namespaces (globs, /regexps/)
+	// whose Application objects the agent runs: Argo CD's "applications in
+	// any namespace" (tenants).
+	ApplicationNamespaces []string
+	// TenantKeySecret is the Secret of a tenant's namespace holding its
+	// age keys.
+	TenantKeySecret string
 
 	Listen                    string
 	ReconcileInterval, Jitter time.Duration
@@ -89,7 +96,10 @@ does, for the Argo CD Applications it is given:
     argocd): kubectl apply -f application.yaml works as with Argo CD, and the
     agent writes their .status (sync, health, operationState, history,
     resources, conditions) and Events; and the apps its ApplicationSet
-    objects generate.
+    objects generate;
+  - with --application-namespaces, the Application objects of teams'
+    namespaces, each held to an AppProject that lists its namespace in
+    spec.sourceNamespaces, with only its own namespace's credentials and keys.
 
 Each app is compared every --reconcile-interval (plus up to --reconcile-jitter),
 at once on a webhook push to its repository and revision, and within seconds
@@ -145,6 +155,8 @@ SIGTERM stops starting syncs, lets running ones finish for --shutdown-timeout
 	o.AppFile.AddProjectFlags(f)
 	o.AppFile.AddClusterFlags(f)
 	f.StringVar(&o.AppNamespace, "app-namespace", "argocd", "Namespace whose Application objects the agent runs and writes the status of (\"\" reads none)")
+	f.StringSliceVar(&o.ApplicationNamespaces, "application-namespaces", nil, "Other namespaces whose Application objects the agent runs (Argo CD's applications in any namespace): names, globs (team-*) or /regular expressions/. Such an Application may use only an AppProject listing its namespace in spec.sourceNamespaces, and gets only the Git credentials (repository Secrets) and age keys (--tenant-age-key-secret) of its own namespace")
+	f.StringVar(&o.TenantKeySecret, "tenant-age-key-secret", "gitops-age-key", "Name of the Secret, in the namespace of an Application of --application-namespaces, whose values are that namespace's age key files")
 	f.StringSliceVar(&o.CredentialHosts, "git-credential-hosts", nil, "Hosts (as in repository URLs) that get the agent's Git credentials for Application and ApplicationSet objects; --app-file's Applications get them for their own hosts; others fetch anonymously")
 	f.BoolVar(&o.AllowWithArgoCD, "allow-with-argocd", false, "Manage the Application objects even though an Argo CD application controller runs in the cluster")
 	f.StringVar(&o.Listen, "listen", ":8080", "Address of /api/webhook, /metrics, /healthz and /readyz")
@@ -224,6 +236,17 @@ func (o *Options) Validate() error {
 			return fmt.Errorf("--shard-ordinal-from-hostname: host name %q does not end in -ORDINAL (run the agent as a StatefulSet)", host)
 		}
 		o.preferred = n % o.Shards
+	}
+	if len(o.ApplicationNamespaces) > 0 {
+		if o.AppNamespace == "" {
+			return fmt.Errorf("--application-namespaces needs --app-namespace: the control plane's namespace, whose AppProjects the other namespaces' Applications use")
+		}
+		if _, err := appflags.NamespaceMatches(o.ApplicationNamespaces, ""); err != nil {
+			return fmt.Errorf("--application-namespaces: %w", err)
+		}
+		if o.TenantKeySecret == "" {
+			return fmt.Errorf("--tenant-age-key-secret must not be empty")
+		}
 	}
 	if o.LeaderElectionNamespace == "" {
 		o.LeaderElectionNamespace = os.Getenv("POD_NAMESPACE")

@@ -160,7 +160,13 @@ func (a *runner) startApplications(ctx context.Context) error {
 		}
 		return err
 	}
-	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(a.current.Dynamic, 0, a.o.AppNamespace, nil)
+	// With tenants, one watch of every namespace's Applications (as Argo
+	// CD's controller does), filtered here.
+	watched := a.o.AppNamespace
+	if len(a.o.ApplicationNamespaces) > 0 {
+		watched = metav1.NamespaceAll
+	}
+	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(a.current.Dynamic, 0, watched, nil)
 	if _, _, err := a.current.Resource(schema.GroupVersionKind{Group: "argoproj.io", Version: "v1alpha1", Kind: "ApplicationSet"}); err == nil {
 		sets := factory.ForResource(applicationSetGVR).Informer()
 		_, _ = sets.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -300,7 +306,9 @@ func (a *runner) load() (map[string]*appEntry, error) {
 	var objSets []*objectSet
 	if a.sets != nil {
 		for _, item := range a.sets.List() {
-			if obj, ok := item.(*unstructured.Unstructured); ok {
+			// ApplicationSets are read in the control plane's namespace
+			// only (Argo CD's ApplicationSets in any namespace are not).
+			if obj, ok := item.(*unstructured.Unstructured); ok && obj.GetNamespace() == a.o.AppNamespace {
 				set, err := argocd.AppSetFromObject("ApplicationSet "+obj.GetNamespace()+"/"+obj.GetName(), obj)
 				if err != nil {
 					a.log.Error("an ApplicationSet cannot be read; its Applications are left as they are", "error", err)
@@ -372,14 +380,34 @@ func (a *runner) load() (map[string]*appEntry, error) {
 		entries[key] = &appEntry{key: key, target: t, loaded: loaded}
 	}
 	if a.objects != nil {
+		tenants := a.tenants()
 		for _, item := range a.objects.List() {
 			obj, ok := item.(*unstructured.Unstructured)
 			if !ok {
 				continue
 			}
+			ns := obj.GetNamespace()
+			if ns != a.o.AppNamespace && !a.tenantNamespace(ns) {
+				continue
+			}
 			obj = obj.DeepCopy()
-			app, err := argocd.FromObject("Application "+obj.GetNamespace()+"/"+obj.GetName(), obj)
-			add(obj.GetNamespace()+"/"+obj.GetName(), app, obj, err)
+			key := ns + "/" + obj.GetName()
+			app, err := argocd.FromObject("Application "+key, obj)
+			if err != nil || ns == a.o.AppNamespace {
+				add(key, app, obj, err)
+				continue
+			}
+			// Two teams may name apps alike: a tenant's app name is its
+			// namespace's and its own, hashed (tenantAppName).
+			app.Name = tenantAppName(ns, app.Name)
+			e := &appEntry{key: key, obj: obj, loaded: loaded}
+			var tn *appflags.Tenant
+			if tn, e.err = tenants.of(ns, obj.GetName(), app.Source.RepoURL); e.err == nil {
+				if e.target, e.err = loaded.Mapper.Target(app); e.err == nil {
+					e.target.Tenant = tn
+				}
+			}
+			entries[key] = e
 		}
 	}
 	// One name, one inventory: an app defined twice is refused, both ways.
@@ -536,7 +564,9 @@ func appLabels(e *appEntry) metrics.App {
 	}
 	out := metrics.App{Name: e.key[strings.Index(e.key, "/")+1:], Namespace: ns}
 	if t := e.target; t != nil {
-		out.Name = t.Application.Name
+		if t.Tenant == nil {
+			out.Name = t.Application.Name
+		}
 		out.Project = t.Application.Project
 		if out.Project == "" {
 			out.Project = "default"

@@ -41,6 +41,16 @@ func (o *Options) permissions() []permission {
 		out = append(out, permission{verb: "patch", group: "argoproj.io", resource: "applications", subresource: "status", namespace: o.AppNamespace, why: "the Applications' status"},
 			permission{verb: "create", resource: "events", namespace: o.AppNamespace, why: "Events on the Applications"})
 	}
+	if len(o.ApplicationNamespaces) > 0 {
+		// Every namespace: the tenants' are patterns, and may come later.
+		for _, v := range []string{"list", "watch", "patch"} {
+			out = append(out, permission{verb: v, group: "argoproj.io", resource: "applications", why: "the Application objects of --application-namespaces"})
+		}
+		out = append(out, permission{verb: "patch", group: "argoproj.io", resource: "applications", subresource: "status", why: "the status of the Applications of --application-namespaces"},
+			permission{verb: "create", resource: "events", why: "Events on the Applications of --application-namespaces"},
+			permission{verb: "list", resource: "secrets", why: "the repository Secrets of the namespaces of --application-namespaces"},
+			permission{verb: "get", resource: "secrets", why: "the age keys (--tenant-age-key-secret) of the namespaces of --application-namespaces"})
+	}
 	if o.LeaderElect {
 		for _, v := range []string{"get", "create", "update"} {
 			out = append(out, permission{verb: v, group: "coordination.k8s.io", resource: "leases", namespace: o.LeaderElectionNamespace, why: "leader election"})
@@ -71,7 +81,11 @@ func (a *runner) preflight(ctx context.Context) error {
 			if p.subresource != "" {
 				r += "/" + p.subresource
 			}
-			missing = append(missing, fmt.Sprintf("%s %s in namespace %s (%s)", p.verb, r, p.namespace, p.why))
+			where := "in namespace " + p.namespace
+			if p.namespace == "" {
+				where = "in every namespace"
+			}
+			missing = append(missing, fmt.Sprintf("%s %s %s (%s)", p.verb, r, where, p.why))
 		}
 	}
 	if len(missing) > 0 {

@@ -30,7 +30,6 @@ import (
 	gstatus "github.com/kubectl-gitops/kubectl-gitops/pkg/status"
 	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/appflags"
-	"github.com/kubectl-gitops/kubectl-gitops/plugins/source"
 	psync "github.com/kubectl-gitops/kubectl-gitops/plugins/sync"
 )
 
@@ -287,7 +286,7 @@ func (a *runner) compare(ctx context.Context, e *appEntry, hard bool) (*comparis
 		return nil, err
 	}
 	if err := r.RefuseEncrypted(); err != nil {
-		return nil, source.Hint(err)
+		return nil, flags.Source.Hint(err)
 	}
 	objects, children, err := psync.SplitRender(c, r.Objects, false)
 	if err != nil {

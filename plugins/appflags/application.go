@@ -27,6 +27,7 @@ import (
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/render"
 	gsource "github.com/kubectl-gitops/kubectl-gitops/pkg/source"
 	gsync "github.com/kubectl-gitops/kubectl-gitops/pkg/sync"
+	"github.com/kubectl-gitops/kubectl-gitops/plugins/agekeys"
 )
 
 // AppFile is -f: Argo CD Applications read as written, instead of the
@@ -90,6 +91,11 @@ type Target struct {
 	HistoryLimit int
 	// Retry is syncPolicy.retry (nil: none).
 	Retry *gsync.RetryOptions
+	// Tenant is set for an Application object outside the agent's
+	// control-plane namespace (Argo CD's "applications in any namespace"):
+	// it may use only a project that lists its namespace, and gets only the
+	// credentials and keys of its own namespace.
+	Tenant *Tenant
 
 	raw     *clientcmdapi.Config
 	current bool
@@ -152,6 +158,15 @@ func (t *Target) Onto(f Flags) Flags {
 	f.Source.Repo, f.Source.Revision, f.Source.Path, f.Source.Directory = t.Flags.Source.Repo, t.Flags.Source.Revision, t.Flags.Source.Path, t.Flags.Source.Directory
 	f.Source.Kustomize = t.Flags.Source.Kustomize
 	f.Source.Anonymous = t.Flags.Source.Anonymous
+	if tn := t.Tenant; tn != nil {
+		// None of the command's own credentials or keys: the tenant's
+		// namespace's, or none.
+		f.Source.TokenFile, f.Source.SSHKeyFile = "", ""
+		f.Source.Anonymous, f.Source.Credentials = tn.Auth == nil, tn.Auth
+		f.Source.Keys = agekeys.Flags{Secret: tn.Namespace + "/" + tn.KeySecret, SecretOnly: true}
+		// A team's programs would run with the agent's identity.
+		f.Source.EnableExec, f.Source.EnableContainerFunctions = false, false
+	}
 	f.SyncOptions = append(append([]string{}, t.Flags.SyncOptions...), f.SyncOptions...)
 	f.IgnoreDifferences, f.ignore = "", t.Flags.ignore
 	f.namespaceMetadata = t.Flags.namespaceMetadata
@@ -623,4 +638,17 @@ func hostOf(repo string) string {
 		}
 	}
 	return ""
+}
+
+// Tenant is where an Application object outside the control plane's
+// namespace lives, and what of its namespace it may use.
+type Tenant struct {
+	// Namespace and Name are the Application object's.
+	Namespace, Name string
+	// Auth are the Git credentials of a repository Secret of Namespace
+	// for the app's repository; nil fetches anonymously.
+	Auth *gsource.Auth
+	// KeySecret names the Secret of Namespace whose values are age key
+	// files (none: no keys).
+	KeySecret string
 }

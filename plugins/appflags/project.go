@@ -34,6 +34,10 @@ type Project struct {
 	validateproject.AppProject
 	// SourceRepos are spec.sourceRepos: globs, "!" for deny entries.
 	SourceRepos []string
+	// SourceNamespaces are spec.sourceNamespaces: the namespaces (globs,
+	// or /regular expressions/) whose Application objects may use the
+	// project, besides the control plane's.
+	SourceNamespaces []string
 	// Windows are spec.syncWindows.
 	Windows *argocd.Windows
 	// Orphaned is spec.orphanedResources; nil when not set.
@@ -96,6 +100,22 @@ func projectFrom(where string, o *unstructured.Unstructured) (*Project, error) {
 				return nil, fmt.Errorf("%s: spec.sourceRepos: %v is not a string", name, e)
 			}
 			p.SourceRepos = append(p.SourceRepos, s)
+		}
+	}
+	if v := p.Spec.SourceNamespaces; v != nil {
+		list, ok := v.([]any)
+		if !ok {
+			return nil, fmt.Errorf("%s: spec.sourceNamespaces: want a list of namespaces (globs, or /regular expressions/)", name)
+		}
+		for _, e := range list {
+			s, ok := e.(string)
+			if !ok {
+				return nil, fmt.Errorf("%s: spec.sourceNamespaces: %v is not a string", name, e)
+			}
+			if _, err := NamespaceMatches([]string{s}, ""); err != nil {
+				return nil, fmt.Errorf("%s: spec.sourceNamespaces: %w", name, err)
+			}
+			p.SourceNamespaces = append(p.SourceNamespaces, s)
 		}
 	}
 	if v := p.Spec.SyncWindows; v != nil {
@@ -234,6 +254,9 @@ func (ps *Projects) For(ctx context.Context, t *Target) (*Project, error) {
 	if name == "" {
 		name = "default"
 	}
+	if t.Tenant != nil {
+		return ps.forTenant(ctx, t, name)
+	}
 	if ps != nil {
 		for _, m := range append(append([]map[string]*Project{}, ps.given...), ps.rendered...) {
 			if p, ok := m[name]; ok {
@@ -263,6 +286,74 @@ func (ps *Projects) For(ctx context.Context, t *Target) (*Project, error) {
 		where += fmt.Sprintf(", or namespace %s of the current cluster", ps.live.namespace)
 	}
 	return nil, fmt.Errorf("%s: project %s: no AppProject %s in %s; an app of another project than default is never synced unchecked", t.Application.Ref(), name, name, where)
+}
+
+// forTenant is the project of an Application object outside the control
+// plane's namespace, as Argo CD checks it: the AppProject must exist (the
+// operator's, given or in the cluster: never one an app renders, nor an
+// implicit default) and list the Application's namespace in
+// spec.sourceNamespaces.
+func (ps *Projects) forTenant(ctx context.Context, t *Target, name string) (*Project, error) {
+	ns, obj := t.Tenant.Namespace, t.Tenant.Namespace+"/"+t.Tenant.Name
+	var p *Project
+	if ps != nil {
+		for _, m := range ps.given {
+			if p = m[name]; p != nil {
+				break
+			}
+		}
+		if p == nil && ps.live != nil {
+			var err error
+			if p, err = ps.live.get(ctx, name); err != nil {
+				return nil, fmt.Errorf("Application %s: project %s: %w; nothing was fetched or applied", obj, name, err)
+			}
+		}
+	}
+	if p == nil {
+		return nil, fmt.Errorf("Application %s may not use project %s: there is no AppProject %s where the agent reads projects; an Application outside the control plane's namespace needs an AppProject that lists %s in spec.sourceNamespaces; nothing was fetched or applied", obj, name, name, ns)
+	}
+	ok, err := NamespaceMatches(p.SourceNamespaces, ns)
+	if err != nil {
+		return nil, fmt.Errorf("Application %s: AppProject %s: spec.sourceNamespaces: %w", obj, name, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("Application %s in namespace %s is not allowed to use project %s: add %s to the AppProject's spec.sourceNamespaces (now: %s), or use a project that lists it; nothing was fetched or applied", obj, ns, name, ns, orNone(p.SourceNamespaces))
+	}
+	return p, nil
+}
+
+func orNone(list []string) string {
+	if len(list) == 0 {
+		return "none"
+	}
+	return strings.Join(list, ", ")
+}
+
+// NamespaceMatches says whether ns matches one of patterns, as Argo CD
+// matches --application-namespaces and spec.sourceNamespaces: a shell glob,
+// or a regular expression between slashes (Go's syntax: no lookaround). A
+// pattern that cannot be compiled is an error.
+func NamespaceMatches(patterns []string, ns string) (bool, error) {
+	for _, p := range patterns {
+		if len(p) > 1 && strings.HasPrefix(p, "/") && strings.HasSuffix(p, "/") {
+			re, err := regexp.Compile(p[1 : len(p)-1])
+			if err != nil {
+				return false, fmt.Errorf("%s is not a regular expression Go accepts: %v", p, err)
+			}
+			if re.MatchString(ns) {
+				return true, nil
+			}
+			continue
+		}
+		g, err := glob.Compile(p)
+		if err != nil {
+			return false, fmt.Errorf("%s is not a glob: %v", p, err)
+		}
+		if g.Match(ns) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // liveProjects reads AppProjects from a namespace of the current cluster,

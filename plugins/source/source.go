@@ -63,6 +63,9 @@ type Flags struct {
 	// Anonymous sends no credentials (a repository named by Git content,
 	// on a host the command line did not name).
 	Anonymous bool
+	// Credentials, when set, are the only ones sent (a tenant's, from a
+	// repository Secret of its namespace; no flag).
+	Credentials *source.Auth
 
 	fs *pflag.FlagSet
 }
@@ -151,7 +154,7 @@ func (f *Flags) Render(ctx context.Context, progress io.Writer, kube kubernetes.
 	}
 	r, err := app.Render(ctx, src, opts)
 	if err != nil {
-		return nil, Hint(err)
+		return nil, f.Hint(err)
 	}
 	return r, nil
 }
@@ -173,6 +176,24 @@ func (f *Flags) Source(ctx context.Context, kube kubernetes.Interface) (app.Sour
 		EnableExec: f.EnableExec, EnableContainerFunctions: f.EnableContainerFunctions,
 		Keys: keys, Local: f.Local, Directory: f.Directory, Kustomize: f.Kustomize,
 	}, nil
+}
+
+// Hint is the package's Hint, except that the keys of a tenant (the Secret
+// of its namespace alone) are named as what to give.
+func (f *Flags) Hint(err error) error {
+	ns, name, _ := strings.Cut(f.Keys.Secret, "/")
+	if f.Keys.SecretOnly && (errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed)) {
+		return fmt.Errorf("%w: give the credentials in an Argo CD repository Secret of namespace %s (label argocd.argoproj.io/secret-type=repository; url, username, password); the agent's own credentials are not used for the Applications of other namespaces", err, ns)
+	}
+	var untrusted *render.UntrustedFunctionsError
+	if f.Keys.SecretOnly && errors.As(err, &untrusted) {
+		return fmt.Errorf("%w; exec and container functions never run for the Applications of other namespaces than the agent's own (they would run with the agent's identity): render with the built-in functions, or run the app from the control plane's namespace", err)
+	}
+	var encrypted *app.EncryptedError
+	if f.Keys.SecretOnly && errors.As(err, &encrypted) {
+		return fmt.Errorf("%w: put the age key file of namespace %s in Secret %s/%s (kubectl create secret generic %s -n %s --from-file=keys.agekey=keys.txt); the agent's own keys are not used for the Applications of other namespaces; nothing was applied", err, ns, ns, name, name, ns)
+	}
+	return Hint(err)
 }
 
 // Hint adds to an engine error the flags that fix it.
@@ -200,6 +221,9 @@ func Hint(err error) error {
 
 // Auth is the Git authentication the flags give.
 func (f *Flags) Auth() (source.Auth, error) {
+	if c := f.Credentials; c != nil {
+		return source.Auth{Username: c.Username, Token: c.Token, KnownHostsFiles: f.KnownHostsFiles, InsecureSkipHostKeyCheck: f.InsecureSkipHostKeyCheck}, nil
+	}
 	if f.Anonymous {
 		return source.Auth{KnownHostsFiles: f.KnownHostsFiles, InsecureSkipHostKeyCheck: f.InsecureSkipHostKeyCheck}, nil
 	}

@@ -23,7 +23,6 @@ import (
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/appflags"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/interrupt"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/output"
-	"github.com/kubectl-gitops/kubectl-gitops/plugins/source"
 )
 
 // ChildConcurrency bounds the children of one wave of an app of apps
@@ -186,7 +185,7 @@ func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appf
 		return fail(err)
 	}
 	if err := r.RefuseEncrypted(); err != nil {
-		return fail(source.Hint(err))
+		return fail(flags.Source.Hint(err))
 	}
 	// Child Applications are synced as apps of their own (expand), and
 	// checked against the AppProjects rendered with them; a cluster
