@@ -61,7 +61,9 @@ func DecryptCommand() *cobra.Command {
 }
 
 func function(name, short string, p framework.ResourceListProcessor) *cobra.Command {
-	c := command.Build(p, command.StandaloneDisabled, false)
+	// The framework would print the error itself, with no newline, and
+	// then the root command prints it again: only the root prints it.
+	c := command.Build(p, command.StandaloneDisabled, true)
 	c.Use = name
 	c.Short = short
 	return c

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/gitpush"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/imageset"
+	pkgrender "github.com/kubectl-gitops/kubectl-gitops/pkg/render"
 	gsource "github.com/kubectl-gitops/kubectl-gitops/pkg/source"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/exitcode"
 	"github.com/kubectl-gitops/kubectl-gitops/plugins/output"
@@ -415,7 +417,7 @@ func setImages(root, path string, local bool, images []imageset.Image) ([]string
 	if err := inside(root, file); err != nil {
 		return nil, nil, fmt.Errorf("PATH %s: %w", path, err)
 	}
-	data, err := os.ReadFile(file)
+	data, err := readBounded(root, file)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -596,7 +598,7 @@ func promote(root, tmpl, svc, from, to string) (string, []byte, []imageset.Entry
 	if err != nil {
 		return "", nil, nil, err
 	}
-	data, err := os.ReadFile(src)
+	data, err := readBounded(root, src)
 	if err != nil {
 		return "", nil, nil, err
 	}
@@ -611,7 +613,7 @@ func promote(root, tmpl, svc, from, to string) (string, []byte, []imageset.Entry
 	for _, e := range entries {
 		images = append(images, imageset.Image(e))
 	}
-	dstData, err := os.ReadFile(dst)
+	dstData, err := readBounded(root, dst)
 	if err != nil {
 		return "", nil, nil, err
 	}
@@ -623,6 +625,24 @@ func promote(root, tmpl, svc, from, to string) (string, []byte, []imageset.Entry
 		return dst, nil, nil, nil
 	}
 	return dst, out, changed, nil
+}
+
+// readBounded reads a kustomization or Application manifest of at most
+// render.MaxFileSize bytes, the bound of every file a render reads.
+func readBounded(root, file string) ([]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, pkgrender.MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > pkgrender.MaxFileSize {
+		return nil, fmt.Errorf("%s: file is larger than %d MiB, which no render reads; is this the right file?", rel(root, file), pkgrender.MaxFileSize>>20)
+	}
+	return data, nil
 }
 
 func rel(root, p string) string {

@@ -69,7 +69,7 @@ func readFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	if len(data) > sops.MaxFileSize {
-		return nil, fmt.Errorf("%s is larger than %d MiB", path, sops.MaxFileSize>>20)
+		return nil, fmt.Errorf("%s is larger than %d MiB, the most a SOPS file may hold; is this the right file?", path, sops.MaxFileSize>>20)
 	}
 	return data, nil
 }
