@@ -23,7 +23,11 @@ import (
 
 var lc *localcluster.Cluster
 
-func TestMain(m *testing.M) { os.Exit(testcluster.Main(m, &lc)) }
+func TestMain(m *testing.M) {
+	// The tests call lock.Acquire and read the Lease: no command output.
+	testcluster.StateOnly("the tests call lock.Acquire directly; the Leases they leave are swept")
+	os.Exit(testcluster.Main(m, &lc))
+}
 
 func TestHeldLockFailsAtOnceThenFrees(t *testing.T) {
 	ns := testcluster.Namespace(t, lc)

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
+	"github.com/kubectl-gitops/kubectl-gitops/internal/leaksweep"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/localcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/cluster"
@@ -231,9 +232,12 @@ func runCase(t *testing.T, c *cluster.Client, res *results, tc serverCase) {
 			time.Sleep(200 * time.Millisecond)
 		}
 		local := ssaproof.Prove(live, desired, manager)
+		// The verdict's reason is shown by diff and status: swept.
+		leaksweep.Capture(t, "ssaproof.Prove verdict", fmt.Sprintf("%+v", local))
 		r := row{name: tc.name, local: local}
 		if err != nil {
 			r.serverErr = err.Error()
+			leaksweep.Capture(t, "server dry-run error", r.serverErr)
 		} else {
 			r.changed = changedPaths(comparable(live), comparable(out))
 			r.serverSame = len(r.changed) == 0
@@ -769,9 +773,9 @@ func handCases() []serverCase {
 		{name: "secret/stringData re-applied", initial: secretStringData},
 		{name: "secret/stringData then the same data", initial: secretStringData, desired: secretData},
 		{name: "secret/data then the same stringData", initial: secretData, desired: secretStringData},
-		{name: "secret/data value changed in Git", initial: secretData, desired: strings.Replace(secretData, "c2VjcmV0", "b3RoZXI=", 1)},
+		{name: "secret/data value changed in Git", initial: secretData, desired: strings.Replace(secretData, "c2VjcmV0LXBhc3N3b3Jk", "b3RoZXItcGFzc3dvcmQ=", 1)},
 		{name: "secret/kubectl edit changes a value", initial: secretData, live: func(e *env, o *unstructured.Unstructured) {
-			e.update(o, "kubectl-edit", func(m map[string]any) { _ = unstructured.SetNestedField(m, "b3RoZXI=", "data", "password") })
+			e.update(o, "kubectl-edit", func(m map[string]any) { _ = unstructured.SetNestedField(m, "b3RoZXItcGFzc3dvcmQ=", "data", "password") })
 		}},
 		{name: "configmap/before-first-apply: created by kubectl create", initial: benchConfigMap, before: func(e *env, o *unstructured.Unstructured) {
 			c := o.DeepCopy()
@@ -819,14 +823,14 @@ const secretData = `apiVersion: v1
 kind: Secret
 metadata: {name: db}
 type: Opaque
-data: {password: c2VjcmV0}
+data: {password: c2VjcmV0LXBhc3N3b3Jk}
 `
 
 const secretStringData = `apiVersion: v1
 kind: Secret
 metadata: {name: db}
 type: Opaque
-stringData: {password: secret}
+stringData: {password: secret-password}
 `
 
 const crdDefaults = `apiVersion: apiextensions.k8s.io/v1
