@@ -10,7 +10,8 @@ import (
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testrepo"
 )
 
-// A mirror whose pack is garbled is found damaged when it fails the
+// A mirror whose pack or pack index is garbled (go-git panics on some
+// such indexes) is found damaged when it fails the
 // checkout or the files, and cloned afresh: Fetch, lazy or not, gives the
 // commit's files. A sound mirror whose remote is gone is kept, and the
 // error names the repository.
@@ -22,7 +23,11 @@ func TestDamagedMirrorIsClonedAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := srv.HTTPAddress() + "/config.git"
-	for _, lazy := range []bool{false, true} {
+	for _, tc := range []struct {
+		lazy bool
+		ext  string
+	}{{false, ".pack"}, {true, ".pack"}, {false, ".idx"}, {true, ".idx"}} {
+		lazy := tc.lazy
 		cache := t.TempDir()
 		opts := Options{CacheDir: cache, Lazy: lazy}
 		co, err := Fetch(context.Background(), Request{Repo: url}, opts)
@@ -30,7 +35,7 @@ func TestDamagedMirrorIsClonedAgain(t *testing.T) {
 			t.Fatal(err)
 		}
 		co.Close()
-		packs, _ := filepath.Glob(filepath.Join(cache, "*.git", "objects", "pack", "*.pack"))
+		packs, _ := filepath.Glob(filepath.Join(cache, "*.git", "objects", "pack", "*"+tc.ext))
 		if len(packs) == 0 {
 			t.Fatal("no pack in the mirror")
 		}
@@ -46,7 +51,7 @@ func TestDamagedMirrorIsClonedAgain(t *testing.T) {
 		}
 		co, err = Fetch(context.Background(), Request{Repo: url}, opts)
 		if err != nil {
-			t.Fatalf("lazy %v: fetch on a garbled mirror: %v", lazy, err)
+			t.Fatalf("lazy %v: fetch on a mirror with garbled %s: %v", lazy, tc.ext, err)
 		}
 		dir, err := co.Files()
 		if err != nil || co.Commit != sha {

@@ -363,14 +363,18 @@ func fetchRemote(ctx context.Context, req Request, opts Options) (*Checkout, err
 			repaired = true
 		}
 	}
-	co, err := checkout(repo, req, "")
+	co, err := checkedCheckout(repo, req)
 	if err != nil && !repaired {
 		// An unknown revision, or a damaged mirror that says so.
-		if damaged := verifyMirror(repo); damaged != nil {
+		damaged := verifyMirror(repo)
+		if damaged == nil && !errors.Is(err, ErrUnknownRevision) {
+			damaged = err // a tree of the commit is damaged
+		}
+		if damaged != nil {
 			if repo, err = clone(ctx, damaged); err != nil {
 				return nil, err
 			}
-			co, err = checkout(repo, req, "")
+			co, err = checkedCheckout(repo, req)
 		}
 	}
 	if err != nil {
@@ -396,26 +400,98 @@ func fetchRemote(ctx context.Context, req Request, opts Options) (*Checkout, err
 	return co, nil
 }
 
+// checkObject reads an object and checks that its content hashes to its
+// name: go-git reads some damaged objects without an error.
+func checkObject(o plumbing.EncodedObject) error {
+	r, err := o.Reader()
+	if err != nil {
+		return fmt.Errorf("object %s: %w", o.Hash(), err)
+	}
+	defer r.Close()
+	h := plumbing.NewHasher(o.Type(), o.Size())
+	if _, err := io.Copy(h, r); err != nil {
+		return fmt.Errorf("object %s: %w", o.Hash(), err)
+	}
+	if sum := h.Sum(); sum != o.Hash() {
+		return fmt.Errorf("object %s: its content hashes to %s", o.Hash(), sum)
+	}
+	return nil
+}
+
+// checkTrees checks the commit object and every tree below it (not the
+// blobs: export checks those as it writes them).
+func checkTrees(repo *git.Repository, commit plumbing.Hash) (err error) {
+	defer recoverDamage(&err)
+	o, err := repo.Storer.EncodedObject(plumbing.CommitObject, commit)
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", commit, err)
+	}
+	if err := checkObject(o); err != nil {
+		return err
+	}
+	c, err := object.DecodeCommit(repo.Storer, o)
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", commit, err)
+	}
+	var walk func(h plumbing.Hash) error
+	walk = func(h plumbing.Hash) error {
+		o, err := repo.Storer.EncodedObject(plumbing.TreeObject, h)
+		if err != nil {
+			return fmt.Errorf("tree %s: %w", h, err)
+		}
+		if err := checkObject(o); err != nil {
+			return err
+		}
+		t, err := object.DecodeTree(repo.Storer, o)
+		if err != nil {
+			return fmt.Errorf("tree %s: %w", h, err)
+		}
+		for _, e := range t.Entries {
+			if e.Mode == filemode.Dir {
+				if err := walk(e.Hash); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return walk(c.TreeHash)
+}
+
+// recoverDamage turns a panic of go-git reading a damaged mirror into
+// an error.
+func recoverDamage(err *error) {
+	if p := recover(); p != nil {
+		*err = fmt.Errorf("reading the mirror failed: %v", p)
+	}
+}
+
+// checkedCheckout is checkout of a mirror, with the commit and its trees
+// checked.
+func checkedCheckout(repo *git.Repository, req Request) (co *Checkout, err error) {
+	defer recoverDamage(&err)
+	if co, err = checkout(repo, req, ""); err != nil {
+		return nil, err
+	}
+	if err := checkTrees(repo, plumbing.NewHash(co.Commit)); err != nil {
+		return nil, fmt.Errorf("mirror of %s: %w", co.Repo, err)
+	}
+	return co, nil
+}
+
 // verifyMirror reads every object of the mirror and says what is damaged
 // (nil: nothing). It is asked only when the mirror failed a fetch or a
 // checkout, to tell a damaged mirror from a remote's fault or a revision
 // that does not exist.
-func verifyMirror(repo *git.Repository) error {
+func verifyMirror(repo *git.Repository) (err error) {
+	defer recoverDamage(&err) // go-git panics on some damaged pack indexes
 	iter, err := repo.Storer.IterEncodedObjects(plumbing.AnyObject)
 	if err != nil {
 		return err
 	}
 	defer iter.Close()
 	err = iter.ForEach(func(o plumbing.EncodedObject) error {
-		r, err := o.Reader()
-		if err != nil {
-			return fmt.Errorf("object %s: %w", o.Hash(), err)
-		}
-		defer r.Close()
-		if _, err := io.Copy(io.Discard, r); err != nil {
-			return fmt.Errorf("object %s: %w", o.Hash(), err)
-		}
-		return nil
+		return checkObject(o)
 	})
 	if err != nil {
 		return err
@@ -526,7 +602,10 @@ func export(tree *object.Tree, dir string) error {
 	}
 }
 
-func readBlob(tree *object.Tree, name string) ([]byte, error) {
+// readBlob reads a file of tree, checking that its content hashes to its
+// name (a damaged mirror can give other bytes without an error).
+func readBlob(tree *object.Tree, name string) (data []byte, err error) {
+	defer recoverDamage(&err)
 	f, err := tree.File(name)
 	if err != nil {
 		return nil, err
@@ -536,7 +615,13 @@ func readBlob(tree *object.Tree, name string) ([]byte, error) {
 		return nil, err
 	}
 	defer r.Close()
-	return io.ReadAll(r)
+	if data, err = io.ReadAll(r); err != nil {
+		return nil, err
+	}
+	if sum := plumbing.ComputeHash(plumbing.BlobObject, data); sum != f.Hash {
+		return nil, fmt.Errorf("%s: blob %s hashes to %s: the object is damaged", name, f.Hash, sum)
+	}
+	return data, nil
 }
 
 // explain tidies a transport error (a server's message may be empty or
