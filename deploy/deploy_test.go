@@ -36,6 +36,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kubectl-gitops/kubectl-gitops/internal/leaksweep"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/localcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/tools"
@@ -105,6 +106,8 @@ func build(t *testing.T, e entry) []*unstructured.Unstructured {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
+	leaksweep.Capture(t, "stdout of `kustomize build "+e.name+"`", string(out))
+	leaksweep.Capture(t, "stderr of `kustomize build "+e.name+"`", stderr.String())
 	if err != nil {
 		t.Fatalf("kustomize build %s: %v\n%s", e.name, err, stderr.Bytes())
 	}

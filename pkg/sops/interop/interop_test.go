@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kubectl-gitops/kubectl-gitops/internal/leaksweep"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/tools"
 	"github.com/kubectl-gitops/kubectl-gitops/pkg/sops"
@@ -29,6 +30,11 @@ func newSopsEnv(t testing.TB) *sopsEnv {
 		t.Fatal(err)
 	}
 	e.keyFile, e.recipient = filepath.Join(e.dir, "keys.txt"), recipient
+	for _, line := range strings.Split(string(key), "\n") {
+		if strings.HasPrefix(line, "AGE-SECRET-KEY-") {
+			leaksweep.Secret(t, strings.TrimSpace(line))
+		}
+	}
 	if err := os.WriteFile(e.keyFile, key, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -48,6 +54,11 @@ func (e *sopsEnv) sops(t *testing.T, args ...string) []byte {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
+	name := "sops " + strings.Join(args, " ")
+	// The real sops's stdout is a decryption, or an encryption that leaves
+	// values plain as its rules say: the comparison's input, not our output.
+	leaksweep.Allow(t, "stdout of `"+name+"`", string(out), "the real sops's output, compared with ours")
+	leaksweep.Capture(t, "stderr of `"+name+"`", stderr.String())
 	if err != nil {
 		t.Fatalf("sops %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 	}
@@ -76,7 +87,7 @@ stringData:
   password: s3cr3t-p4ss
   empty: ""
 data:
-  token: dG9rZW4=
+  token: dG9rZW4tZGF0YS12YWx1ZQ==
 config:
   replicas: 3
   ratio: 0.25
@@ -128,8 +139,8 @@ var interopCases = []interopCase{
 	{name: "yaml-unencrypted-regex", file: "unregex.yaml", input: interopYAML, format: sops.YAML, sopsArgs: []string{"--unencrypted-regex", "^(apiVersion|kind|metadata)$"}, rules: sops.Rules{UnencryptedRegex: "^(apiVersion|kind|metadata)$"}},
 	{name: "yaml-encrypted-suffix", file: "suffix.yaml", input: strings.ReplaceAll(interopYAML, "password:", "password_secret:"), format: sops.YAML, sopsArgs: []string{"--encrypted-suffix", "_secret"}, rules: sops.Rules{EncryptedSuffix: "_secret"}},
 	{name: "yaml-mac-only-encrypted", file: "maconly.yaml", input: interopYAML, format: sops.YAML, sopsArgs: []string{"--encrypted-regex", "^(data|stringData)$", "--mac-only-encrypted"}, rules: sops.Rules{EncryptedRegex: "^(data|stringData)$", MACOnlyEncrypted: true}},
-	{name: "yaml-encrypted-comment-regex", file: "comments.yaml", input: "# sops:enc\npassword: hunter2\nuser: admin\n", format: sops.YAML, sopsArgs: []string{"--encrypted-comment-regex", "sops:enc"}, rules: sops.Rules{EncryptedCommentRegex: "sops:enc"}},
-	{name: "yaml-unencrypted-comment-regex", file: "uncomments.yaml", input: "# sops:plain\npassword: hunter2\n# a comment\nuser: admin\n", format: sops.YAML, sopsArgs: []string{"--unencrypted-comment-regex", "sops:plain"}, rules: sops.Rules{UnencryptedCommentRegex: "sops:plain"}},
+	{name: "yaml-encrypted-comment-regex", file: "comments.yaml", input: "# sops:enc\npassword: hunter2-comment-regex\nuser: admin\n", format: sops.YAML, sopsArgs: []string{"--encrypted-comment-regex", "sops:enc"}, rules: sops.Rules{EncryptedCommentRegex: "sops:enc"}},
+	{name: "yaml-unencrypted-comment-regex", file: "uncomments.yaml", input: "# sops:plain\npassword: hunter2-comment-regex\n# a comment\nuser: admin\n", format: sops.YAML, sopsArgs: []string{"--unencrypted-comment-regex", "sops:plain"}, rules: sops.Rules{UnencryptedCommentRegex: "sops:plain"}},
 	{name: "json", file: "secret.json", input: interopJSON, format: sops.JSON},
 	{name: "json-encrypted-regex", file: "regex.json", input: interopJSON, format: sops.JSON, sopsArgs: []string{"--encrypted-regex", "^(data|stringData)$"}, rules: sops.Rules{EncryptedRegex: "^(data|stringData)$"}},
 	{name: "dotenv", file: "app.env", input: interopDotenv, format: sops.Dotenv},
