@@ -38,6 +38,52 @@ func leaves(v any, at Path, out *[]Path) {
 	}
 }
 
+// removed is what Remove should leave of v (at path at), written from its
+// documentation: the ignored paths go (a list item is spliced out), then
+// every map they emptied, except the object itself and list items; a
+// list that ends up empty stays. keep is false for a map that goes.
+func removed(v any, at Path, ignored []Path) (out any, keep bool) {
+	is := func(p Path) bool {
+		for _, q := range ignored {
+			if comparePaths(p, q) == 0 {
+				return true
+			}
+		}
+		return false
+	}
+	switch t := v.(type) {
+	case map[string]any:
+		m := map[string]any{}
+		for k, x := range t {
+			p := append(append(Path{}, at...), k)
+			if is(p) {
+				continue
+			}
+			if r, keep := removed(x, p, ignored); keep {
+				m[k] = r
+			}
+		}
+		if len(m) == 0 && len(t) > 0 && len(at) > 0 {
+			if _, item := at[len(at)-1].(int); !item {
+				return nil, false
+			}
+		}
+		return m, true
+	case []any:
+		l := []any{}
+		for i, x := range t {
+			p := append(append(Path{}, at...), i)
+			if is(p) {
+				continue
+			}
+			r, _ := removed(x, p, ignored)
+			l = append(l, r)
+		}
+		return l, true
+	}
+	return v, true
+}
+
 func hasInt(paths []Path) bool {
 	for _, p := range paths {
 		for _, e := range p {
@@ -53,12 +99,13 @@ func hasInt(paths []Path) bool {
 // managers compiles or is refused with an error naming what is wrong; on
 // any object, what it ignores are paths in the object, none inside
 // another; Remove, Respect and RemoveLive never panic nor change their
-// arguments. When no ignored path goes through a list index (nothing is
-// spliced out of a list): every ignored path is gone from the result,
-// every field it does not address is still there with its value, the
-// result has no field the object lacked, removing again changes nothing
-// (for pointers and jq expressions without conditions), and Respect with
-// the object as both desired and live gives the object back.
+// arguments; Remove leaves what removed (written from Remove's
+// documentation) says. When no ignored path goes through a list index
+// (nothing is spliced out of a list): every ignored path is gone from the
+// result, every field it does not address is still there with its value,
+// the result has no field the object lacked, removing again changes
+// nothing (for pointers and jq expressions without conditions), and
+// Respect with the object as both desired and live gives the object back.
 func FuzzRules(f *testing.F) {
 	deployment := `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"prod","labels":{"app":"web","a/b":"x","c~d":"y"},
 "managedFields":[{"manager":"kube-controller-manager","operation":"Update","fieldsV1":{"f:spec":{"f:replicas":{}}}},
@@ -148,6 +195,9 @@ func FuzzRules(f *testing.F) {
 		md, _ := obj.Object["metadata"].(map[string]any)
 		if _, has := md["managedFields"]; !has && !reflect.DeepEqual(live.Object, Remove(rules, obj, obj).Object) {
 			t.Fatalf("without managedFields, RemoveLive differs from Remove:\n%v\n%v", live.Object, out.Object)
+		}
+		if want, _ := removed(obj.Object, nil, paths); !reflect.DeepEqual(out.Object, want) {
+			t.Fatalf("removing %v:\n got %v\nwant %v", paths, out.Object, want)
 		}
 		if hasInt(paths) {
 			return
