@@ -105,6 +105,9 @@ func TestInterruptedSyncIsContinued(t *testing.T) {
 	}
 	in := gsync.Input{App: f.app, Objects: objs, Repo: "test", Path: ".", Revision: "HEAD", Commit: "abc"}
 	uids := f.watchHooks()
+	if got, err := gsync.Interrupted(context.Background(), f.client, f.ns, f.app); err != nil || got {
+		t.Errorf("Interrupted before any sync: %v (%v), want false", got, err)
+	}
 
 	// The first sync, on a client that dies once its Sync hook exists.
 	cfg := rest.CopyConfig(lc.Config)
@@ -140,6 +143,9 @@ func TestInterruptedSyncIsContinued(t *testing.T) {
 	}
 	if err := <-firstDone; err == nil {
 		t.Fatal("the cut-off sync reports success")
+	}
+	if got, err := gsync.Interrupted(context.Background(), f.client, f.ns, f.app); err != nil || !got {
+		t.Errorf("Interrupted after the sync died: %v (%v), want true: its objects are in sync, its hooks are not done", got, err)
 	}
 
 	// The second sync waits for the lock, continues: it creates no hook,
@@ -189,6 +195,10 @@ func TestInterruptedSyncIsContinued(t *testing.T) {
 	}
 	if !f.exists("ConfigMap/web") {
 		t.Error("the continuing sync did not apply ConfigMap/web")
+	}
+
+	if got, err := gsync.Interrupted(context.Background(), f.client, f.ns, f.app); err != nil || got {
+		t.Errorf("Interrupted after the continuing sync: %v (%v), want false", got, err)
 	}
 
 	// A sync of the same commit after one that finished is a new run.
