@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -204,9 +205,14 @@ func checkPush(t *testing.T, provider string, p Push) {
 	}
 }
 
-// FuzzSameRepo: SameRepo is symmetric, ignores case, a trailing slash and
-// a .git suffix, and matches a URL with itself whenever it matches it with
-// anything.
+// wellFormedURL matches the URL forms git hosts give (scheme://host/path,
+// user@host:path, a local path), the ones whose trailing slash and .git
+// suffix are sure to be only that.
+var wellFormedURL = regexp.MustCompile(`^((https?|ssh|git)://([A-Za-z0-9._~-]+(:[^@/]*)?@)?([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(:[0-9]+)?|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:)?/?[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*/?$`)
+
+// FuzzSameRepo: SameRepo is symmetric and matches a URL with itself
+// whenever it matches it with anything; for well-formed URLs it ignores
+// case, a trailing slash and a .git suffix.
 func FuzzSameRepo(f *testing.F) {
 	for _, s := range [][2]string{
 		{"https://github.com/argoproj/argocd-example-apps", "git@github.com:argoproj/argocd-example-apps.git"},
@@ -238,7 +244,7 @@ func FuzzSameRepo(f *testing.F) {
 		if !SameRepo(a, strings.ToUpper(a)) && strings.ToLower(strings.ToUpper(a)) == strings.ToLower(a) {
 			t.Fatalf("%q is not the same as in upper case", a)
 		}
-		if a := strings.TrimSpace(a); !strings.ContainsAny(a, "?#") {
+		if a := strings.TrimSpace(a); wellFormedURL.MatchString(a) {
 			if !SameRepo(a, a+"/") {
 				t.Fatalf("%q is not the same with a trailing slash", a)
 			}
