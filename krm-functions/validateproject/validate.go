@@ -2,9 +2,10 @@ package validateproject
 
 import (
 	"fmt"
-	"regexp"
+	"path/filepath"
 	"strings"
 
+	gobwas "github.com/gobwas/glob"
 	"sigs.k8s.io/kustomize/kyaml/fn/framework"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
@@ -112,7 +113,7 @@ func listed(list *[]ResourceEntry, gk GroupKind, name string, withName bool) boo
 		return false
 	}
 	for _, e := range *list {
-		if glob(e.Group, gk.Group) && glob(e.Kind, gk.Kind) && (!withName || e.Name == "" || glob(e.Name, name)) {
+		if resourceGlob(e.Group, gk.Group) && resourceGlob(e.Kind, gk.Kind) && (!withName || e.Name == "" || resourceGlob(e.Name, name)) {
 			return true
 		}
 	}
@@ -128,8 +129,8 @@ func destinationPermitted(dsts []Destination, target Destination, ns string) (bo
 	allowed := false
 	for _, d := range dsts {
 		deny := strings.HasPrefix(d.Server, "!") || strings.HasPrefix(d.Name, "!") || strings.HasPrefix(d.Namespace, "!")
-		clusterMatch := (d.Server != "" && glob(strings.TrimPrefix(d.Server, "!"), target.Server)) || (d.Name != "" && glob(strings.TrimPrefix(d.Name, "!"), target.Name))
-		nsMatch := glob(strings.TrimPrefix(d.Namespace, "!"), ns)
+		clusterMatch := (d.Server != "" && destinationGlob(strings.TrimPrefix(d.Server, "!"), target.Server)) || (d.Name != "" && destinationGlob(strings.TrimPrefix(d.Name, "!"), target.Name))
+		nsMatch := destinationGlob(strings.TrimPrefix(d.Namespace, "!"), ns)
 		if deny && clusterMatch && nsMatch {
 			return false, fmt.Sprintf("denied by {server: %q, name: %q, namespace: %q}", d.Server, d.Name, d.Namespace)
 		}
@@ -143,19 +144,20 @@ func destinationPermitted(dsts []Destination, target Destination, ns string) (bo
 	return true, ""
 }
 
-// glob matches Argo CD style patterns: * is any run of characters, ? one.
-// An empty pattern matches only the empty value. (?s): a newline is a
-// character like any other.
-func glob(pattern, value string) bool {
-	if pattern == "*" {
-		return true
-	}
-	if !strings.ContainsAny(pattern, "*?") {
-		return pattern == value
-	}
-	re := "(?s)^" + strings.NewReplacer(`\*`, ".*", `\?`, ".").Replace(regexp.QuoteMeta(pattern)) + "$"
-	ok, _ := regexp.MatchString(re, value)
-	return ok
+// resourceGlob matches the patterns of resource lists as Argo CD does
+// (filepath.Match: * is any run of characters but '/', ? one, [a-z] a
+// class, \ escapes); a pattern that is not one matches nothing.
+func resourceGlob(pattern, value string) bool {
+	ok, err := filepath.Match(pattern, value)
+	return ok && err == nil
+}
+
+// destinationGlob matches the patterns of destinations as Argo CD does
+// (gobwas globs: * and ? over any character, [a-z], {a,b}); a pattern that
+// does not compile matches nothing.
+func destinationGlob(pattern, value string) bool {
+	g, err := gobwas.Compile(pattern)
+	return err == nil && g.Match(value)
 }
 
 func describe(d Destination, ns string) string {
