@@ -159,6 +159,7 @@ func startAgent(t testing.TB, args ...string) *agentProc {
 		leaksweep.Capture(t, "logs (stderr) of the agent "+p.addr, p.Logs())
 		leaksweep.Capture(t, "stdout of the agent "+p.addr, p.stdout.String())
 		testcluster.CaptureEvents(t, lc, "argocd")
+		captureApplicationStatus(t)
 		if t.Failed() {
 			t.Logf("agent logs (the last 20,000 bytes):\n%s", last(p.Logs(), 20000))
 		}

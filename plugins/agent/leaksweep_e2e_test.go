@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/fluxcd/pkg/gittestserver"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/kubectl-gitops/kubectl-gitops/internal/leaksweep"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
@@ -102,5 +105,43 @@ func TestAgentShowsNoSecret(t *testing.T) {
 	}
 	if out, errOut, err := runGitops(t, "history", name, "--inventory-namespace", ns); err != nil {
 		t.Errorf("history: %v\n%s%s", err, out, errOut)
+	}
+
+	// A wrong password in repoURL: the fetch fails, and what the agent says
+	// about it (logs, metrics, status) names the repository without it.
+	wrong := "wrong-" + password
+	leaksweep.Secret(t, wrong)
+	wrongFile := filepath.Join(t.TempDir(), "wrong.yaml")
+	if err := os.WriteFile(wrongFile, []byte(application("wrong-"+name, ns, strings.Replace(withPassword, password, wrong, 1), true)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	q := startAgent(t, "--app-file", wrongFile, "--app-namespace", "", "--reconcile-interval", "1s", "--inventory-namespace", ns)
+	eventually(t, 30*time.Second, "the refused fetch logged", func() error {
+		if !strings.Contains(q.Logs(), "authentication required") {
+			return fmt.Errorf("not in the logs yet")
+		}
+		return nil
+	})
+	scrape(t, q)
+}
+
+// captureApplicationStatus captures for the leak sweep the status the agent
+// wrote on the Applications of argocd (operation messages, conditions,
+// resources); their spec is the test's own. Without the CRD there are none.
+func captureApplicationStatus(t testing.TB) {
+	t.Helper()
+	dc, err := dynamic.NewForConfig(lc.Config)
+	if err != nil {
+		t.Errorf("leaksweep: %v", err)
+		return
+	}
+	gvr := schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "applications"}
+	list, err := dc.Resource(gvr).Namespace("argocd").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		return // no CRD: no Application objects
+	}
+	for _, app := range list.Items {
+		b, _ := json.Marshal(app.Object["status"])
+		leaksweep.CaptureState(t, "status of Application argocd/"+app.GetName(), string(b))
 	}
 }
