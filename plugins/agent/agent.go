@@ -302,7 +302,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	hook := &webhook.Handler{Secrets: secrets, MaxBodyBytes: o.WebhookMaxPayloadMB << 20, OnPush: a.push, OnResult: func(provider string, r webhook.Result) {
+	hook := &webhook.Handler{Secrets: secrets, MaxBodyBytes: o.WebhookMaxPayloadMB << 20, TooLargeHint: "the agent's --webhook-max-payload-mb raises the limit", OnPush: a.push, OnResult: func(provider string, r webhook.Result) {
 		m.Webhook(provider, string(r))
 		log.Info("webhook", "provider", provider, "result", string(r))
 	}}

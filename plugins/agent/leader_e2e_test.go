@@ -95,22 +95,30 @@ func (u *uidWatch) leases() []*coordinationv1.Lease {
 	return out
 }
 
-// Two replicas with leader election, one app whose sync holds in its
-// PreSync phase on a running hook, with a Sync-phase hook in a later wave.
-// The leader is SIGKILLed while the PreSync hook runs (seen in the
-// cluster, and the app's lock seen held by the leader's process). The
-// standby takes the leadership, waits for the dead sync's lock to expire,
-// and continues that sync: it waits for the running PreSync hook instead
-// of creating it again, then runs the Sync phase. Each hook is created
-// once over both leaders, the app converges, the commit is synced once,
-// and the app's lock never had two holders at once.
+// Two replicas with leader election, one app whose sync holds on a running
+// hook: its PreSync hook (before anything of the Sync phase is written), or
+// its Sync-phase hook of wave 1 (after every object of the app is written,
+// so that the app compares Synced). The leader is SIGKILLed while that hook
+// runs (seen in the cluster, and the app's lock seen held by the leader's
+// process). The standby takes the leadership, finds that a sync died under
+// way, waits for the dead sync's lock to expire, and continues that sync:
+// it waits for the running hook instead of creating it again, and runs
+// what is left. Each hook is created once over both leaders, the app
+// converges, the commit is synced once, and the app's lock never had two
+// holders at once.
 func TestAgentLeaderKilledMidSyncContinues(t *testing.T) {
+	t.Run("PreSync", func(t *testing.T) { leaderKilledMidSync(t, "migrate-") })
+	t.Run("Sync", func(t *testing.T) { leaderKilledMidSync(t, "warm") })
+}
+
+// leaderKilledMidSync kills the leader while the hook named held runs.
+func leaderKilledMidSync(t *testing.T, held string) {
 	ns := testcluster.Namespace(t, lc)
 	k := kube(t)
 	git := serve(t, map[string]string{
 		"apps/web/cm.yaml":      configMap("hello"),
-		"apps/web/migrate.yaml": hookJob("generateName: migrate-", "PreSync", 0, true),
-		"apps/web/warm.yaml":    hookJob("name: warm", "Sync", 1, false),
+		"apps/web/migrate.yaml": hookJob("generateName: migrate-", "PreSync", 0, held == "migrate-"),
+		"apps/web/warm.yaml":    hookJob("name: warm", "Sync", 1, held == "warm"),
 	})
 	appFile := filepath.Join(t.TempDir(), "web.yaml")
 	name := "lk-" + ns
@@ -133,14 +141,26 @@ func TestAgentLeaderKilledMidSyncContinues(t *testing.T) {
 	first := startAgent(t, args...)
 	second := startAgent(t, args...)
 
-	// The sync is under way: its PreSync hook runs.
+	// The sync is under way: the held hook runs (and, held in the Sync
+	// phase, every object of the app is written).
 	var holder, migrate string
-	eventually(t, 90*time.Second, "the PreSync hook runs", func() error {
+	eventually(t, 90*time.Second, "the hook "+held+" runs", func() error {
 		list, err := k.BatchV1().Jobs(ns).List(context.Background(), metav1.ListOptions{LabelSelector: gsync.LabelHookOf})
-		if err != nil || len(list.Items) != 1 || !strings.HasPrefix(list.Items[0].Name, "migrate-") {
-			return fmt.Errorf("hook jobs %d (%v)", len(list.Items), err)
+		if err != nil {
+			return err
 		}
-		migrate = list.Items[0].Name
+		migrate = ""
+		for _, j := range list.Items {
+			if strings.HasPrefix(j.Name, held) && j.Spec.Suspend != nil && *j.Spec.Suspend {
+				migrate = j.Name
+			}
+		}
+		if migrate == "" {
+			return fmt.Errorf("hook jobs %d, none of them %s suspended", len(list.Items), held)
+		}
+		if held == "warm" && greeting(t, k, ns) != "hello" {
+			return fmt.Errorf("the app's ConfigMap is not written yet")
+		}
 		l, err := k.CoordinationV1().Leases(ns).Get(context.Background(), "gitops-"+name, metav1.GetOptions{})
 		if err != nil {
 			return err

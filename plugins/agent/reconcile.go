@@ -48,6 +48,12 @@ type appState struct {
 	written []byte
 	// conditions are the app's current conditions (type → message).
 	conditions map[string]string
+	// term is the shard's term (its context) in which this replica last
+	// asked whether a sync of the app died under way; resume says one did:
+	// the app is synced even if it compares Synced, and that sync
+	// continues the dead one (its hooks, later waves, PostSync, record).
+	term   context.Context
+	resume bool
 }
 
 type attempt struct {
@@ -167,6 +173,17 @@ func (a *runner) Reconcile(ctx context.Context, key string, why agent.Reasons) a
 	a.watch(cmp, key)
 	recoverOperation(e, st, cmp)
 	out := agent.Outcome{After: opAfter}
+	if st.term != shard && e.target.Automated {
+		// Once per term of the shard (a standby taking over, a restart):
+		// a sync of the former holder may have died under way.
+		st.term = shard
+		if dead, err := gsync.Interrupted(ctx, cmp.c, cmp.flags.InventoryNamespace, e.target.Application.Name); err != nil {
+			log.Warn("cannot tell whether a sync of the app died under way", "error", err)
+		} else if dead {
+			st.resume = true
+			log.Info("a sync of the app began and recorded no outcome: syncing to continue it")
+		}
+	}
 	decision, wait := a.decide(cmp, st, e.target)
 	if pending {
 		decision.sync, decision.skip, decision.condition, wait = false, "another operation is in progress", false, 0
@@ -344,6 +361,14 @@ func (a *runner) decide(cmp *comparison, st *appState, t *appflags.Target) (deci
 	if !t.Automated {
 		return decision{skip: "automated sync is off"}, 0
 	}
+	if st.resume {
+		// A sync that died under way is continued whatever the
+		// comparison says (its hooks and later phases are not in it).
+		if _, err := t.CheckWindows(cmp.project, false, time.Now()); err != nil {
+			return decision{skip: err.Error()}, 0
+		}
+		return decision{sync: true}, 0
+	}
 	if cmp.status.Sync != gstatus.OutOfSync {
 		return decision{skip: "app is " + string(cmp.status.Sync)}, 0
 	}
@@ -442,6 +467,9 @@ func (a *runner) syncNow(ctx context.Context, e *appEntry, st *appState, cmp *co
 		return nil
 	})
 	res, err := a.sync.SyncTarget(sctx, e.target, e.loaded.Mapper, e.loaded.Projects, &out)
+	if ctx.Err() == nil {
+		st.resume = false
+	}
 	op.finished = time.Now().UTC()
 	if errors.Is(err, errSuperseded) {
 		log.Info("another sync did it while this one waited for the app's lock", "commit", short(commit))

@@ -152,6 +152,9 @@ type Handler struct {
 	// MaxBodyBytes is the largest body read; a larger one is refused with
 	// 413. 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// TooLargeHint, when set, ends the 413 answer: how to raise the limit
+	// (the flag that sets MaxBodyBytes).
+	TooLargeHint string
 	// OnPush is called for a verified push, synchronously, before the
 	// response is written; it must be quick.
 	OnPush func(Push)
@@ -213,7 +216,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, s *sender) outco
 	if limit <= 0 {
 		limit = DefaultMaxBodyBytes
 	}
-	body, o, ok := readBody(w, r, limit)
+	body, o, ok := readBody(w, r, limit, h.TooLargeHint)
 	if !ok {
 		return o
 	}
@@ -253,9 +256,12 @@ func badSignature(s *sender) outcome {
 
 // readBody reads at most limit bytes of the body; a longer body is refused
 // without being buffered past the limit.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, outcome, bool) {
-	tooLarge := outcome{ResultTooLarge, http.StatusRequestEntityTooLarge,
-		fmt.Sprintf("webhook body is larger than %d bytes", limit)}
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, hint string) ([]byte, outcome, bool) {
+	msg := fmt.Sprintf("webhook body is larger than %d bytes", limit)
+	if hint != "" {
+		msg += "; " + hint
+	}
+	tooLarge := outcome{ResultTooLarge, http.StatusRequestEntityTooLarge, msg}
 	if r.ContentLength > limit {
 		return nil, tooLarge, false
 	}
