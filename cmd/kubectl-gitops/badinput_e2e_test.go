@@ -143,6 +143,7 @@ func TestBadInput(t *testing.T) {
 	sort.SliceStable(cases, func(i, j int) bool {
 		return !strings.HasPrefix(cases[i], "webhook-") && strings.HasPrefix(cases[j], "webhook-")
 	})
+	badInputParent = t
 	t.Cleanup(func() {
 		for _, f := range slices.Backward(badInputCleanups) {
 			f()
@@ -353,6 +354,7 @@ func (e *badInputEnv) exec(t *testing.T, r *caseRun, stdin string) (string, stri
 		}
 		code = ee.ExitCode()
 	}
+	sweepOutput(t, "kubectl-gitops", r.expandAll(e, r.c.Args), out.String(), errOut.String())
 	return out.String(), errOut.String(), code
 }
 
@@ -444,6 +446,10 @@ func (e *badInputEnv) namespace(t *testing.T, name string) string {
 
 // cleanups of the parent test, run when the table is done.
 var badInputCleanups []func()
+
+// badInputParent is TestBadInput's t, which the shared agent's logs are
+// captured on.
+var badInputParent *testing.T
 
 func parentCleanup(t *testing.T, f func()) { badInputCleanups = append(badInputCleanups, f) }
 
@@ -875,6 +881,9 @@ spec:
 			_ = a.cmd.Process.Kill()
 			<-a.done
 		}
+		// The leak sweep: everything the agent logged (searched at once,
+		// this cleanup runs after the parent's sweep).
+		captureOutput(badInputParent, "logs of the webhook cases' agent", a.logText())
 	})
 	select {
 	case a.addr = <-addr:

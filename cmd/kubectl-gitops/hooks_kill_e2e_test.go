@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os/exec"
@@ -70,6 +71,9 @@ func TestSyncKilledMidHookIsContinued(t *testing.T) {
 	}()
 
 	cmd := exec.Command(filepath.Join(plugin, "kubectl-gitops"), append([]string{"--kubeconfig", lc.Kubeconfig}, args...)...)
+	var killedOut, killedErr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &killedOut, &killedErr
+	t.Cleanup(func() { sweepOutput(t, "kubectl-gitops (SIGKILLed)", args, killedOut.String(), killedErr.String()) })
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
