@@ -64,8 +64,8 @@ func Check(cfg *Config, items []*yaml.RNode) framework.Results {
 			ResourceRef: resourceRef(item),
 		})
 	}
-	if ok, why := destinationPermitted(p.Spec.Destinations, cfg.Destination, cfg.Destination.Namespace); !ok {
-		out = append(out, &framework.Result{Severity: framework.Error, Message: fmt.Sprintf("destination %s is not permitted by AppProject %s (destinations): %s", describe(cfg.Destination, cfg.Destination.Namespace), p.Metadata.Name, why)})
+	if err := p.CheckDestination(cfg.Destination); err != nil {
+		out = append(out, &framework.Result{Severity: framework.Error, Message: err.Error()})
 	}
 	for _, item := range items {
 		group, _ := splitAPIVersion(item.GetApiVersion())
@@ -142,6 +142,15 @@ func destinationPermitted(dsts []Destination, target Destination, ns string) (bo
 		return false, "no destination entry matches"
 	}
 	return true, ""
+}
+
+// CheckDestination checks an app's destination (server or name, and
+// namespace) against the project's destinations.
+func (p *AppProject) CheckDestination(d Destination) error {
+	if ok, why := destinationPermitted(p.Spec.Destinations, d, d.Namespace); !ok {
+		return fmt.Errorf("destination %s is not permitted by AppProject %s (destinations): %s", describe(d, d.Namespace), p.Metadata.Name, why)
+	}
+	return nil
 }
 
 // resourceGlob matches the patterns of resource lists as Argo CD does

@@ -430,6 +430,11 @@ func (t *Target) CheckSource(p *Project) error {
 	if repo := t.Application.Source.RepoURL; !repoPermitted(p.SourceRepos, repo) {
 		errs = append(errs, fmt.Sprintf("repository %s is not permitted by AppProject %s (sourceRepos: %s)", gsource.RedactURL(repo), p.Metadata.Name, strings.Join(p.SourceRepos, ", ")))
 	}
+	// The app's own destination, as Argo CD checks it before anything
+	// else (its objects' namespaces are checked before the write).
+	if err := p.CheckDestination(t.destination()); err != nil {
+		errs = append(errs, err.Error())
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s breaks its project; nothing was fetched or applied:\n  %s", t.Application.Ref(), strings.Join(errs, "\n  "))
 	}
@@ -457,6 +462,16 @@ func (t *Target) CheckWindows(p *Project, manual bool, now time.Time) (note stri
 	return "", fmt.Errorf("%s: sync refused by its sync windows (%s); nothing was fetched or applied:\n  %s", t.Application.Ref(), when, v.Reason)
 }
 
+// destination is the app's destination as projects judge it: the server
+// it names (else the one it resolved to), its name and namespace.
+func (t *Target) destination() validateproject.Destination {
+	d := validateproject.Destination{Server: strings.TrimSuffix(t.Server, "/"), Name: t.Application.Destination.Name, Namespace: t.Application.Destination.Namespace}
+	if s := t.Application.Destination.Server; s != "" {
+		d.Server = strings.TrimSuffix(s, "/")
+	}
+	return d
+}
+
 // EnforceProject checks a target's rendered objects against its project
 // before any write, as Argo CD does: the default project permits
 // everything; any other needs its AppProject (--project-file), whose
@@ -467,14 +482,10 @@ func (t *Target) EnforceProject(p *Project, objs []*unstructured.Unstructured, c
 		return err
 	}
 	var errs []error
-	cfg := &validateproject.Config{Project: &p.AppProject,
-		Destination: validateproject.Destination{Server: strings.TrimSuffix(t.Server, "/"), Name: t.Application.Destination.Name, Namespace: t.Application.Destination.Namespace},
+	cfg := &validateproject.Config{Project: &p.AppProject, Destination: t.destination(),
 		// Child Applications of an app of apps are the project's objects
 		// too, whether or not the cluster serves their kind.
 		NamespacedKinds: []validateproject.GroupKind{{Group: "argoproj.io", Kind: "Application"}, {Group: "argoproj.io", Kind: "AppProject"}}}
-	if s := t.Application.Destination.Server; s != "" {
-		cfg.Destination.Server = strings.TrimSuffix(s, "/")
-	}
 	var items []*yaml.RNode
 	seen := map[validateproject.GroupKind]bool{}
 	for _, o := range objs {
