@@ -611,6 +611,9 @@ type snapshot struct {
 	inventory map[string]string // ConfigMap/ns/name → labels, annotations, data
 	git       map[string]string // ref → target, plus the work tree status
 	files     map[string]string // the case directory's files → content hash
+	// terminating are the objects already being deleted (another test's
+	// namespace going away): the control plane finishes that by itself.
+	terminating map[string]bool
 }
 
 // skipped are the resources the control plane itself rewrites all the
@@ -624,7 +627,7 @@ var skipped = map[string]bool{
 func (e *badInputEnv) snapshot(t *testing.T, r *caseRun) snapshot {
 	t.Helper()
 	ctx := context.Background()
-	s := snapshot{objects: map[string]string{}, inventory: map[string]string{}, git: map[string]string{}, files: map[string]string{}}
+	s := snapshot{objects: map[string]string{}, inventory: map[string]string{}, git: map[string]string{}, files: map[string]string{}, terminating: map[string]bool{}}
 	_, lists, err := e.disco.ServerGroupsAndResources()
 	if err != nil {
 		t.Fatal(err)
@@ -658,6 +661,9 @@ func (e *badInputEnv) snapshot(t *testing.T, r *caseRun) snapshot {
 						key = gv.String() + " " + res.Kind + "/" + o.GetNamespace() + "/" + o.GetName()
 					}
 					s.objects[key] = o.GetResourceVersion()
+					if o.GetDeletionTimestamp() != nil {
+						s.terminating[key] = true
+					}
 				}
 			}
 		}
@@ -716,6 +722,9 @@ func (e *badInputEnv) compare(t *testing.T, r *caseRun, before snapshot) {
 	t.Helper()
 	after := e.snapshot(t, r)
 	allowed := map[string]bool{}
+	for k := range before.terminating {
+		allowed[k] = true
+	}
 	if app := r.c.RecordsFailure; app != "" {
 		cm := "ConfigMap/" + r.ns + "/gitops-" + app
 		allowed["v1 "+cm], allowed[cm] = true, true

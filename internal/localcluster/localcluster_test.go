@@ -29,7 +29,10 @@ import (
 
 var cluster *localcluster.Cluster
 
-func TestMain(m *testing.M) { os.Exit(testcluster.Main(m, &cluster)) }
+func TestMain(m *testing.M) {
+	testcluster.StateOnly("the control plane's own tests call Go APIs and print nothing; what they leave in the cluster is swept")
+	os.Exit(testcluster.Main(m, &cluster))
+}
 
 func deployment(ns, name string, replicas int32) *appsv1ac.DeploymentApplyConfiguration {
 	labels := map[string]string{"app": name}
