@@ -28,6 +28,9 @@ type Processor struct {
 	Dir string
 	// Sources overrides where keys are read (tests); KeyFiles still apply.
 	Sources *sops.KeySources
+	// OnlyKeyFiles reads KeyFiles alone, not the environment or sops'
+	// keys.txt: render hands the function exactly the keys it chose.
+	OnlyKeyFiles bool
 }
 
 // Process implements framework.ResourceListProcessor.
@@ -122,6 +125,7 @@ func (r *run) loadKeys() (*sops.Keys, error) {
 		src = *r.p.Sources
 	}
 	src.Files = append(append([]string{}, r.p.KeyFiles...), src.Files...)
+	src.OnlyFiles = src.OnlyFiles || r.p.OnlyKeyFiles
 	keys, err := sops.LoadKeys(src)
 	if err != nil {
 		return nil, err

@@ -287,19 +287,24 @@ func renderTree(root, p string, src Source, opts Options, out *Rendered, warn fu
 		ropts.OwnFunctions = nil
 	}
 	// Our decrypt function, run by kustomize as a process, gets the same
-	// keys through a private file, written only if the build runs it.
+	// keys through a private file, written only if the build runs it, and
+	// those alone: not the environment's or sops' keys.txt, which may be
+	// keys the render was not given (the agent's, for a tenant's app).
 	keyFile := &privateKeyFile{keys: src.Keys, onDir: opts.OnPrivateDir}
 	defer keyFile.remove()
 	ropts.FunctionArgs = func(name string) []string {
-		if name != "decrypt" || src.Keys == nil || src.Keys.Len() == 0 {
+		if name != "decrypt" {
 			return nil
+		}
+		if src.Keys == nil || src.Keys.Len() == 0 {
+			return []string{"--only-age-key-files"}
 		}
 		file, err := keyFile.path()
 		if err != nil {
 			warn(fmt.Sprintf("cannot hand the age keys to the decrypt function: %v", err))
-			return nil
+			return []string{"--only-age-key-files"}
 		}
-		return []string{"--age-key-file", file}
+		return []string{"--only-age-key-files", "--age-key-file", file}
 	}
 	return render.Render(root, p, ropts)
 }

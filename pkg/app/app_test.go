@@ -126,7 +126,9 @@ func TestDecryptKeyFileIsPrivateAndRemoved(t *testing.T) {
 	seen := filepath.Join(t.TempDir(), "seen")
 	// Self stands in for kubectl-gitops: it notes the key file it was
 	// given, and its mode, and passes the ResourceList through.
-	self := writeFile(t, "kubectl-gitops", "#!/bin/sh\nstat -c '%a %n' \"$4\" > "+seen+"\ncat\n")
+	// It must be told to read only that file (never the environment's
+	// keys or sops' keys.txt: a tenant's render chose its keys).
+	self := writeFile(t, "kubectl-gitops", "#!/bin/sh\n[ \"$3\" = --only-age-key-files ] || exit 9\nstat -c '%a %n' \"$5\" > "+seen+"\ncat\n")
 	os.Chmod(self, 0o755)
 	r := testrepo.New(t)
 	r.Commit("first", map[string]string{

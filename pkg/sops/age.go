@@ -65,6 +65,9 @@ type KeySources struct {
 	Getenv func(string) string
 	// DefaultFile overrides DefaultKeyFile (tests).
 	DefaultFile string
+	// OnlyFiles reads Files alone: not the environment, not the default
+	// key file (the keys a caller chose, such as a tenant's).
+	OnlyFiles bool
 }
 
 // LoadKeys reads identities from the named files, SOPS_AGE_KEY,
@@ -80,6 +83,9 @@ func LoadKeys(src KeySources) (*Keys, error) {
 		if err := k.AddFile(f, true); err != nil {
 			return nil, err
 		}
+	}
+	if src.OnlyFiles {
+		return k, nil
 	}
 	if v := getenv(EnvAgeKey); v != "" {
 		if err := k.Add(EnvAgeKey, []byte(v)); err != nil {

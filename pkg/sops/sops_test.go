@@ -342,3 +342,27 @@ func TestSopsKeyIsDataUnlessInFirstDocument(t *testing.T) {
 		t.Fatalf("binary JSON with a sops key that is not metadata: %v", err)
 	}
 }
+
+// OnlyFiles: the keys of the environment and of sops' default file are not
+// read, however they are set (a tenant's render chose its keys).
+func TestOnlyFilesIgnoresEnvironmentAndDefault(t *testing.T) {
+	key, recipient, _ := GenerateIdentity("test")
+	enc := encryptForTest(t, recipient, Rules{})
+	dir := t.TempDir()
+	file := dir + "/k.txt"
+	if err := writeFile(file, key); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{EnvAgeKey: string(key), EnvAgeKeyFile: file}
+	keys, err := LoadKeys(KeySources{Getenv: func(k string) string { return env[k] }, DefaultFile: file, OnlyFiles: true})
+	if err != nil || keys.Len() != 0 {
+		t.Fatalf("OnlyFiles without files: %v, %d keys; want none", err, keys.Len())
+	}
+	if _, err := Decrypt("db.yaml", enc, YAML, keys); err == nil {
+		t.Fatal("decrypted with keys it was told not to read")
+	}
+	keys, err = LoadKeys(KeySources{Files: []string{file}, Getenv: func(k string) string { return env[k] }, OnlyFiles: true})
+	if err != nil || keys.Len() != 1 {
+		t.Fatalf("OnlyFiles with a file: %v, %d keys; want its one", err, keys.Len())
+	}
+}

@@ -56,7 +56,8 @@ Results go to stderr, one line each; an error result makes the exit code 1.`,
 func DecryptCommand() *cobra.Command {
 	p := &decrypt.Processor{}
 	c := function("decrypt", "Decrypt SOPS-encrypted resources; generate Secrets from encrypted files (age keys)", p)
-	c.Flags().StringArrayVar(&p.KeyFiles, "age-key-file", nil, "age key file; repeatable (also read: $SOPS_AGE_KEY, $SOPS_AGE_KEY_FILE, sops' keys.txt)")
+	c.Flags().StringArrayVar(&p.KeyFiles, "age-key-file", nil, "age key file; repeatable (also read: $SOPS_AGE_KEY, $SOPS_AGE_KEY_FILE, sops' keys.txt, unless --only-age-key-files)")
+	c.Flags().BoolVar(&p.OnlyKeyFiles, "only-age-key-files", false, "Read only the --age-key-file files: not $SOPS_AGE_KEY, $SOPS_AGE_KEY_FILE or sops' keys.txt (render and sync pass it, with the keys they chose)")
 	return c
 }
 
