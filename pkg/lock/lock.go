@@ -107,7 +107,15 @@ type Lock struct {
 	mu    sync.Mutex
 	err   error
 	lease *coordinationv1.Lease // as last written by us; guarded by mu
+	// tookOver: the lease was another holder's, expired, and taken over
+	// (that holder died, or could not release it), not created.
+	tookOver bool
 }
+
+// TookOver says the lease was taken over from a holder whose lease had
+// expired, rather than created: a holder that died under way, or one that
+// could not release it.
+func (l *Lock) TookOver() bool { return l.tookOver }
 
 // Acquire takes the lease and keeps renewing it until Release is called or
 // the lock is lost.
@@ -128,10 +136,11 @@ func Acquire(ctx context.Context, kube kubernetes.Interface, opts Options) (*Loc
 	leases := kube.CoordinationV1().Leases(opts.Namespace)
 	var lease *coordinationv1.Lease
 	var renewedAt time.Time
+	tookOver := false
 	for {
 		renewedAt = time.Now()
 		var err error
-		lease, err = tryAcquire(ctx, leases, opts)
+		lease, tookOver, err = tryAcquire(ctx, leases, opts)
 		if err == nil {
 			break
 		}
@@ -147,7 +156,7 @@ func Acquire(ctx context.Context, kube kubernetes.Interface, opts Options) (*Loc
 	base := context.WithoutCancel(ctx)
 	renewCtx, stop := context.WithCancel(base)
 	l := &Lock{
-		leases: leases, opts: opts, ref: ref, lease: lease, base: base,
+		leases: leases, opts: opts, ref: ref, lease: lease, base: base, tookOver: tookOver,
 		stopRenew: stop, renewed: make(chan struct{}), lost: make(chan struct{}), released: make(chan struct{}),
 	}
 	go l.renew(renewCtx, renewedAt)
@@ -303,7 +312,7 @@ type leaseClient interface {
 	Delete(context.Context, string, metav1.DeleteOptions) error
 }
 
-func tryAcquire(ctx context.Context, leases leaseClient, opts Options) (*coordinationv1.Lease, error) {
+func tryAcquire(ctx context.Context, leases leaseClient, opts Options) (_ *coordinationv1.Lease, tookOver bool, _ error) {
 	now := metav1.NewMicroTime(time.Now())
 	spec := coordinationv1.LeaseSpec{
 		HolderIdentity:       &opts.Holder,
@@ -313,21 +322,21 @@ func tryAcquire(ctx context.Context, leases leaseClient, opts Options) (*coordin
 	}
 	created, err := leases.Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: opts.Name, Namespace: opts.Namespace}, Spec: spec}, metav1.CreateOptions{})
 	if err == nil {
-		return created, nil
+		return created, false, nil
 	}
 	if !apierrors.IsAlreadyExists(err) {
-		return nil, fmt.Errorf("take Lease/%s/%s: %w", opts.Namespace, opts.Name, err)
+		return nil, false, fmt.Errorf("take Lease/%s/%s: %w", opts.Namespace, opts.Name, err)
 	}
 	cur, err := leases.Get(ctx, opts.Name, metav1.GetOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("read Lease/%s/%s: %w", opts.Namespace, opts.Name, err)
+		return nil, false, fmt.Errorf("read Lease/%s/%s: %w", opts.Namespace, opts.Name, err)
 	}
 	if !expired(cur, time.Now()) {
 		since := time.Time{}
 		if cur.Spec.AcquireTime != nil {
 			since = cur.Spec.AcquireTime.Time
 		}
-		return nil, &HeldError{Lease: opts.Namespace + "/" + opts.Name, Holder: ptr.Deref(cur.Spec.HolderIdentity, "unknown"), Since: since}
+		return nil, false, &HeldError{Lease: opts.Namespace + "/" + opts.Name, Holder: ptr.Deref(cur.Spec.HolderIdentity, "unknown"), Since: since}
 	}
 	// Expired: take it over; the resourceVersion makes two takers race safely.
 	cur.Spec = spec
@@ -336,9 +345,9 @@ func tryAcquire(ctx context.Context, leases leaseClient, opts Options) (*coordin
 		if apierrors.IsConflict(err) {
 			return tryAcquire(ctx, leases, opts)
 		}
-		return nil, fmt.Errorf("take over expired Lease/%s/%s: %w", opts.Namespace, opts.Name, err)
+		return nil, false, fmt.Errorf("take over expired Lease/%s/%s: %w", opts.Namespace, opts.Name, err)
 	}
-	return updated, nil
+	return updated, true, nil
 }
 
 func expired(l *coordinationv1.Lease, now time.Time) bool {

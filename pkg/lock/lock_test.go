@@ -49,6 +49,9 @@ func TestHeldLockFailsAtOnceThenFrees(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after release: %v", err)
 	}
+	if second.TookOver() {
+		t.Errorf("TookOver() true for a lease created after a release")
+	}
 	second.Release()
 }
 
@@ -72,6 +75,9 @@ func TestExpiredLeaseIsTakenOver(t *testing.T) {
 	l, err := kube.CoordinationV1().Leases(ns).Get(context.Background(), "app", metav1.GetOptions{})
 	if err != nil || ptr.Deref(l.Spec.HolderIdentity, "") != "next" {
 		t.Errorf("lease holder after takeover: %v %v", err, l)
+	}
+	if !next.TookOver() {
+		t.Errorf("TookOver() false for a lease taken over from a crashed holder")
 	}
 	next.Release()
 }

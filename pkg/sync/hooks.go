@@ -179,8 +179,11 @@ func (s *Syncer) prepareHooks(ctx context.Context, r *run, cs *ChangeSet, hooks 
 		}
 		// The hooks an interrupted sync of this commit and render created
 		// are its run of them: continued, not created again.
+		// Only a sync that took over a dead holder's lease continues: one
+		// that created the lease follows a sync that ended (and released
+		// it), whose leftovers are released and run anew.
 		byRun := map[string]*Change{}
-		if cleanup {
+		if cleanup && r.lock != nil && r.lock.TookOver() {
 			for _, c := range groups[k] {
 				byRun[c.Desired.GetAnnotations()[AnnotationHookRun]] = c
 			}
