@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 
 	"github.com/kubectl-gitops/kubectl-gitops/internal/flock"
 )
@@ -353,7 +355,10 @@ func fetchRemote(ctx context.Context, req Request, opts Options) (*Checkout, err
 			// The remote's fault (gone, an HTTP error, a cut or corrupt
 			// pack: go-git stores no pack it could not read), unless the
 			// mirror's own objects are damaged.
-			damaged := verifyMirror(repo)
+			var damaged error
+			if !remoteRefused(err) {
+				damaged = verifyMirror(repo)
+			}
 			if ctx.Err() != nil || damaged == nil {
 				return nil, fmt.Errorf("fetch %s: %w", shown, explain(scrub(err, req.Repo)))
 			}
@@ -477,6 +482,18 @@ func checkedCheckout(repo *git.Repository, req Request) (co *Checkout, err error
 		return nil, fmt.Errorf("mirror of %s: %w", co.Repo, err)
 	}
 	return co, nil
+}
+
+// remoteRefused says a fetch failed before any pack arrived, by the
+// remote's answer or its absence (credentials refused, no such repository,
+// an HTTP error, no connection): the mirror played no part, and reading it
+// whole (under its lock, at every poll of a wrong password) would cost for
+// nothing.
+func remoteRefused(err error) bool {
+	var httpErr *githttp.Err
+	var netErr *net.OpError
+	return errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed) ||
+		errors.Is(err, transport.ErrRepositoryNotFound) || errors.As(err, &httpErr) || errors.As(err, &netErr)
 }
 
 // verifyMirror reads every object of the mirror and says what is damaged
