@@ -176,12 +176,14 @@ func (a *runner) Reconcile(ctx context.Context, key string, why agent.Reasons) a
 	if st.term != shard && e.target.Automated {
 		// Once per term of the shard (a standby taking over, a restart):
 		// a sync of the former holder may have died under way.
-		st.term = shard
 		if dead, err := gsync.Interrupted(ctx, cmp.c, cmp.flags.InventoryNamespace, e.target.Application.Name); err != nil {
-			log.Warn("cannot tell whether a sync of the app died under way", "error", err)
-		} else if dead {
-			st.resume = true
-			log.Info("a sync of the app began and recorded no outcome: syncing to continue it")
+			log.Warn("cannot tell whether a sync of the app died under way; asking again at the next reconcile", "error", err)
+		} else {
+			st.term = shard
+			if dead {
+				st.resume = true
+				log.Info("a sync of the app began and recorded no outcome: syncing to continue it")
+			}
 		}
 	}
 	decision, wait := a.decide(cmp, st, e.target)

@@ -32,15 +32,16 @@ func (a *runner) tenantNamespace(ns string) bool {
 }
 
 // tenantAppName is the app name (inventory gitops-NAME) of a tenant's
-// Application: NAMESPACE-NAME, cut to fit an app name, and a hash of both,
-// so that no team can name an app that collides with another team's.
+// Application: NAMESPACE-NAME, cut to 40 characters, and 16 hex digits of
+// the SHA-256 of both, so that no team can name an app that collides with
+// another team's (a collision past the cut would take 2^64 tries).
 func tenantAppName(ns, name string) string {
 	sum := sha256.Sum256([]byte(ns + "/" + name))
 	base := strings.ReplaceAll(ns+"-"+name, ".", "-")
-	if len(base) > 46 {
-		base = base[:46]
+	if len(base) > 40 {
+		base = base[:40]
 	}
-	return strings.TrimRight(base, "-") + "-" + hex.EncodeToString(sum[:5])
+	return strings.TrimRight(base, "-") + "-" + hex.EncodeToString(sum[:8])
 }
 
 // secretTypeSelector selects Argo CD's repository Secrets.
@@ -74,6 +75,11 @@ func (a *runner) tenants() *tenantCredentials {
 // of is what the Application name of namespace ns, whose repository is
 // repoURL, may use of its namespace.
 func (tc *tenantCredentials) of(ns, name, repoURL string) (*appflags.Tenant, error) {
+	// A local path or file:// would read the agent's own disk (its
+	// mirrors of other teams' repositories), and ssh its ssh agent.
+	if u := strings.ToLower(strings.TrimSpace(repoURL)); !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+		return nil, fmt.Errorf("Application %s/%s: spec.source.repoURL %s: an Application of another namespace than the agent's may name only an http(s) repository: a local path or file:// would read the agent's disk, and ssh would use the agent's ssh credentials", ns, name, gsource.RedactURL(repoURL))
+	}
 	c, ok := tc.byNS[ns]
 	if !ok {
 		c = tc.list(ns)

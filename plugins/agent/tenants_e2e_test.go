@@ -155,6 +155,7 @@ func TestAgentTenants(t *testing.T) {
 	keyB, recipientB := ageKey(t)
 	secretA := encryptedSecret(t, "db", "team-a-database-secret-31f9", recipientA)
 	secretB := encryptedSecret(t, "db", "team-b-database-secret-88c2", recipientB)
+	fnSecretA := encryptedSecret(t, "fn-db", "team-a-function-secret-5e17", recipientA)
 
 	const execKustomization = `resources: [cm.yaml]
 transformers:
@@ -169,12 +170,22 @@ transformers:
           path: /bin/true
 `
 	gitA := serveWithAuth(t, map[string]string{
-		"web/cm.yaml":             configMap("team-a"),
-		"secret/db.enc.yaml":      secretA,
-		"stolen/db.enc.yaml":      secretB, // team B's ciphertext, copied
-		"cluster/role.yaml":       "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: " + teamA + "-escalate}\nrules: [{apiGroups: ['*'], resources: ['*'], verbs: ['*']}]\n",
-		"exec/cm.yaml":            configMap("exec"),
-		"exec/kustomization.yaml": execKustomization,
+		"web/cm.yaml":        configMap("team-a"),
+		"secret/db.enc.yaml": secretA,
+		"stolen/db.enc.yaml": secretB, // team B's ciphertext, copied
+		"cluster/role.yaml":  "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: " + teamA + "-escalate}\nrules: [{apiGroups: ['*'], resources: ['*'], verbs: ['*']}]\n",
+		"exec/cm.yaml":       configMap("exec"),
+		// Team B's ciphertext again, read by the decrypt function itself
+		// (not through the render's files), with the agent's keys in its
+		// environment.
+		"fnsteal/kustomization.yaml": "generators: [decrypt.yaml]\n",
+		"fnsteal/decrypt.yaml":       "apiVersion: fn.kubectl-gitops.dev/v1alpha1\nkind: Decrypt\nmetadata:\n  name: secrets\n  annotations:\n    config.kubernetes.io/function: |\n      exec:\n        path: kubectl-gitops\n        args: [fn, decrypt]\nfiles: [stolen.enc.yaml]\n",
+		"fnsteal/stolen.enc.yaml":    secretB,
+		// The same function on team A's own ciphertext: it works.
+		"fnown/kustomization.yaml": "generators: [decrypt.yaml]\n",
+		"fnown/decrypt.yaml":       "apiVersion: fn.kubectl-gitops.dev/v1alpha1\nkind: Decrypt\nmetadata:\n  name: secrets\n  annotations:\n    config.kubernetes.io/function: |\n      exec:\n        path: kubectl-gitops\n        args: [fn, decrypt]\nfiles: [own.enc.yaml]\n",
+		"fnown/own.enc.yaml":       fnSecretA,
+		"exec/kustomization.yaml":  execKustomization,
 	}, "team-a", passA)
 	gitB := serveWithAuth(t, map[string]string{"web/cm.yaml": configMap("team-b"), "secret/db.enc.yaml": secretB}, "team-b", passB)
 
@@ -202,6 +213,8 @@ transformers:
 		{"stolen-key", teamA, projA, gitA.url, "stolen", teamA},
 		{"stolen-creds", teamA, projWide, gitB.url, "web", teamA},
 		{"exec", teamA, projA, gitA.url, "exec", teamA},
+		{"stolen-by-function", teamA, projA, gitA.url, "fnsteal", teamA},
+		{"own-by-function", teamA, projA, gitA.url, "fnown", teamA},
 		{"ignored", outsider, projA, gitA.url, "web", outsider},
 	}
 	var manifests []string
@@ -218,6 +231,9 @@ transformers:
 	// The agent holds team B's key and password itself (an operator's
 	// keys and credentials for its own apps): neither may reach team A.
 	// Exec functions are on for the operator's apps, never for a team's.
+	// The agent's environment names team B's key too, where the decrypt
+	// function would find it by default.
+	t.Setenv("SOPS_AGE_KEY_FILE", keyB)
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(tokenFile, []byte(passB), 0o600); err != nil {
 		t.Fatal(err)
@@ -232,9 +248,9 @@ transformers:
 	// Allowed: each team's apps sync with their own credentials and keys.
 	waitGreeting(t, k, teamA, "team-a", 90*time.Second)
 	waitGreeting(t, k, teamB, "team-b", 60*time.Second)
-	for _, ns := range []string{teamA, teamB} {
-		eventually(t, 60*time.Second, "Secret db of "+ns+" decrypted and applied", func() error {
-			_, err := k.CoreV1().Secrets(ns).Get(ctx, "db", metav1.GetOptions{})
+	for _, s := range [][2]string{{teamA, "db"}, {teamB, "db"}, {teamA, "fn-db"}} {
+		eventually(t, 60*time.Second, "Secret "+s[1]+" of "+s[0]+" decrypted and applied", func() error {
+			_, err := k.CoreV1().Secrets(s[0]).Get(ctx, s[1], metav1.GetOptions{})
 			return err
 		})
 	}
@@ -255,6 +271,9 @@ transformers:
 		"stolen-key":      "Secret " + teamA + "/gitops-age-key",
 		"stolen-creds":    "give the credentials in an Argo CD repository Secret of namespace " + teamA,
 		"exec":            "exec and container functions never run for the Applications of other namespaces",
+		// kustomize keeps the function's own message; own-by-function
+		// shows the same function opens team A's file.
+		"stolen-by-function": "kustomize build fnsteal: couldn't execute function",
 	}
 	for name, want := range refusals {
 		eventually(t, 60*time.Second, "Application "+teamA+"/"+name+" refused", func() error {
@@ -303,13 +322,13 @@ transformers:
 }
 
 // tenantAppName is the agent's name of a tenant's app (plugins/agent's
-// tenantAppName, which the test cannot import): NAMESPACE-NAME cut to 46
-// characters, and 10 hex digits of the SHA-256 of NAMESPACE/NAME.
+// tenantAppName, which the test cannot import): NAMESPACE-NAME cut to 40
+// characters, and 16 hex digits of the SHA-256 of NAMESPACE/NAME.
 func tenantAppName(ns, name string) string {
 	sum := sha256.Sum256([]byte(ns + "/" + name))
 	base := strings.ReplaceAll(ns+"-"+name, ".", "-")
-	if len(base) > 46 {
-		base = base[:46]
+	if len(base) > 40 {
+		base = base[:40]
 	}
-	return strings.TrimRight(base, "-") + "-" + hex.EncodeToString(sum[:5])
+	return strings.TrimRight(base, "-") + "-" + hex.EncodeToString(sum[:8])
 }

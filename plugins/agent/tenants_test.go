@@ -53,3 +53,21 @@ func TestTenantAppName(t *testing.T) {
 		t.Errorf("tenantAppName(team-a, web) = %q; want it to read team-a-web-HASH", got)
 	}
 }
+
+// A tenant may name only an http(s) repository: a local path or file://
+// would read the agent's disk (its mirrors of other teams' repositories),
+// ssh its ssh credentials. Refused before any Secret is read.
+func TestTenantRepositoryMustBeHTTP(t *testing.T) {
+	tc := &tenantCredentials{byNS: map[string]*namespaceCredentials{}}
+	for _, repo := range []string{
+		"/var/cache/kubectl-gitops/repos/0123456789abcdef01234567.git",
+		"file:///var/cache/kubectl-gitops/repos/x.git",
+		"ssh://git@git.example/team-b/config.git",
+		"git@git.example:team-b/config.git",
+		"../other",
+	} {
+		if _, err := tc.of("team-a", "web", repo); err == nil || !strings.Contains(err.Error(), "may name only an http(s) repository") {
+			t.Errorf("repoURL %s: %v; want it refused", repo, err)
+		}
+	}
+}
