@@ -178,12 +178,10 @@ func rejected(err error, plain bool) bool {
 	return false
 }
 
-// explain tidies a transport error (a server's message may be empty or
-// end in a newline) and adds what to do next to those people meet.
+// explain tidies a transport error (source.Tidy) and adds what to do next
+// to those people meet when pushing.
 func explain(err error) error {
-	if msg := strings.TrimSuffix(strings.TrimSpace(err.Error()), ":"); msg != err.Error() {
-		err = &tidied{msg: msg, err: err}
-	}
+	err = source.Tidy(err)
 	switch {
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
 		return fmt.Errorf("%w; the credentials were refused: a token (https) or an ssh key (ssh) that may read and push to the repository is needed", err)
@@ -192,15 +190,6 @@ func explain(err error) error {
 	}
 	return err
 }
-
-// tidied is an error with its text trimmed.
-type tidied struct {
-	msg string
-	err error
-}
-
-func (e *tidied) Error() string { return e.msg }
-func (e *tidied) Unwrap() error { return e.err }
 
 // wait sleeps before retry n (1 for the first): backoff doubled n-1
 // times, capped at maxBackoff, jittered to between half and all of it.

@@ -645,14 +645,21 @@ func readBlob(tree *object.Tree, name string) (data []byte, err error) {
 // end in a newline: "authentication required: ", "...: 404 page not
 // found\n") and adds what to do next to those people meet.
 func explain(err error) error {
-	if msg := strings.TrimSuffix(strings.TrimSpace(err.Error()), ":"); msg != err.Error() {
-		err = &tidied{msg: msg, err: err}
-	}
+	err = Tidy(err)
 	switch {
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
 		return fmt.Errorf("%w; the repository wants credentials: a token or password (https) or an ssh key (ssh)", err)
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		return fmt.Errorf("%w; check the repository URL", err)
+	}
+	return err
+}
+
+// Tidy trims a transport error's text (a server's message may be empty or
+// end in a newline), keeping the error for errors.Is.
+func Tidy(err error) error {
+	if msg := strings.TrimSuffix(strings.TrimSpace(err.Error()), ":"); msg != err.Error() {
+		return &tidied{msg: msg, err: err}
 	}
 	return err
 }
