@@ -119,8 +119,8 @@ func (c *Cluster) apiServerPID() (int, error) {
 	return 0, fmt.Errorf("localcluster: no kube-apiserver process uses %s", c.Dir)
 }
 
-// launch starts a component as startProc does, appending to its log, but
-// leaves it to the caller to keep it.
+// launch starts a component in its own process group, appending to its
+// log (a restart keeps what came before); startProc also keeps it.
 func (c *Cluster) launch(ctx context.Context, name, path string, args ...string) (*proc, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("localcluster: start %s: %w", name, err)

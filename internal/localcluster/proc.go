@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -23,28 +21,11 @@ type proc struct {
 // terminal reaches only the parent, which then stops it in order), with its
 // output in <Dir>/logs/<name>.log.
 func (c *Cluster) startProc(ctx context.Context, name, path string, args ...string) (*proc, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("localcluster: start %s: %w", name, err)
-	}
-	logFile, err := os.Create(filepath.Join(c.Dir, "logs", name+".log"))
+	p, err := c.launch(ctx, name, path, args...)
 	if err != nil {
-		return nil, fmt.Errorf("localcluster: %w", err)
+		return nil, err
 	}
-	cmd := exec.Command(path, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("localcluster: start %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		logFile.Close()
-		close(p.done)
-	}()
 	c.procs = append(c.procs, p)
-	c.logf("started %s (pid %d)", name, cmd.Process.Pid)
 	return p, nil
 }
 
