@@ -65,6 +65,13 @@ type gitServer struct {
 
 func serve(t testing.TB, files map[string]string) *gitServer {
 	t.Helper()
+	return serveWithAuth(t, files, "", "")
+}
+
+// serveWithAuth is serve behind basic auth (user, password), none when
+// user is empty.
+func serveWithAuth(t testing.TB, files map[string]string, user, password string) *gitServer {
+	t.Helper()
 	r := testrepo.New(t)
 	r.Commit("first", files)
 	srv, err := gittestserver.NewTempGitServer()
@@ -75,6 +82,9 @@ func serve(t testing.TB, files map[string]string) *gitServer {
 	bare := filepath.Join(srv.Root(), "config.git")
 	if out, err := exec.Command("git", "clone", "--bare", "-q", r.Dir, bare).CombinedOutput(); err != nil {
 		t.Fatalf("git clone --bare: %v\n%s", err, out)
+	}
+	if user != "" {
+		srv.Auth(user, password)
 	}
 	if err := srv.StartHTTP(); err != nil {
 		t.Fatal(err)

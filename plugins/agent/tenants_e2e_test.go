@@ -6,42 +6,17 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/fluxcd/pkg/gittestserver"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubectl-gitops/kubectl-gitops/internal/leaksweep"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
-	"github.com/kubectl-gitops/kubectl-gitops/internal/testrepo"
 )
-
-// serveWithAuth serves files over HTTP behind basic auth (user, password).
-func serveWithAuth(t *testing.T, files map[string]string, user, password string) *gitServer {
-	t.Helper()
-	r := testrepo.New(t)
-	r.Commit("first", files)
-	srv, err := gittestserver.NewTempGitServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(srv.Root()) })
-	bare := filepath.Join(srv.Root(), "config.git")
-	if out, err := exec.Command("git", "clone", "--bare", "-q", r.Dir, bare).CombinedOutput(); err != nil {
-		t.Fatalf("git clone --bare: %v\n%s", err, out)
-	}
-	srv.Auth(user, password)
-	if err := srv.StartHTTP(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.StopHTTP)
-	return &gitServer{repo: r, bare: bare, url: srv.HTTPAddress() + "/config.git"}
-}
 
 // ageKey makes an age identity with the plugin (secret keygen) and returns
 // the key file and its recipient.
