@@ -474,7 +474,7 @@ func FromObject(file string, o *unstructured.Unstructured) (*Application, error)
 		a.IgnoreDifferences = rules
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("Application %s (%s): %w", a.Name, file, indent(err))
+		return nil, fmt.Errorf("Application %s (%s):%w", a.Name, file, indent(err))
 	}
 	return a, nil
 }

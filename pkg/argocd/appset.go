@@ -200,7 +200,7 @@ func appSetOf(file string, o *unstructured.Unstructured) (*ApplicationSet, error
 		s.TemplatePatch = str
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("%s: %w", ref, indent(err))
+		return nil, fmt.Errorf("%s:%w", ref, indent(err))
 	}
 	return s, nil
 }

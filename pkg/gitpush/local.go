@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 
 	git "github.com/go-git/go-git/v5"
@@ -20,7 +21,14 @@ func runLocal(ctx context.Context, o Options, edit Edit) (*Result, error) {
 	var err error
 	r.repo, err = git.PlainOpenWithOptions(o.Dir, &git.PlainOpenOptions{DetectDotGit: true, EnableDotGitCommonDir: true})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w; name a directory in a Git work tree", o.Dir, err)
+		dir := o.Dir
+		if abs, aerr := filepath.Abs(dir); aerr == nil {
+			dir = abs
+		}
+		if errors.Is(err, git.ErrRepositoryNotExists) {
+			return nil, fmt.Errorf("%s is not in a Git work tree; run this in a checkout of the config repository, or pass --repo URL --revision BRANCH", dir)
+		}
+		return nil, fmt.Errorf("%s: %w; name a directory in a Git work tree", dir, err)
 	}
 	if r.wt, err = r.repo.Worktree(); err != nil {
 		return nil, fmt.Errorf("%s: %w; name a directory in a Git work tree", o.Dir, err)

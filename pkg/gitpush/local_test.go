@@ -327,7 +327,8 @@ func TestLocalRetryConflictsWithDirtyFile(t *testing.T) {
 func TestLocalErrors(t *testing.T) {
 	s := newServer(t, 1)
 	dir, repo := s.clone(t)
-	if _, err := Run(bg, localOptions(t.TempDir()), setTag(0, "v2")); err == nil || !strings.Contains(err.Error(), "name a directory in a Git work tree") {
+	outside := t.TempDir()
+	if _, err := Run(bg, localOptions(outside), setTag(0, "v2")); err == nil || err.Error() != outside+" is not in a Git work tree; run this in a checkout of the config repository, or pass --repo URL --revision BRANCH" {
 		t.Errorf("not a work tree: %v", err)
 	}
 	o := localOptions(dir)
