@@ -67,7 +67,7 @@ FUZZ_SOPS := FuzzParseEncrypted FuzzMetadata FuzzParse
 FUZZ_PARSERS := \
 	./pkg/plan:FuzzSyncWave ./pkg/plan:FuzzSyncOptions ./pkg/plan:FuzzHookOf \
 	./pkg/agent/webhook:FuzzWebhook ./pkg/agent/webhook:FuzzSameRepo \
-	./pkg/ignore:FuzzRules ./krm-functions/validateproject:FuzzGlob \
+	./pkg/ignore:FuzzRules ./krm-functions/validateproject:FuzzGlob ./krm-functions/validateproject:FuzzSourceRepos \
 	./pkg/argocd:FuzzSyncWindow ./pkg/argocd:FuzzAppSetTemplate
 
 # fuzz_one PKG TARGET TIME runs one target. go.dev/issue/75804 (fixed in

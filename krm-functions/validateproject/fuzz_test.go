@@ -71,3 +71,83 @@ func FuzzGlob(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSourceRepos: sourceRepos (RepoPermitted) never panics; "*" permits
+// every repository and a list of deny entries alone none (Argo CD's
+// documented rule: some allow entry permits, and no deny entry rejects); a
+// pattern without metacharacters permits exactly its repository, in any
+// ASCII case and with or without ".git"; "!" of it beside "*" refuses it;
+// on patterns of only '*' and '?' the match is the documented wildcard one
+// after normalising, segment by segment ('*' and '?' stop at '/'); an allow entry more never
+// refuses, a deny entry more never permits.
+func FuzzSourceRepos(f *testing.F) {
+	for _, s := range [][3]string{
+		{"https://github.com/acme/*", "https://github.com/acme/config.git", "!https://github.com/acme/sandbox"},
+		{"https://github.com/acme/**", "https://github.com/acme/team/config", "*"},
+		{"git@github.com:acme/*", "git@github.com:acme/config.git", "!git@github.com:acme/config"},
+		{"ssh://git@github.com/acme/*", "git@github.com:acme/x", ""},
+		{"*", "file:///srv/git/x", "!*"}, {"", "", ""}, {"!", "x", "!x"},
+		{"HTTPS://GitHub.com/Acme/Config.git", "https://github.com/acme/config", "https://github.com/acme/{config,other}"},
+		{"a?c", "abc", "[ab]c"}, {"x*", "xyz", `\*`}, {"  https://h/x  ", "https://h/x", "!https://h/x.git"},
+	} {
+		f.Add(s[0], s[1], s[2])
+	}
+	f.Fuzz(func(t *testing.T, pattern, repo, other string) {
+		if len(pattern) > 80 || len(repo) > 80 || len(other) > 80 || !utf8.ValidString(pattern) || !utf8.ValidString(repo) || !utf8.ValidString(other) {
+			return
+		}
+		got := RepoPermitted([]string{pattern}, repo)
+		if !RepoPermitted([]string{"*"}, repo) {
+			t.Fatalf("* does not permit %q", repo)
+		}
+		if RepoPermitted(nil, repo) || RepoPermitted([]string{"!" + pattern, "!" + other}, repo) {
+			t.Fatalf("a list without allow entries permits %q", repo)
+		}
+		// More entries: an allow entry never takes a permission away, a
+		// deny entry never gives one.
+		if got && !strings.HasPrefix(other, "!") && !RepoPermitted([]string{pattern, other}, repo) {
+			t.Fatalf("[%q %q] refuses %q, which [%q] permits", pattern, other, repo, pattern)
+		}
+		if !got && RepoPermitted([]string{pattern, "!" + other}, repo) {
+			t.Fatalf("[%q !%q] permits %q, which [%q] refuses", pattern, other, repo, pattern)
+		}
+		const meta = `*?[]{}\!`
+		if literal := strings.TrimSpace(repo); literal != "" && !strings.ContainsAny(literal, meta) && literal == repo {
+			variants := []string{repo}
+			if base := strings.TrimSuffix(repo, ".git"); !strings.HasSuffix(base, ".git") {
+				variants = append(variants, base, base+".git")
+			}
+			if isASCII(repo) {
+				variants = append(variants, strings.ToUpper(repo), strings.ToLower(repo))
+			}
+			for _, v := range variants {
+				if !RepoPermitted([]string{repo}, v) {
+					t.Fatalf("literal %q does not permit %q", repo, v)
+				}
+			}
+			if RepoPermitted([]string{"*", "!" + repo}, repo) {
+				t.Fatalf("* with !%q permits it", repo)
+			}
+		}
+		// '*' and '?' stop at '/': segment by segment, the wildcard match.
+		if p, r := normalizeRepo(pattern), normalizeRepo(repo); pattern != "*" && !strings.ContainsAny(p, `[]{}\!`) && !strings.Contains(p, "**") {
+			ps, rs := strings.Split(p, "/"), strings.Split(r, "/")
+			want := len(ps) == len(rs)
+			for i := 0; want && i < len(ps); i++ {
+				want = wildcard([]rune(ps[i]), []rune(rs[i]))
+			}
+			if got != want {
+				t.Fatalf("%q against %q (normalised %q, %q): %v, want %v", pattern, repo, p, r, got, want)
+			}
+		}
+	})
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}

@@ -50,32 +50,6 @@ func TestResolveDestination(t *testing.T) {
 	}
 }
 
-func TestRepoPermitted(t *testing.T) {
-	patterns := []string{"https://github.com/acme/*", "!https://github.com/acme/sandbox.git"}
-	for repo, want := range map[string]bool{
-		"https://github.com/acme/config.git":  true,
-		"https://github.com/acme/sandbox.git": false,
-		"https://github.com/other/config.git": false,
-		// As Argo CD: "*" stops at "/", case and ".git" do not count.
-		"https://github.com/acme/team/config.git": false,
-		"https://GitHub.com/Acme/Config":          true,
-		"https://github.com/acme/sandbox":         false,
-	} {
-		if got := repoPermitted(patterns, repo); got != want {
-			t.Errorf("%s: %v, want %v", repo, got, want)
-		}
-	}
-	if !repoPermitted([]string{"*"}, "git@host:x.git") || repoPermitted(nil, "x") {
-		t.Error("* or empty")
-	}
-	if !repoPermitted([]string{"https://github.com/acme/**"}, "https://github.com/acme/team/config.git") {
-		t.Error("** crosses /")
-	}
-	if !repoPermitted([]string{"git@github.com:acme/*"}, "git@github.com:acme/config.git") || repoPermitted([]string{"git@github.com:acme/*"}, "git@github.com:other/config.git") {
-		t.Error("scp-like SSH URLs")
-	}
-}
-
 // The project's word on the source is checked before anything is fetched;
 // restrictions not enforced yet refuse the sync.
 func TestCheckSource(t *testing.T) {

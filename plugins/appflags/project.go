@@ -427,7 +427,7 @@ func (t *Target) CheckSource(p *Project) error {
 	for _, f := range p.Unenforced {
 		errs = append(errs, fmt.Sprintf("AppProject %s sets %s, which is not enforced yet; refusing to sync rather than ignore it", p.Metadata.Name, f))
 	}
-	if repo := t.Application.Source.RepoURL; !repoPermitted(p.SourceRepos, repo) {
+	if repo := t.Application.Source.RepoURL; !validateproject.RepoPermitted(p.SourceRepos, repo) {
 		errs = append(errs, fmt.Sprintf("repository %s is not permitted by AppProject %s (sourceRepos: %s)", gsource.RedactURL(repo), p.Metadata.Name, strings.Join(p.SourceRepos, ", ")))
 	}
 	// The app's own destination, as Argo CD checks it before anything
@@ -526,40 +526,4 @@ func (t *Target) EnforceProject(p *Project, objs []*unstructured.Unstructured, c
 		return fmt.Errorf("%s breaks its project; nothing was applied:\n  %s", t.Application.Ref(), strings.Join(msgs, "\n  "))
 	}
 	return nil
-}
-
-// repoPermitted applies sourceRepos as Argo CD does: URLs are compared
-// normalized (lower case, no ".git", scp-like SSH as ssh://); a repository
-// must match an entry and no "!" entry; "*" alone matches every
-// repository, otherwise "*" and "?" stop at "/" and "**" crosses it.
-func repoPermitted(patterns []string, repo string) bool {
-	repo = normalizeRepo(repo)
-	ok := false
-	for _, p := range patterns {
-		deny, isDeny := strings.CutPrefix(p, "!")
-		if !isDeny {
-			ok = ok || p == "*" || repoGlob(normalizeRepo(p), repo)
-		} else if repoGlob(normalizeRepo(deny), repo) {
-			return false
-		}
-	}
-	return ok
-}
-
-func repoGlob(pattern, repo string) bool {
-	g, err := glob.Compile(pattern, '/')
-	return err == nil && g.Match(repo)
-}
-
-// scpLike is git's user@host:path form of an SSH URL.
-var scpLike = regexp.MustCompile(`^[\w.-]+@[\w.-]+:[^/]`)
-
-// normalizeRepo is a repository URL in the form sourceRepos compare.
-func normalizeRepo(u string) string {
-	u = strings.ToLower(strings.TrimSpace(u))
-	if !strings.Contains(u, "://") && scpLike.MatchString(u) {
-		u = strings.Replace(u, ":", "/", 1)
-	}
-	u = strings.TrimPrefix(u, "ssh://")
-	return strings.TrimSuffix(u, ".git")
 }
