@@ -2,9 +2,7 @@ package main_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -355,45 +353,11 @@ func TestAppOfApps(t *testing.T) {
 // A destination named by one of Argo CD's declarative cluster Secrets: the
 // sync reaches the cluster with the Secret's credentials, which it never
 // prints.
-// clusterSecret is an Argo CD cluster Secret for the control plane of cfg,
-// with its credentials (a client certificate, or a bearer token), and
-// the credentials, to look for in output.
-func clusterSecret(t *testing.T, cfg *rest.Config, name string, labels map[string]string) (secret string, credentials [][]byte) {
-	t.Helper()
-	read := func(data []byte, file string) []byte {
-		if len(data) > 0 || file == "" {
-			return data
-		}
-		b, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	ca, cert, key := read(cfg.CAData, cfg.CAFile), read(cfg.CertData, cfg.CertFile), read(cfg.KeyData, cfg.KeyFile)
-	b64 := base64.StdEncoding.EncodeToString
-	tls := fmt.Sprintf(`"tlsClientConfig": {"caData": %q, "certData": %q, "keyData": %q}`, b64(ca), b64(cert), b64(key))
-	if cfg.BearerToken != "" {
-		tls = fmt.Sprintf(`"bearerToken": %q, "tlsClientConfig": {"caData": %q}`, cfg.BearerToken, b64(ca))
-	}
-	var lbl strings.Builder
-	for k, v := range labels {
-		fmt.Fprintf(&lbl, "    %s: %s\n", k, v)
-	}
-	secret = fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata:\n  name: %s\n  namespace: argocd\n  labels:\n    argocd.argoproj.io/secret-type: cluster\n%stype: Opaque\nstringData:\n  name: %s\n  server: %s\n  config: |\n    {%s}\n", name, lbl.String(), name, cfg.Host, tls)
-	for _, c := range [][]byte{key, cert, []byte(b64(key)), []byte(cfg.BearerToken)} {
-		if len(c) > 0 {
-			credentials = append(credentials, c)
-		}
-	}
-	return secret, credentials
-}
-
 func TestRegisteredClusterSecret(t *testing.T) {
 	inv := testcluster.Namespace(t, lc)
 	r := configRepo(t)
 	cfg := lc.Config
-	secret, credentials := clusterSecret(t, cfg, "production-eu", map[string]string{"region": "eu"})
+	secret, credentials := testcluster.ClusterSecret(t, cfg, "production-eu", map[string]string{"region": "eu"})
 	secretFile := filepath.Join(t.TempDir(), "production-eu.yaml")
 	if err := os.WriteFile(secretFile, []byte(secret), 0o600); err != nil {
 		t.Fatal(err)
@@ -449,8 +413,12 @@ func TestApplicationSetGitDirectories(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "ApplicationSet production-services: child frontend-production left Git: its resources are pruned (resources finalizer)") {
 		t.Fatalf("sync after frontend left: code %d\n%s%s", code, out, errOut)
 	}
-	if got := realKubectl(t, "get", "deployments", "-n", "frontend", "-o", "name"); strings.TrimSpace(got) != "" {
-		t.Errorf("frontend's objects were not pruned: %q", got)
+	// Deleted in the foreground: gone once the garbage collector has
+	// deleted their pods and ReplicaSets.
+	if err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, 60*time.Second, true, func(context.Context) (bool, error) {
+		return strings.TrimSpace(realKubectl(t, "get", "deployments", "-n", "frontend", "-o", "name")) == "", nil
+	}); err != nil {
+		t.Errorf("frontend's objects were not pruned: %q", realKubectl(t, "get", "deployments", "-n", "frontend", "-o", "name"))
 	}
 	// With preserveResourcesOnDeletion, payment-service's objects stay.
 	preserve := variant(t, set, "  template:\n", "  syncPolicy:\n    preserveResourcesOnDeletion: true\n  template:\n")
@@ -468,15 +436,7 @@ func TestApplicationSetGitDirectories(t *testing.T) {
 // two registered cluster Secrets deploys to both, each cluster reached with
 // its Secret's credentials; the local cluster is not selected.
 func TestApplicationSetOnTwoClusters(t *testing.T) {
-	second, err := localcluster.Start(context.Background(), localcluster.Options{ToolsDir: testcluster.ToolsDir(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := second.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
+	second := testcluster.Second(t)
 	inv := testcluster.Namespace(t, lc)
 	r := configRepo(t)
 	dir := t.TempDir()
@@ -486,7 +446,7 @@ func TestApplicationSetOnTwoClusters(t *testing.T) {
 		cfg  *rest.Config
 		env  string
 	}{{"production-eu", lc.Config, "production"}, {"production-us", second.Config, "production"}, {"staging", lc.Config, "staging"}} {
-		secret, creds := clusterSecret(t, c.cfg, c.name, map[string]string{"env": c.env})
+		secret, creds := testcluster.ClusterSecret(t, c.cfg, c.name, map[string]string{"env": c.env})
 		credentials = append(credentials, creds...)
 		if err := os.WriteFile(filepath.Join(dir, c.name+".yaml"), []byte(secret), 0o600); err != nil {
 			t.Fatal(err)

@@ -31,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -39,6 +40,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kubectl-gitops/kubectl-gitops/internal/tools"
 )
@@ -118,9 +120,17 @@ type Cluster struct {
 	startTimeout time.Duration
 }
 
+// quietEnvtest sets controller-runtime's logger once.
+var quietEnvtest sync.Once
+
 // Start brings up a control plane and returns once the fake nodes are Ready
 // and the controller manager is serving. On error nothing is left running.
 func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
+	// envtest logs through controller-runtime, which prints a stack trace
+	// to stderr when no logger was set 30 s into the process (a second
+	// cluster started later by a test). Its messages say nothing this
+	// package does not return as errors.
+	quietEnvtest.Do(func() { ctrllog.SetLogger(logr.Discard()) })
 	opts.defaults()
 	if opts.ToolsDir == "" {
 		return nil, errors.New("localcluster: ToolsDir is required; run 'make tools' and pass the directory it prints")

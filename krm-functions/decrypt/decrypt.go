@@ -130,6 +130,11 @@ func (r *run) loadKeys() (*sops.Keys, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r.p.OnlyKeyFiles {
+		// The render that runs the function chose its keys: the fix is
+		// there (its flags, or a tenant's Secret), not in this process.
+		keys.SetAdvice("the render running this function passes it the keys it was given: give that render the key of one of those recipients")
+	}
 	r.keys = keys
 	return keys, nil
 }

@@ -36,6 +36,16 @@ func TestArgoCDPatterns(t *testing.T) {
 			t.Errorf("destination %s %s: %v, want %v", tc.server, tc.ns, got, tc.want)
 		}
 	}
+	// A server's trailing "/" does not count, in the project or the app.
+	for _, tc := range [][2]string{{"https://127.0.0.1:6443/", "https://127.0.0.1:6443"}, {"https://127.0.0.1:6443", "https://127.0.0.1:6443/"}, {"!https://prod.example/", "https://prod.example"}} {
+		dst := []Destination{{Server: tc[0], Namespace: "*"}}
+		if tc[0][0] == '!' {
+			dst = append(dst, Destination{Server: "*", Namespace: "*"})
+		}
+		if got, _ := destinationPermitted(dst, Destination{Server: tc[1]}, "ns"); got == (tc[0][0] == '!') {
+			t.Errorf("destination %s against project server %s: %v", tc[1], tc[0], got)
+		}
+	}
 	// Not a pattern: matches nothing (as in Argo CD), never panics.
 	if resourceGlob("[", "[") || destinationGlob("[", "[") {
 		t.Errorf("a malformed pattern matched")

@@ -129,7 +129,9 @@ func destinationPermitted(dsts []Destination, target Destination, ns string) (bo
 	allowed := false
 	for _, d := range dsts {
 		deny := strings.HasPrefix(d.Server, "!") || strings.HasPrefix(d.Name, "!") || strings.HasPrefix(d.Namespace, "!")
-		clusterMatch := (d.Server != "" && destinationGlob(strings.TrimPrefix(d.Server, "!"), target.Server)) || (d.Name != "" && destinationGlob(strings.TrimPrefix(d.Name, "!"), target.Name))
+		// A server URL's trailing "/" does not count, on either side.
+		server := strings.TrimSuffix(strings.TrimPrefix(d.Server, "!"), "/")
+		clusterMatch := (d.Server != "" && destinationGlob(server, strings.TrimSuffix(target.Server, "/"))) || (d.Name != "" && destinationGlob(strings.TrimPrefix(d.Name, "!"), target.Name))
 		nsMatch := destinationGlob(strings.TrimPrefix(d.Namespace, "!"), ns)
 		if deny && clusterMatch && nsMatch {
 			return false, fmt.Sprintf("denied by {server: %q, name: %q, namespace: %q}", d.Server, d.Name, d.Namespace)

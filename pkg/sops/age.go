@@ -55,7 +55,13 @@ type Identity struct {
 type Keys struct {
 	ids    []Identity
 	looked []string
+	advice string
 }
+
+// SetAdvice replaces what a NoKeyError says to do (by default: set
+// $SOPS_AGE_KEY_FILE or $SOPS_AGE_KEY, or pass --age-key-file), for keys
+// that come from somewhere else, such as a tenant's Secret.
+func (k *Keys) SetAdvice(advice string) { k.advice = advice }
 
 // KeySources says where LoadKeys looks. Files named explicitly must exist.
 type KeySources struct {
@@ -168,6 +174,8 @@ type NoKeyError struct {
 	File       string
 	Recipients []string
 	Looked     []string
+	// Advice is what to do; empty says the flags and environment.
+	Advice string
 }
 
 func (e *NoKeyError) Error() string {
@@ -175,8 +183,11 @@ func (e *NoKeyError) Error() string {
 	if len(e.Looked) > 0 {
 		looked = strings.Join(e.Looked, ", ")
 	}
-	return fmt.Sprintf("%s: no age identity for its recipients %s (looked in %s); set %s or %s, or pass --age-key-file, with the key of one of those recipients",
-		e.File, strings.Join(e.Recipients, ", "), looked, EnvAgeKeyFile, EnvAgeKey)
+	advice := e.Advice
+	if advice == "" {
+		advice = fmt.Sprintf("set %s or %s, or pass --age-key-file, with the key of one of those recipients", EnvAgeKeyFile, EnvAgeKey)
+	}
+	return fmt.Sprintf("%s: no age identity for its recipients %s (looked in %s); %s", e.File, strings.Join(e.Recipients, ", "), looked, advice)
 }
 
 // dataKey opens the file's data key with the first identity that can.
@@ -198,11 +209,11 @@ func (k *Keys) dataKey(file string, m *Metadata) ([]byte, error) {
 			}
 		}
 	}
-	var looked []string
+	e := &NoKeyError{File: file, Recipients: m.Recipients()}
 	if k != nil {
-		looked = k.looked
+		e.Looked, e.Advice = k.looked, k.advice
 	}
-	return nil, &NoKeyError{File: file, Recipients: m.Recipients(), Looked: looked}
+	return nil, e
 }
 
 func unwrapDataKey(enc string, id age.Identity) ([]byte, error) {

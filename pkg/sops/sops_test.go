@@ -134,6 +134,13 @@ func TestWrongKeyNamesRecipients(t *testing.T) {
 	if strings.Contains(msg, otherRecipient) {
 		t.Errorf("error names the wrong key's recipient as a file recipient: %s", msg)
 	}
+	// Keys from elsewhere (a tenant's Secret) say where to put the key,
+	// never the flags.
+	other.SetAdvice("put it in Secret team-a/gitops-age-key")
+	_, err = Decrypt("secrets/db.yaml", enc, YAML, other)
+	if msg := err.Error(); !strings.HasSuffix(msg, "; put it in Secret team-a/gitops-age-key") || strings.Contains(msg, "--age-key-file") || strings.Contains(msg, "SOPS_AGE_KEY") {
+		t.Errorf("with advice: %s", msg)
+	}
 	// No keys at all.
 	keys, err := LoadKeys(KeySources{Getenv: func(string) string { return "" }, DefaultFile: t.TempDir() + "/keys.txt"})
 	if err != nil {

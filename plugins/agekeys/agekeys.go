@@ -60,12 +60,19 @@ func (f *Flags) Load(ctx context.Context, client kubernetes.Interface) (*sops.Ke
 	if client == nil {
 		return nil, fmt.Errorf("--age-key-secret %s: no cluster connection", f.Secret)
 	}
+	// A tenant's keys are its namespace's Secret alone: say that, never
+	// the agent's flags.
+	what := "--age-key-secret: "
+	if f.SecretOnly {
+		what = "the age key Secret of namespace " + ns + ": "
+		keys.SetAdvice(fmt.Sprintf("put the age key file of one of those recipients in Secret %s/%s (kubectl create secret generic %s -n %s --from-file=keys.agekey=keys.txt); the agent's own keys are not used for the Applications of other namespaces", ns, name, name, ns))
+	}
 	s, err := client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
 	if f.SecretOnly && apierrors.IsNotFound(err) {
 		return keys, nil // no keys: a SOPS file then says which Secret to create
 	}
 	if err != nil {
-		return nil, fmt.Errorf("--age-key-secret: Secret/%s/%s: %w", ns, name, err)
+		return nil, fmt.Errorf("%sSecret/%s/%s: %w", what, ns, name, err)
 	}
 	names := make([]string, 0, len(s.Data))
 	for k := range s.Data {
@@ -81,7 +88,7 @@ func (f *Flags) Load(ctx context.Context, client kubernetes.Interface) (*sops.Ke
 		found += keys.Len() - before
 	}
 	if found == 0 {
-		return nil, fmt.Errorf("--age-key-secret: Secret/%s/%s holds no age identities; put the key file in it: kubectl create secret generic %s -n %s --from-file=keys.agekey=keys.txt", ns, name, name, ns)
+		return nil, fmt.Errorf("%sSecret/%s/%s holds no age identities; put the key file in it: kubectl create secret generic %s -n %s --from-file=keys.agekey=keys.txt", what, ns, name, name, ns)
 	}
 	return keys, nil
 }

@@ -311,6 +311,11 @@ func (a *runner) compare(ctx context.Context, e *appEntry, hard bool) (*comparis
 	if err != nil {
 		return nil, err
 	}
+	// Refused at every comparison, not only by a sync: a render of
+	// children alone compares Synced, and would never be synced.
+	if err := t.RefuseChildren(len(children)); err != nil {
+		return nil, err
+	}
 	st, err := inventory.Load(ctx, c, inventory.Inventory{App: t.Application.Name, Namespace: flags.InventoryNamespace})
 	if err != nil {
 		return nil, err

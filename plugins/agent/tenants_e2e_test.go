@@ -11,10 +11,13 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-gitops/kubectl-gitops/internal/leaksweep"
+	"github.com/kubectl-gitops/kubectl-gitops/internal/localcluster"
 	"github.com/kubectl-gitops/kubectl-gitops/internal/testcluster"
 )
 
@@ -291,9 +294,23 @@ transformers:
 	if _, err := k.CoreV1().ConfigMaps(outsider).Get(ctx, "web-config", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the outsider's app deployed: %v", err)
 	}
+	// The render's warning about the ciphertext no key of team A opens
+	// names team A's key Secret, never the agent's own flags.
+	var warned bool
+	for _, line := range strings.Split(p.Logs(), "\n") {
+		if !strings.Contains(line, "no age identity") {
+			continue
+		}
+		warned = warned || strings.Contains(line, "Secret "+teamA+"/gitops-age-key")
+		if strings.Contains(line, "--age-key-file") || strings.Contains(line, "SOPS_AGE_KEY") {
+			t.Errorf("a tenant's render warning names the agent's flags: %s", line)
+		}
+	}
+	if !warned {
+		t.Errorf("no render warning names Secret %s/gitops-age-key:\n%s", teamA, p.Logs())
+	}
 	// Nothing secret was printed: team B's password and keys are in the
 	// agent's logs' sweep (registered above).
-	_ = p
 }
 
 // tenantAppName is the agent's name of a tenant's app (plugins/agent's
@@ -306,4 +323,100 @@ func tenantAppName(ns, name string) string {
 		base = base[:40]
 	}
 	return strings.TrimRight(base, "-") + "-" + hex.EncodeToString(sum[:8])
+}
+
+// A team's app of apps whose destination is a cluster without Argo CD's
+// CRDs: its children could be synced only as the agent's own apps (with the
+// agent's credentials, keys and any project), so it is refused at every
+// comparison, naming the CRDs to install, and nothing reaches that cluster.
+// (A root that renders only Applications would otherwise compare Synced
+// and never be synced: the refusal must not wait for a sync.)
+func TestAgentTenantAppOfAppsNeedsCRDs(t *testing.T) {
+	deployRBAC(t)
+	control, team := testcluster.Namespace(t, lc), testcluster.Namespace(t, lc)
+	testcluster.CaptureEvents(t, lc, team)
+	second := testcluster.Second(t)
+	remote := kubernetesFor(t, second)
+	ctx := context.Background()
+	for _, ns := range []string{control, team} {
+		if _, err := remote.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	server := second.Config.Host // with a trailing "/", in the project too: it does not count
+	child := fmt.Sprintf(`apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: child, namespace: %s}
+spec:
+  project: team
+  source: {repoURL: REPO, targetRevision: HEAD, path: child}
+  destination: {server: %s, namespace: %s}
+  syncPolicy:
+    automated: {prune: true}
+`, team, server, team)
+	git := serve(t, map[string]string{"child/cm.yaml": configMap("child")})
+	git.push(t, map[string]string{"root/child.yaml": strings.Replace(child, "REPO", git.url, 1)})
+
+	secret, credentials := testcluster.ClusterSecret(t, second.Config, "remote", nil)
+	clusters := filepath.Join(t.TempDir(), "clusters")
+	if err := os.MkdirAll(clusters, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(clusters, "remote.yaml"), []byte(secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustKubectl(t, fmt.Sprintf(`apiVersion: argoproj.io/v1alpha1
+kind: AppProject
+metadata: {name: team, namespace: %s}
+spec:
+  sourceNamespaces: [%s]
+  sourceRepos: [%s]
+  destinations: [{server: %s, namespace: %s}]
+  namespaceResourceWhitelist: [{group: "*", kind: "*"}]
+`, control, team, git.url, server, team), "apply", "-f", "-")
+	root := strings.NewReplacer("name: child", "name: root", "path: child", "path: root", "REPO", git.url).Replace(child)
+	t.Cleanup(func() {
+		_, _ = kubectlRun(t, "", "-n", team, "delete", "application", "root", "--ignore-not-found", "--wait=false")
+	})
+	mustKubectl(t, root, "apply", "-f", "-")
+
+	p := startAgent(t, "--app-namespace", control, "--projects-namespace", control, "--inventory-namespace", control,
+		"--application-namespaces", team, "--reconcile-interval", "1h", "--clusters-from", clusters)
+	want := "renders 1 child Application(s) for a cluster that serves no argoproj.io Applications"
+	eventually(t, 90*time.Second, "Application "+team+"/root refused", func() error {
+		if got := appProblems(t, team, "root"); !strings.Contains(got, want) || !strings.Contains(got, "install Argo CD's CRDs") {
+			return fmt.Errorf("status says %q; want %q and the CRDs to install", got, want)
+		}
+		return nil
+	})
+	if out, _ := kubectlRun(t, "", "-n", team, "get", "application", "root", "-o", "jsonpath={.status.sync.status}"); out == "Synced" {
+		t.Errorf("the refused app of apps is shown Synced")
+	}
+	// Nothing reached the remote cluster: not the child's ConfigMap, not
+	// an inventory of either app.
+	for _, ns := range []string{team, control} {
+		cms, err := remote.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cm := range cms.Items {
+			if cm.Name != "kube-root-ca.crt" {
+				t.Errorf("ConfigMap %s/%s was written to the cluster without the CRDs", ns, cm.Name)
+			}
+		}
+	}
+	for _, c := range credentials {
+		if strings.Contains(p.Logs(), string(c)) {
+			t.Errorf("a credential of the cluster Secret is in the agent's log")
+		}
+	}
+}
+
+func kubernetesFor(t *testing.T, c *localcluster.Cluster) kubernetes.Interface {
+	t.Helper()
+	k, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

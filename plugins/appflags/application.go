@@ -652,3 +652,16 @@ type Tenant struct {
 	// files (none: no keys).
 	KeySecret string
 }
+
+// RefuseChildren refuses an app of another namespace (a tenant) whose
+// render holds n child Applications that its destination cluster cannot
+// hold: synced from here they would be apps of the agent's own, with its
+// credentials, keys and projects. With Argo CD's CRDs in the destination
+// the children are applied as objects instead, and are then the team's
+// Applications, held as the parent is. nil for any other app.
+func (t *Target) RefuseChildren(n int) error {
+	if t.Tenant == nil || n == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s renders %d child Application(s) for a cluster that serves no argoproj.io Applications; an Application of another namespace than the agent's cannot sync children as apps of its own there: install Argo CD's CRDs (deploy/crds) in the destination cluster; nothing was applied", t.Application.Ref(), n)
+}

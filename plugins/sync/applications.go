@@ -202,12 +202,8 @@ func (o *Options) syncTree(ctx context.Context, t *appflags.Target, mapper *appf
 	if o.Select != nil && depth == 0 {
 		objects = o.Select(objects)
 	}
-	if t.Tenant != nil && len(childObjs) > 0 {
-		// A child synced from here would be an app of the agent's own,
-		// with its credentials, keys and projects: a team's app of apps
-		// needs a cluster that serves Applications, whose children are
-		// then the team's Applications, held as the parent is.
-		return fail(fmt.Errorf("%s renders %d child Application(s) for a cluster that serves no argoproj.io Applications; an Application of another namespace than the agent's cannot sync children as apps of its own there: install Argo CD's CRDs (deploy/crds) in the destination cluster; nothing was applied", t.Application.Ref(), len(childObjs)))
+	if err := t.RefuseChildren(len(childObjs)); err != nil {
+		return fail(err)
 	}
 	var children []*appflags.Target
 	var errs []string
