@@ -204,7 +204,7 @@ func TestAdoptKubectlObjects(t *testing.T) {
 	if out, errOut, code := gitops(t, sync...); code != 0 || !strings.Contains(out, "pruned") {
 		t.Fatalf("sync: code %d\n%s%s", code, out, errOut)
 	}
-	if _, err := kube.CoreV1().ConfigMaps(ns).Get(ctx, "web-config", metav1.GetOptions{}); err == nil {
+	if !pruned(t, kube, ns, "web-config") {
 		t.Errorf("the ConfigMap that left Git was not pruned")
 	}
 }
@@ -323,7 +323,7 @@ func TestAdoptRefusesOwned(t *testing.T) {
 	if out, errOut, code := gitops(t, sync...); code != 0 {
 		t.Fatalf("sync: code %d\n%s%s", code, out, errOut)
 	}
-	if _, err := kube.CoreV1().ConfigMaps(ns).Get(ctx, "label", metav1.GetOptions{}); err == nil {
+	if !pruned(t, kube, ns, "label") {
 		t.Errorf("the adopted ConfigMap that left Git was not pruned")
 	}
 }
