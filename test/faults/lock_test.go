@@ -81,3 +81,84 @@ func TestSyncKilledHoldsLockUntilItExpires(t *testing.T) {
 		t.Errorf("the labelled objects are %v, want %v", got, want)
 	}
 }
+
+// 409 Conflict on the lock's own writes, from a proxy in front of the real
+// API server: on the first renewal of the Lease (20 s into a sync that
+// waits on a health gate) and on its release. A renewal refused for a
+// changed resourceVersion reads the Lease, finds it still its own and
+// renews over what it read; the release does the same and deletes it. The
+// sync is not stopped (the lock is not lost), converges, and leaves no
+// Lease behind.
+func TestLeaseConflictsOnRenewalAndRelease(t *testing.T) {
+	ns := testcluster.Namespace(t, lc)
+	r := testrepo.New(t)
+	r.Commit("app", map[string]string{
+		"app/kustomization.yaml": "resources: [gate.yaml, config-1.yaml]\n",
+		"app/gate.yaml":          gatedDeployment("gate", ns, 0),
+		"app/config-1.yaml":      configMap("config-1", 1),
+	})
+	lease := "leases/" + ns + "/gitops-web"
+	renewal := &fault{name: "409 on the Lease's first renewal", status: 409, reason: "Conflict", left: 1,
+		match: func(r request) bool { return r.Verb == "UPDATE" && r.Object == lease }}
+	release := &fault{name: "409 on the Lease's release", status: 409, reason: "Conflict", left: 1,
+		match: func(r request) bool { return r.Verb == "DELETE" && r.Object == lease }}
+	p := newFaultProxy(t, renewal, release)
+
+	sync := startGitops(t, p.kubeconfig, "sync", "web", "--repo", r.Dir, "--path", "app", "--dest-namespace", ns, "--inventory-namespace", ns, "--timeout", "3m", "-o", "json")
+	t.Parallel() // the wait for the first renewal overlaps with the other tests
+	waitUntil(t, 90*time.Second, "the Lease renewed after the refused renewal", func(context.Context) (bool, error) {
+		var refused bool
+		for _, r := range p.requests() {
+			if r.Verb == "UPDATE" && r.Object == lease {
+				if r.Fault != "" {
+					refused = true
+				} else if refused && r.Reached && r.Status == 200 {
+					return true, nil
+				}
+			}
+		}
+		return false, nil
+	})
+	openGate(t, ns)
+	if code := sync.wait(t, 2*time.Minute); code != 0 {
+		t.Fatalf("sync: exit %d\n%s", code, sync.output())
+	}
+	p.checkFaultsHit(t, renewal, release)
+	if out := sync.output(); strings.Contains(out, "lost the lock") {
+		t.Errorf("the sync lost its lock:\n%s", out)
+	}
+	if _, err := kube(t).CoordinationV1().Leases(ns).Get(context.Background(), "gitops-web", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the Lease after a release refused once: %v, want it deleted", err)
+	}
+	// What the lock did: read the Lease after each 409, then wrote again.
+	var seq []string
+	for _, r := range p.requests() {
+		if r.Object == lease && r.Verb != "CREATE" {
+			s := fmt.Sprintf("%s %d", r.Verb, r.Status)
+			if r.Fault != "" {
+				s = r.Verb + " refused"
+			}
+			if len(seq) == 0 || seq[len(seq)-1] != s {
+				seq = append(seq, s)
+			}
+		}
+	}
+	for _, want := range [][]string{{"UPDATE refused", "GET 200", "UPDATE 200"}, {"DELETE refused", "GET 200", "DELETE 200"}} {
+		if !containsRun(seq, want) {
+			t.Errorf("the Lease's requests %v lack %v", seq, want)
+		}
+	}
+	if got, want := checkInventory(t, ns, "web"), []string{"ConfigMap/config-1", "Deployment/gate"}; !slices.Equal(got, want) {
+		t.Errorf("the labelled objects are %v, want %v", got, want)
+	}
+}
+
+// containsRun says whether run appears in seq, consecutively.
+func containsRun(seq, run []string) bool {
+	for i := 0; i+len(run) <= len(seq); i++ {
+		if slices.Equal(seq[i:i+len(run)], run) {
+			return true
+		}
+	}
+	return false
+}
