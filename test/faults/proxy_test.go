@@ -78,6 +78,10 @@ type fault struct {
 	// lostResponse forwards the request first and then answers with the
 	// fault: the server did the work, the client never heard.
 	lostResponse bool
+	// hang holds the request, never forwarded, until hang is closed (then
+	// the fault is the answer) or the client goes away. It is logged when
+	// it arrives, so a test can wait for it.
+	hang chan struct{}
 
 	hits     int
 	byObject map[string]int
@@ -139,6 +143,17 @@ func newFaultProxy(t *testing.T, faults ...*fault) *faultProxy {
 		p.mu.Unlock()
 		if f != nil {
 			r.Fault = f.name
+		}
+		if f != nil && f.hang != nil {
+			p.mu.Lock()
+			p.log = append(p.log, r)
+			p.mu.Unlock()
+			select {
+			case <-f.hang:
+				writeStatus(w, f, r)
+			case <-req.Context().Done():
+			}
+			return
 		}
 		if f == nil || f.lostResponse {
 			rec := &statusRecorder{ResponseWriter: w}
