@@ -51,6 +51,11 @@ type runner struct {
 	sync       *psync.Options
 	controller *agent.Controller
 	events     *eventSink
+	// prunedChildren remember, by the parent's inventory (namespace/name
+	// in the child's cluster, and child), the resourceVersion at which a
+	// leaving child's prune was seen done, so that a Synced parent does
+	// not ask again at every poll.
+	prunedChildren sync.Map
 
 	mu sync.Mutex
 	// apps are every app known, by key (namespace/name for an Application

@@ -8,12 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"log/slog"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -92,7 +92,11 @@ type comparison struct {
 	status   *gstatus.App
 	params   string
 	children int
-	project  *appflags.Project
+	// childrenOutOfSync are the children (synced with this app, for a
+	// cluster that serves no Applications) that are not Synced, and
+	// childrenLeft those that left Git and are still to prune (or report).
+	childrenOutOfSync, childrenLeft []string
+	project                         *appflags.Project
 }
 
 // Reconcile compares an app and, as its syncPolicy says, syncs it.
@@ -201,7 +205,11 @@ func (a *runner) Reconcile(ctx context.Context, key string, why agent.Reasons) a
 		if wait > 0 && (out.After == 0 || wait < out.After) {
 			out.After = wait
 		}
-		log.Debug("no sync", "reason", decision.skip, "sync", cmp.status.Sync)
+		if len(cmp.childrenOutOfSync)+len(cmp.childrenLeft) > 0 {
+			log.Debug("no sync", "reason", decision.skip, "sync", cmp.status.Sync, "childrenOutOfSync", cmp.childrenOutOfSync, "childrenLeft", cmp.childrenLeft)
+		} else {
+			log.Debug("no sync", "reason", decision.skip, "sync", cmp.status.Sync)
+		}
 	case decision.sync:
 		a.syncNow(ctx, e, st, cmp, decision, labels, why, log)
 		if again, err := a.compare(ctx, e, false); err == nil {
@@ -278,8 +286,17 @@ func (a *runner) stopping() bool { return a.stopCtx != nil && a.stopCtx.Err() !=
 // compare renders the app (from the cache, unless hard) and compares it
 // with the cluster, as status -f does.
 func (a *runner) compare(ctx context.Context, e *appEntry, hard bool) (*comparison, error) {
-	t := e.target
-	project, err := e.loaded.Projects.For(ctx, t)
+	return a.compareTarget(ctx, e.loaded, e.target, e.key, hard, nil)
+}
+
+// compareTarget compares t (an app, or a child its parents render: above
+// are their names). Child Applications for a cluster that serves none are
+// synced with their parent, as apps of their own, so they are compared
+// too: one that is not Synced makes its parent OutOfSync, and their
+// sources and commits are part of the parent's params, so that a child's
+// new commit is a new sync to attempt.
+func (a *runner) compareTarget(ctx context.Context, loaded *appflags.Loaded, t *appflags.Target, key string, hard bool, above []string) (*comparison, error) {
+	project, err := loaded.Projects.For(ctx, t)
 	if err != nil {
 		return nil, err
 	}
@@ -300,7 +317,7 @@ func (a *runner) compare(ctx context.Context, e *appEntry, hard bool) (*comparis
 	flags.Source.OnFetch = func(repo string, d time.Duration, err error) {
 		a.metrics.GitRequest(repo, "fetch", d, err != nil)
 	}
-	r, err := flags.Source.Render(ctx, nil, c.Kube, logWriter{a.log.With("app", e.key)})
+	r, err := flags.Source.Render(ctx, nil, c.Kube, logWriter{a.log.With("app", key)})
 	if err != nil {
 		return nil, err
 	}
@@ -332,7 +349,76 @@ func (a *runner) compare(ctx context.Context, e *appEntry, hard bool) (*comparis
 	}
 	s := gstatus.Of(t.Application.Name, st, cs, err)
 	s.InventoryNamespace = flags.InventoryNamespace
-	return &comparison{c: c, target: t, flags: flags, rendered: r, state: st, cs: cs, status: s, params: params(in), children: len(children), project: project}, nil
+	cmp := &comparison{c: c, target: t, flags: flags, rendered: r, state: st, cs: cs, status: s, params: params(in), children: len(children), project: project}
+	last, _ := inventory.LastWithCommit(st.History)
+	if (len(children) > 0 || len(last.Children) > 0) && err == nil {
+		if err := a.compareChildren(ctx, loaded, cmp, children, last.Children, key, hard, append(above, t.Application.Name)); err != nil {
+			return nil, err
+		}
+	}
+	return cmp, nil
+}
+
+// childPruned says whether a child that cmp's last record lists as
+// leaving has had its prune done: it then waits only for its parent's
+// next record to drop it. A prune seen done is remembered until the
+// parent's inventory changes.
+func (a *runner) childPruned(ctx context.Context, loaded *appflags.Loaded, cmp *comparison, ch inventory.ChildApp) bool {
+	key := cmp.target.Server + "\x00" + cmp.flags.InventoryNamespace + "/" + cmp.target.Application.Name + "\x00" + ch.Name
+	if rv, ok := a.prunedChildren.Load(key); ok && rv == cmp.state.ResourceVersion {
+		return true
+	}
+	if !a.sync.PruneDone(ctx, loaded.Mapper, ch, cmp.flags.InventoryNamespace) {
+		return false
+	}
+	a.prunedChildren.Store(key, cmp.state.ResourceVersion)
+	return true
+}
+
+// compareChildren compares the children cmp's app renders (see
+// compareTarget) and folds them into cmp; before are those of its last
+// sync, of which one that left Git is a change too (its parent's sync
+// prunes it, or reports it left in place).
+func (a *runner) compareChildren(ctx context.Context, loaded *appflags.Loaded, cmp *comparison, children []*unstructured.Unstructured, before []inventory.ChildApp, key string, hard bool, above []string) error {
+	name := cmp.target.Application.Name
+	sum := sha256.New()
+	sum.Write([]byte(cmp.params))
+	now := map[string]bool{}
+	for _, obj := range children {
+		app, err := argocd.FromObject("rendered by "+name, obj)
+		if err != nil {
+			return fmt.Errorf("child Application: %w", err)
+		}
+		if i := slices.Index(above, app.Name); i >= 0 {
+			return fmt.Errorf("app of apps cycle: %s → %s", strings.Join(above[i:], " → "), app.Name)
+		}
+		now[app.Name] = true
+		ct, err := loaded.Mapper.Target(app)
+		if err != nil {
+			return fmt.Errorf("child %s: %w", app.Name, err)
+		}
+		child, err := a.compareTarget(ctx, loaded, ct, key, hard, above)
+		if err != nil {
+			return fmt.Errorf("child %s: %w", app.Name, err)
+		}
+		if child.status.Sync != gstatus.Synced {
+			cmp.childrenOutOfSync = append(cmp.childrenOutOfSync, app.Name)
+		}
+		for _, n := range child.childrenOutOfSync {
+			cmp.childrenOutOfSync = append(cmp.childrenOutOfSync, app.Name+"/"+n)
+		}
+		fmt.Fprintf(sum, "\x00%s\x00%s\x00%s", app.Name, child.cs.Source.Commit, child.params)
+	}
+	for _, ch := range before {
+		if !now[ch.Name] && !(ch.Leaving && a.childPruned(ctx, loaded, cmp, ch)) {
+			cmp.childrenLeft = append(cmp.childrenLeft, ch.Name)
+		}
+	}
+	cmp.params = hex.EncodeToString(sum.Sum(nil)[:8])
+	if len(cmp.childrenOutOfSync)+len(cmp.childrenLeft) > 0 && cmp.status.Sync == gstatus.Synced {
+		cmp.status.Sync = gstatus.OutOfSync
+	}
+	return nil
 }
 
 // params identifies a sync's source beside its commit, as Argo CD's
@@ -390,6 +476,9 @@ func (a *runner) decide(cmp *comparison, st *appState, t *appflags.Target) (deci
 		default:
 			pruneOnly, allPrune = false, false
 		}
+	}
+	if len(cmp.childrenOutOfSync) > 0 {
+		pruneOnly, allPrune = false, false // the children have their own changes
 	}
 	if pruneOnly && !t.Prune {
 		return decision{skip: "only extra resources need pruning, and automated prune is off"}, 0

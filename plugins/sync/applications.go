@@ -595,7 +595,7 @@ func (o *Options) leavingChildren(ctx context.Context, before, now []inventory.C
 			recorded = append(recorded, ch) // pruning is off now: kept for later
 			continue
 		}
-		if o.pruneDone(ctx, mapper, ch, inventoryNamespace) {
+		if o.PruneDone(ctx, mapper, ch, inventoryNamespace) {
 			continue
 		}
 		retry = append(retry, ch)
@@ -611,7 +611,7 @@ const pruneSubject = "pruned: the Application left its parent's render"
 // newest record is a prune that succeeded, or a sync by another app (it
 // moved), or there is none. A child whose cluster or inventory cannot be
 // read is not done.
-func (o *Options) pruneDone(ctx context.Context, mapper *appflags.Mapper, ch inventory.ChildApp, inventoryNamespace string) bool {
+func (o *Options) PruneDone(ctx context.Context, mapper *appflags.Mapper, ch inventory.ChildApp, inventoryNamespace string) bool {
 	c, err := mapper.ChildTarget(ch).Connect(ctx, o.kubeFlags)
 	if err != nil {
 		return false
