@@ -407,6 +407,9 @@ func (a *runner) compareChildren(ctx context.Context, loaded *appflags.Loaded, c
 		for _, n := range child.childrenOutOfSync {
 			cmp.childrenOutOfSync = append(cmp.childrenOutOfSync, app.Name+"/"+n)
 		}
+		for _, n := range child.childrenLeft {
+			cmp.childrenLeft = append(cmp.childrenLeft, app.Name+"/"+n)
+		}
 		fmt.Fprintf(sum, "\x00%s\x00%s\x00%s", app.Name, child.cs.Source.Commit, child.params)
 	}
 	for _, ch := range before {
