@@ -338,7 +338,12 @@ func tryAcquire(ctx context.Context, leases leaseClient, opts Options) (_ *coord
 		}
 		return nil, false, &HeldError{Lease: opts.Namespace + "/" + opts.Name, Holder: ptr.Deref(cur.Spec.HolderIdentity, "unknown"), Since: since}
 	}
-	// Expired: take it over; the resourceVersion makes two takers race safely.
+	// Expired: take it over; the resourceVersion makes two takers race
+	// safely. The times are those of now, after the expiry was seen, not
+	// of the create tried first: the lease then never claims to have been
+	// taken before the former one expired.
+	at := metav1.NewMicroTime(time.Now())
+	spec.AcquireTime, spec.RenewTime = &at, &at
 	cur.Spec = spec
 	updated, err := leases.Update(ctx, cur, metav1.UpdateOptions{})
 	if err != nil {
