@@ -147,14 +147,7 @@ spec:
 		"apps/root/web.yaml": app("web", "apps/web", git.url, false),
 		"apps/root/api.yaml": app("api", "apps/api", git.url, true),
 	})
-	secret, _ := testcluster.ClusterSecret(t, second.Config, "remote", nil)
-	clusters := filepath.Join(t.TempDir(), "clusters")
-	if err := os.MkdirAll(clusters, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(clusters, "remote.yaml"), []byte(secret), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	clusters, _ := clustersDir(t, second)
 	root := filepath.Join(t.TempDir(), "root.yaml")
 	if err := os.WriteFile(root, []byte(app("root", "apps/root", git.url, false)), 0o600); err != nil {
 		t.Fatal(err)

@@ -357,14 +357,7 @@ spec:
 	git := serve(t, map[string]string{"child/cm.yaml": configMap("child")})
 	git.push(t, map[string]string{"root/child.yaml": strings.Replace(child, "REPO", git.url, 1)})
 
-	secret, credentials := testcluster.ClusterSecret(t, second.Config, "remote", nil)
-	clusters := filepath.Join(t.TempDir(), "clusters")
-	if err := os.MkdirAll(clusters, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(clusters, "remote.yaml"), []byte(secret), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	clusters, credentials := clustersDir(t, second)
 	mustKubectl(t, fmt.Sprintf(`apiVersion: argoproj.io/v1alpha1
 kind: AppProject
 metadata: {name: team, namespace: %s}
@@ -410,6 +403,21 @@ spec:
 			t.Errorf("a credential of the cluster Secret is in the agent's log")
 		}
 	}
+}
+
+// clustersDir is a directory for --clusters-from holding one Argo CD
+// cluster Secret, "remote", for c; and the credentials it holds.
+func clustersDir(t *testing.T, c *localcluster.Cluster) (string, [][]byte) {
+	t.Helper()
+	secret, credentials := testcluster.ClusterSecret(t, c.Config, "remote", nil)
+	dir := filepath.Join(t.TempDir(), "clusters")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "remote.yaml"), []byte(secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, credentials
 }
 
 func kubernetesFor(t *testing.T, c *localcluster.Cluster) kubernetes.Interface {

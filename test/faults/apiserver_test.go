@@ -177,13 +177,7 @@ func TestAPIServerKilledBeforePrune(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("rerun after the restart: exit %d\n%s%s", code, stdout, stderr)
 	}
-	var pruned []string
-	for ref, action := range parseResult(t, stdout).actions() {
-		if action == "pruned" {
-			pruned = append(pruned, ref)
-		}
-	}
-	slices.Sort(pruned)
+	pruned := parseResult(t, stdout).pruned()
 	if want := []string{"ConfigMap/old-a", "ConfigMap/old-b"}; !slices.Equal(pruned, want) {
 		t.Errorf("the rerun pruned %v, want %v", pruned, want)
 	}

@@ -96,13 +96,7 @@ func TestSyncKilledMidPrune(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("the next sync: exit %d\n%s%s", code, stdout, stderr)
 	}
-	var pruned []string
-	for ref, action := range parseResult(t, stdout).actions() {
-		if action == "pruned" {
-			pruned = append(pruned, ref)
-		}
-	}
-	slices.Sort(pruned)
+	pruned := parseResult(t, stdout).pruned()
 	if want := []string{"ConfigMap/p-2", "ConfigMap/p-3"}; !slices.Equal(pruned, want) {
 		t.Errorf("the next sync pruned %v, want %v", pruned, want)
 	}

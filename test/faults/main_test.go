@@ -181,6 +181,18 @@ func (r result) actions() map[string]string {
 	return out
 }
 
+// pruned is the Kind/name of each object the result reports pruned, sorted.
+func (r result) pruned() []string {
+	var out []string
+	for ref, action := range r.actions() {
+		if action == "pruned" {
+			out = append(out, ref)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 func waitUntil(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, error)) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
